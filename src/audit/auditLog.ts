@@ -1,0 +1,74 @@
+import pino, { type Logger } from 'pino';
+import type { KeyInfo } from '../keys/keyring';
+
+/**
+ * Structured audit events. Every method takes only identifiers (model, field, key id, counts,
+ * reasons): there is no parameter through which a value or key could reach a log line.
+ */
+export interface AuditLog {
+  readonly logger: Logger;
+  keysLoaded(keys: readonly KeyInfo[]): void;
+  primaryChanged(purpose: string, from: string | undefined, to: string): void;
+  keyRetired(keyId: string): void;
+  keyGenerated(keyId: string, purpose: string, source: string): void;
+  rewrapDone(count: number, kmsKeyVersion: string | undefined): void;
+  decryptFailure(model: string, field: string, keyId: string | undefined, reason: string): void;
+  refusedQuery(model: string, field: string, operator: string, operation: string): void;
+  queryStats(model: string, operation: string, stats: CryptoStats): void;
+  migration(event: 'start' | 'batch' | 'end' | 'failure', details: Readonly<Record<string, string | number | boolean | undefined>>): void;
+}
+
+/** Per-query counters, logged at debug level only. */
+export interface CryptoStats {
+  encrypted: number;
+  decrypted: number;
+  indexed: number;
+}
+
+const EVENT_PREFIX = 'pce.';
+
+/** The default logger: JSON to stderr at `info`, with secrets redacted as a second line of defence. */
+export function defaultLogger(): Logger {
+  return pino(
+    { name: 'prisma-column-encryption', level: process.env.PCE_LOG_LEVEL ?? 'info', redact: ['*.key', '*.secret', '*.plaintext'] },
+    pino.destination(2),
+  );
+}
+
+export function createAuditLog(logger: Logger = defaultLogger()): AuditLog {
+  const log = logger.child({ component: 'prisma-column-encryption' });
+  const event = (name: string) => `${EVENT_PREFIX}${name}`;
+  return {
+    logger: log,
+    keysLoaded: (keys) =>
+      log.info(
+        {
+          event: event('keys.loaded'),
+          keys: keys.map((k) => ({
+            id: k.id,
+            purpose: k.purpose,
+            primary: k.primary,
+            source: k.source.kind,
+            kmsKeyVersion: k.source.kind === 'gcp-kms' ? k.source.kmsKeyVersion : undefined,
+            fingerprint: k.fingerprint,
+          })),
+        },
+        'encryption keys loaded',
+      ),
+    primaryChanged: (purpose, from, to) => log.info({ event: event('key.primary_changed'), purpose, from, to }, 'primary key changed'),
+    keyRetired: (keyId) => log.info({ event: event('key.retired'), keyId }, 'key retired'),
+    keyGenerated: (keyId, purpose, source) => log.info({ event: event('key.generated'), keyId, purpose, source }, 'key generated'),
+    rewrapDone: (count, kmsKeyVersion) => log.info({ event: event('key.rewrapped'), count, kmsKeyVersion }, 'keys re-wrapped'),
+    decryptFailure: (model, field, keyId, reason) =>
+      log.error({ event: event('decrypt.failed'), model, field, keyId, reason }, 'decryption failed'),
+    refusedQuery: (model, field, operator, operation) =>
+      log.warn({ event: event('query.refused'), model, field, operator, operation }, 'query refused'),
+    queryStats: (model, operation, stats) => {
+      if (log.isLevelEnabled('debug')) log.debug({ event: event('query.crypto'), model, operation, ...stats }, 'query crypto counts');
+    },
+    migration: (name, details) => {
+      const level = name === 'failure' ? 'error' : 'info';
+      log[level]({ event: event(`migrate.${name}`), ...details }, `migration ${name}`);
+    },
+  };
+}

@@ -1,0 +1,27 @@
+/** Normalisations applied, in the order written, before a value is hashed into its blind index. */
+export const NORMALIZERS = {
+  /** Unicode compatibility composition: full-width, ligatures and composed forms compare equal. */
+  nfkc: (v: string) => v.normalize('NFKC'),
+  /** Canonical composition only. */
+  nfc: (v: string) => v.normalize('NFC'),
+  trim: (v: string) => v.trim(),
+  lowercase: (v: string) => v.toLowerCase(),
+  uppercase: (v: string) => v.toUpperCase(),
+  /** Runs of white space become one space. */
+  collapseWhitespace: (v: string) => v.replace(/\s+/g, ' '),
+  /** All white space removed (phone numbers, IBANs). */
+  removeWhitespace: (v: string) => v.replace(/\s+/g, ''),
+} as const satisfies Record<string, (v: string) => string>;
+
+export type Normalizer = keyof typeof NORMALIZERS;
+
+export function isNormalizer(name: string): name is Normalizer {
+  return Object.prototype.hasOwnProperty.call(NORMALIZERS, name);
+}
+
+/** Applies the listed normalisations left to right. Pure. */
+export function normalize(value: string, steps: readonly Normalizer[]): string {
+  let out = value;
+  for (const step of steps) out = NORMALIZERS[step](out);
+  return out;
+}

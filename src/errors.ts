@@ -1,0 +1,98 @@
+/**
+ * Typed errors. Every message names the model, field, key id or operator involved
+ * and never the value, plaintext or key material.
+ */
+
+/** Base class: `code` is stable and machine-readable, `message` is for humans. */
+export abstract class ColumnEncryptionError extends Error {
+  abstract readonly code: string;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** An annotation or extension option is invalid (generator time or start-up). */
+export class ConfigurationError extends ColumnEncryptionError {
+  readonly code = 'PCE_CONFIG';
+  constructor(
+    readonly model: string | undefined,
+    readonly field: string | undefined,
+    readonly reason: string,
+  ) {
+    super(`${model ? `${model}${field ? `.${field}` : ''}: ` : ''}${reason}`);
+  }
+}
+
+/** A query asks for something the extension cannot do on ciphertext. */
+export class UnsupportedQueryError extends ColumnEncryptionError {
+  readonly code = 'PCE_UNSUPPORTED_QUERY';
+  constructor(
+    readonly model: string,
+    readonly field: string,
+    readonly operator: string,
+    readonly reason: string,
+  ) {
+    super(`${model}.${field}: '${operator}' is not supported on an encrypted field: ${reason}`);
+  }
+}
+
+/** A value could not be encrypted; nothing was written. */
+export class EncryptionError extends ColumnEncryptionError {
+  readonly code = 'PCE_ENCRYPT';
+  constructor(
+    readonly model: string,
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${model}.${field}: cannot encrypt: ${reason}`);
+  }
+}
+
+/** Why a stored value could not be decrypted. */
+export type DecryptionFailure =
+  | 'not-ciphertext'
+  | 'malformed'
+  | 'unknown-key'
+  | 'authentication-failed'
+  | 'unsupported-version';
+
+/** A stored value could not be decrypted (tampered, swapped, unknown key, plaintext in strict mode). */
+export class DecryptionError extends ColumnEncryptionError {
+  readonly code = 'PCE_DECRYPT';
+  constructor(
+    readonly model: string,
+    readonly field: string,
+    readonly keyId: string | undefined,
+    readonly reason: DecryptionFailure,
+  ) {
+    super(`${model}.${field}: cannot decrypt${keyId ? ` (key id '${keyId}')` : ''}: ${describeFailure(reason)}`);
+  }
+}
+
+function describeFailure(reason: DecryptionFailure): string {
+  switch (reason) {
+    case 'not-ciphertext':
+      return 'the stored value is not ciphertext (use readMode: passthrough while legacy plaintext remains)';
+    case 'malformed':
+      return 'the stored value looks like ciphertext but is malformed';
+    case 'unknown-key':
+      return 'no key with this id is in the keyring';
+    case 'authentication-failed':
+      return 'authentication failed: the value was tampered with, copied from another field, or the key is wrong';
+    case 'unsupported-version':
+      return 'the ciphertext format version is not supported by this release';
+  }
+}
+
+/** Keys are missing, malformed, weak, or a key source failed. */
+export class KeyringError extends ColumnEncryptionError {
+  readonly code = 'PCE_KEYRING';
+  constructor(
+    readonly keyId: string | undefined,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${keyId ? `key '${keyId}': ` : ''}${reason}`, options);
+  }
+}

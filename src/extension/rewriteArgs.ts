@@ -1,0 +1,117 @@
+import { rewriteData } from './rewriteData';
+import { rewriteWhere } from './rewriteWhere';
+import type { RuntimeModel } from './runtimeSchema';
+import { isObject, mapOneOrMany, type Obj, type WalkContext } from './walkContext';
+
+/** Operations whose `where` must identify one record (Prisma's WhereUniqueInput). */
+const UNIQUE_WHERE = new Set(['findUnique', 'findUniqueOrThrow', 'update', 'upsert', 'delete']);
+const CREATE_DATA = new Set(['create', 'createMany', 'createManyAndReturn']);
+const UPDATE_DATA = new Set(['update', 'updateMany', 'updateManyAndReturn']);
+
+/**
+ * Rewrites the arguments of one top-level model operation: encrypts write payloads, turns
+ * equality on encrypted fields into blind-index lookups, and refuses what ciphertext cannot
+ * answer. Returns new objects.
+ */
+export function rewriteArgs(ctx: WalkContext, model: RuntimeModel, operation: string, args: Obj | undefined): Obj | undefined {
+  if (!args || !model.holdsEncrypted) return args;
+  const out: Obj = { ...args };
+  if (args.where !== undefined) out.where = rewriteWhere(ctx, model, args.where, UNIQUE_WHERE.has(operation));
+  if (args.data !== undefined) {
+    if (CREATE_DATA.has(operation)) out.data = mapOneOrMany(args.data, (d) => rewriteData(ctx, model, d, 'create'));
+    else if (UPDATE_DATA.has(operation)) out.data = rewriteData(ctx, model, args.data, 'update');
+  }
+  if (operation === 'upsert') {
+    out.create = rewriteData(ctx, model, args.create, 'create');
+    out.update = rewriteData(ctx, model, args.update, 'update');
+  }
+  rewriteQueryShape(ctx, model, args, out);
+  if (operation === 'groupBy') checkGroupBy(ctx, model, args);
+  if (operation === 'aggregate' || operation === 'groupBy') checkAggregates(ctx, model, args);
+  return out;
+}
+
+/** select/include, orderBy, cursor and distinct: shared by top-level and nested relation reads. */
+function rewriteQueryShape(ctx: WalkContext, model: RuntimeModel, args: Obj, out: Obj): void {
+  if (isObject(args.select)) out.select = rewriteSelection(ctx, model, args.select);
+  if (isObject(args.include)) out.include = rewriteSelection(ctx, model, args.include);
+  if (args.orderBy !== undefined) checkOrderBy(ctx, model, args.orderBy);
+  if (args.cursor !== undefined) out.cursor = rewriteWhere(ctx, model, args.cursor, true);
+  if (args.distinct !== undefined) {
+    for (const field of Array.isArray(args.distinct) ? args.distinct : [args.distinct]) {
+      if (typeof field === 'string' && model.codecs.has(field)) {
+        ctx.refuse(model.name, field, 'distinct', 'ciphertext is randomised, so equal values differ; use distinct on its index field');
+      }
+    }
+  }
+}
+
+function rewriteSelection(ctx: WalkContext, model: RuntimeModel, selection: Obj): Obj {
+  const out: Obj = {};
+  for (const [key, value] of Object.entries(selection)) {
+    if (key === '_count' && isObject(value) && isObject(value.select)) {
+      const counted: Obj = {};
+      for (const [rel, relArgs] of Object.entries(value.select)) {
+        const relation = model.relations.get(rel);
+        counted[rel] =
+          relation && isObject(relArgs) && relArgs.where !== undefined
+            ? { ...relArgs, where: rewriteWhere(ctx, ctx.model(relation.model), relArgs.where) }
+            : relArgs;
+      }
+      out[key] = { ...value, select: counted };
+      continue;
+    }
+    const relation = model.relations.get(key);
+    if (relation && isObject(value)) {
+      const target = ctx.model(relation.model);
+      const nested: Obj = { ...value };
+      if (value.where !== undefined) nested.where = rewriteWhere(ctx, target, value.where);
+      rewriteQueryShape(ctx, target, value, nested);
+      out[key] = nested;
+      continue;
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+function checkOrderBy(ctx: WalkContext, model: RuntimeModel, orderBy: unknown): void {
+  for (const entry of Array.isArray(orderBy) ? orderBy : [orderBy]) {
+    if (!isObject(entry)) continue;
+    for (const [key, value] of Object.entries(entry)) {
+      if (model.codecs.has(key)) {
+        ctx.refuse(model.name, key, 'orderBy', 'ciphertext order says nothing about plaintext order');
+      }
+      if (key === '_relevance' && isObject(value)) {
+        const fields = Array.isArray(value.fields) ? value.fields : [value.fields];
+        const hit = fields.find((f) => typeof f === 'string' && model.codecs.has(f));
+        if (hit) ctx.refuse(model.name, hit as string, '_relevance', 'full-text search cannot run on ciphertext');
+      }
+      const relation = model.relations.get(key);
+      if (relation && isObject(value) && !('_count' in value)) checkOrderBy(ctx, ctx.model(relation.model), value);
+    }
+  }
+}
+
+function checkGroupBy(ctx: WalkContext, model: RuntimeModel, args: Obj): void {
+  for (const field of Array.isArray(args.by) ? args.by : [args.by]) {
+    if (typeof field === 'string' && model.codecs.has(field)) {
+      ctx.refuse(model.name, field, 'groupBy', 'ciphertext is randomised, so equal values would form separate groups; group by its index field');
+    }
+  }
+  if (isObject(args.having)) {
+    for (const key of Object.keys(args.having)) {
+      if (model.codecs.has(key)) ctx.refuse(model.name, key, 'having', 'aggregates cannot be computed on ciphertext');
+    }
+  }
+}
+
+function checkAggregates(ctx: WalkContext, model: RuntimeModel, args: Obj): void {
+  for (const agg of ['_min', '_max', '_avg', '_sum']) {
+    const selected = args[agg];
+    if (!isObject(selected)) continue;
+    for (const [field, on] of Object.entries(selected)) {
+      if (on && model.codecs.has(field)) ctx.refuse(model.name, field, agg, 'aggregates cannot be computed on ciphertext');
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import type { RelationSpec } from '../schema';
+import { rewriteWhere } from './rewriteWhere';
+import type { RuntimeModel } from './runtimeSchema';
+import { isObject, mapOneOrMany, type Obj, type WalkContext } from './walkContext';
+
+/**
+ * Encrypts annotated fields in a create or update payload and sets their blind indexes, at any
+ * depth of nested writes. Returns new objects; the caller's arguments are left untouched. Any
+ * failure throws before the query is sent, so nothing is written half way.
+ */
+export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown, kind: 'create' | 'update'): unknown {
+  if (!isObject(data) || !model.holdsEncrypted) return data;
+  const out: Obj = {};
+  for (const key of Object.keys(data)) {
+    const value = data[key];
+    if (model.indexOwners.has(key) && value !== undefined) {
+      ctx.refuse(model.name, key, kind, `it is the blind index of '${model.indexOwners.get(key)!.field}' and is computed by the extension; write '${model.indexOwners.get(key)!.field}' instead`);
+    }
+  }
+  for (const key of Object.keys(data)) {
+    const value = data[key];
+    const codec = model.codecs.get(key);
+    if (codec) {
+      if (value === undefined) continue;
+      let plain: unknown = value;
+      if (kind === 'update' && isObject(value)) {
+        const ops = Object.keys(value);
+        if (ops.length !== 1 || ops[0] !== 'set') {
+          ctx.refuse(model.name, key, ops.find((o) => o !== 'set') ?? 'update', 'atomic operators cannot be applied to ciphertext; use a plain value or { set }');
+        }
+        plain = value.set;
+      }
+      if (plain === null) {
+        out[key] = null;
+        if (codec.indexField) out[codec.indexField] = null;
+        continue;
+      }
+      out[key] = codec.encrypt(plain);
+      ctx.stats.encrypted++;
+      if (codec.indexField) {
+        out[codec.indexField] = codec.indexForWrite(plain as string);
+        ctx.stats.indexed++;
+      }
+      continue;
+    }
+    const relation = model.relations.get(key);
+    if (relation && isObject(value)) {
+      out[key] = rewriteNestedWrite(ctx, relation, value);
+      continue;
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+/** Rewrites the operations of one relation field inside a create or update payload. */
+function rewriteNestedWrite(ctx: WalkContext, relation: RelationSpec, ops: Obj): Obj {
+  const target = ctx.model(relation.model);
+  if (!target.holdsEncrypted) return ops;
+  const where = (w: unknown) => rewriteWhere(ctx, target, w);
+  const whereUnique = (w: unknown) => rewriteWhere(ctx, target, w, true);
+  const create = (d: unknown) => rewriteData(ctx, target, d, 'create');
+  const update = (d: unknown) => rewriteData(ctx, target, d, 'update');
+  const out: Obj = {};
+  for (const [op, value] of Object.entries(ops)) {
+    if (value === undefined || typeof value === 'boolean') {
+      out[op] = value;
+      continue;
+    }
+    switch (op) {
+      case 'create':
+        out[op] = mapOneOrMany(value, create);
+        break;
+      case 'createMany':
+        out[op] = isObject(value) ? { ...value, data: mapOneOrMany(value.data, create) } : value;
+        break;
+      case 'connectOrCreate':
+        out[op] = mapOneOrMany(value, (v) => (isObject(v) ? { ...v, where: whereUnique(v.where), create: create(v.create) } : v));
+        break;
+      case 'upsert':
+        out[op] = mapOneOrMany(value, (v) =>
+          isObject(v)
+            ? { ...v, ...(v.where !== undefined ? { where: relation.list ? whereUnique(v.where) : where(v.where) } : {}), create: create(v.create), update: update(v.update) }
+            : v,
+        );
+        break;
+      case 'update':
+        out[op] = mapOneOrMany(value, (v) => (isWithWhere(v, target) ? { ...v, ...(v.where !== undefined ? { where: relation.list ? whereUnique(v.where) : where(v.where) } : {}), data: update(v.data) } : update(v)));
+        break;
+      case 'updateMany':
+        out[op] = mapOneOrMany(value, (v) => (isObject(v) ? { ...v, where: where(v.where), data: update(v.data) } : v));
+        break;
+      case 'connect':
+      case 'set':
+        out[op] = mapOneOrMany(value, whereUnique);
+        break;
+      case 'disconnect':
+      case 'delete':
+        // To-many: unique wheres; to-one: a filter on the related record.
+        out[op] = mapOneOrMany(value, relation.list ? whereUnique : where);
+        break;
+      case 'deleteMany':
+        out[op] = mapOneOrMany(value, where);
+        break;
+      default:
+        out[op] = value;
+    }
+  }
+  return out;
+}
+
+/** `{ where?, data }` form of a to-one/to-many nested update, as opposed to the update payload itself. */
+function isWithWhere(value: unknown, target: RuntimeModel): value is Obj & { data: unknown } {
+  if (!isObject(value) || !('data' in value)) return false;
+  if (target.spec.scalarFields.includes('data') || target.relations.has('data')) {
+    // The model has its own field called `data`: only treat it as the wrapper when `where` is present too.
+    return 'where' in value && Object.keys(value).every((k) => k === 'where' || k === 'data');
+  }
+  return Object.keys(value).every((k) => k === 'where' || k === 'data');
+}

@@ -1,0 +1,132 @@
+import { isNormalizer, NORMALIZERS, type Normalizer } from '../crypto/normalize';
+import { ConfigurationError } from '../errors';
+import type { EncryptedFieldSpec, ReadMode } from '../schema';
+
+/**
+ * Grammar of the annotation, written in a field's `///` doc comment:
+ *
+ *   @encrypted
+ *   @encrypted(index: <field>)
+ *   @encrypted(index: <field>, normalize: [<step>, ...], readMode: strict | passthrough)
+ *
+ * Options may come in any order, each at most once. Anything else on the doc comment is ignored.
+ */
+export interface ParsedAnnotation {
+  readonly index?: string;
+  readonly normalize?: readonly Normalizer[];
+  readonly readMode: ReadMode;
+}
+
+const READ_MODES: readonly ReadMode[] = ['strict', 'passthrough'];
+const OPTIONS = ['index', 'normalize', 'readMode'] as const;
+type OptionName = (typeof OPTIONS)[number];
+type OptionValue = { kind: 'word'; word: string } | { kind: 'list'; words: string[] };
+
+const TAG = /(^|\s)@encrypted\b/g;
+
+/** Finds and parses the `@encrypted` annotation in a doc comment. Returns undefined when absent. */
+export function parseAnnotation(doc: string | undefined, model: string, field: string): ParsedAnnotation | undefined {
+  if (!doc) return undefined;
+  const matches = [...doc.matchAll(TAG)];
+  if (matches.length === 0) return undefined;
+  const fail = (reason: string): never => {
+    throw new ConfigurationError(model, field, `@encrypted: ${reason}`);
+  };
+  if (matches.length > 1) fail('annotation appears more than once');
+  const start = matches[0]!.index! + matches[0]![0].length;
+  const rest = doc.slice(start);
+  if (!rest.startsWith('(')) {
+    if (rest.length > 0 && !/^\s/.test(rest)) fail(`unexpected text after @encrypted: '${rest.split(/\s/)[0]}'`);
+    return { readMode: 'strict' };
+  }
+  const close = rest.indexOf(')');
+  if (close < 0) fail("missing ')'");
+  const options = parseOptions(rest.slice(1, close), fail);
+
+  const result: { index?: string; normalize?: Normalizer[]; readMode: ReadMode } = { readMode: 'strict' };
+  for (const [name, value] of options) {
+    switch (name) {
+      case 'index':
+        if (value.kind !== 'word' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(value.word)) fail('index takes one field name');
+        result.index = (value as { word: string }).word;
+        break;
+      case 'normalize': {
+        const words = value.kind === 'list' ? value.words : [value.word];
+        for (const w of words) {
+          if (!isNormalizer(w)) fail(`unknown normalization '${w}' (known: ${Object.keys(NORMALIZERS).join(', ')})`);
+        }
+        if (new Set(words).size !== words.length) fail('normalize lists a step twice');
+        result.normalize = words as Normalizer[];
+        break;
+      }
+      case 'readMode':
+        if (value.kind !== 'word' || !(READ_MODES as string[]).includes(value.word)) {
+          fail(`readMode must be one of ${READ_MODES.join(', ')}`);
+        }
+        result.readMode = (value as { word: string }).word as ReadMode;
+        break;
+    }
+  }
+  if (result.normalize && !result.index) fail('normalize only applies to a blind index: add index: <field>');
+  return result;
+}
+
+function parseOptions(body: string, fail: (reason: string) => never): Map<OptionName, OptionValue> {
+  const out = new Map<OptionName, OptionValue>();
+  let i = 0;
+  const skip = () => {
+    while (i < body.length && /\s/.test(body[i]!)) i++;
+  };
+  const word = (): string => {
+    skip();
+    const m = /^[A-Za-z_][A-Za-z0-9_-]*/.exec(body.slice(i));
+    if (!m) fail(`expected a name at '${body.slice(i).trim().slice(0, 20) || ')'}'`);
+    i += m![0].length;
+    return m![0];
+  };
+  skip();
+  while (i < body.length) {
+    const name = word();
+    if (!(OPTIONS as readonly string[]).includes(name)) fail(`unknown option '${name}' (known: ${OPTIONS.join(', ')})`);
+    if (out.has(name as OptionName)) fail(`option '${name}' given twice`);
+    skip();
+    if (body[i] !== ':') fail(`expected ':' after '${name}'`);
+    i++;
+    skip();
+    let value: OptionValue;
+    if (body[i] === '[') {
+      i++;
+      const words: string[] = [];
+      skip();
+      while (body[i] !== ']') {
+        words.push(word());
+        skip();
+        if (body[i] === ',') i++;
+        else if (body[i] !== ']') fail(`expected ',' or ']' in the list of '${name}'`);
+        skip();
+        if (i >= body.length) fail(`missing ']' in the list of '${name}'`);
+      }
+      i++;
+      if (words.length === 0) fail(`'${name}' list is empty`);
+      value = { kind: 'list', words };
+    } else {
+      value = { kind: 'word', word: word() };
+    }
+    out.set(name as OptionName, value);
+    skip();
+    if (i < body.length) {
+      if (body[i] !== ',') fail(`expected ',' between options, found '${body[i]}'`);
+      i++;
+      skip();
+    }
+  }
+  return out;
+}
+
+export function toFieldSpec(parsed: ParsedAnnotation): EncryptedFieldSpec {
+  return {
+    ...(parsed.index ? { index: parsed.index } : {}),
+    ...(parsed.normalize ? { normalize: parsed.normalize } : {}),
+    readMode: parsed.readMode,
+  };
+}

@@ -1,0 +1,102 @@
+import type { DMMF } from '@prisma/generator-helper';
+import { ConfigurationError } from '../errors';
+import type { EncryptedFieldSpec, EncryptionSchema, ModelSpec, RelationSpec } from '../schema';
+import { parseAnnotation, toFieldSpec } from './annotation';
+
+type Model = DMMF.Datamodel['models'][number];
+type Field = Model['fields'][number];
+
+/**
+ * Turns Prisma's data model (as handed to generators, with doc comments) into the encryption map,
+ * validating every annotation. Pure: the same input always gives the same map or the same error.
+ */
+export function buildEncryptionSchema(datamodel: DMMF.Datamodel, provider: string): EncryptionSchema {
+  const models: Record<string, ModelSpec> = {};
+  for (const model of datamodel.models) models[model.name] = buildModel(model);
+  return { version: 1, provider, models };
+}
+
+function buildModel(model: Model): ModelSpec {
+  const byName = new Map(model.fields.map((f) => [f.name, f]));
+  const encrypted: Record<string, EncryptedFieldSpec> = {};
+  const indexOwners = new Map<string, string>();
+  const compoundUniques = compoundUniqueInputs(model);
+  const foreignKeys = new Set(model.fields.flatMap((f) => f.relationFromFields ?? []));
+
+  for (const field of model.fields) {
+    const parsed = parseAnnotation(field.documentation, model.name, field.name);
+    if (!parsed) continue;
+    const fail = (reason: string): never => {
+      throw new ConfigurationError(model.name, field.name, reason);
+    };
+    checkCanHoldCiphertext(field, foreignKeys.has(field.name), fail);
+    if (isInCompound(field.name, compoundUniques)) {
+      fail('is part of a compound id or @@unique; ciphertext is randomised, put the constraint on its index field instead');
+    }
+    if (parsed.index) {
+      const indexName = parsed.index;
+      const index = byName.get(indexName);
+      const failIndex = (reason: string): never => fail(`index field '${indexName}' ${reason}`);
+      if (!index) failIndex(`does not exist on model ${model.name}`);
+      const idx = index!;
+      if (idx.name === field.name) failIndex('is the encrypted field itself');
+      if (idx.kind !== 'scalar' || idx.type !== 'String' || idx.isList) {
+        failIndex(`must be a scalar String (found ${idx.kind === 'object' ? 'a relation' : `${idx.type}${idx.isList ? '[]' : ''}`})`);
+      }
+      if (idx.isId) failIndex('must not be the id');
+      if (idx.isRequired) failIndex('must be optional (String?): the extension fills it, so create inputs must not require it');
+      if (idx.hasDefaultValue) failIndex('must not have a @default');
+      if (parseAnnotation(idx.documentation, model.name, idx.name)) failIndex('is itself encrypted');
+      const owner = indexOwners.get(indexName);
+      if (owner) failIndex(`is already the index of '${owner}'`);
+      indexOwners.set(indexName, field.name);
+    }
+    encrypted[field.name] = toFieldSpec(parsed);
+  }
+
+  const relations: Record<string, RelationSpec> = {};
+  const columns: Record<string, string> = {};
+  for (const field of model.fields) {
+    if (field.kind === 'object') relations[field.name] = { model: field.type, list: field.isList };
+    else if (field.dbName && field.dbName !== field.name) columns[field.name] = field.dbName;
+  }
+  const primaryKey = model.primaryKey?.fields ?? model.fields.filter((f) => f.isId).map((f) => f.name);
+
+  return {
+    dbName: model.dbName ?? model.name,
+    primaryKey: [...primaryKey],
+    scalarFields: model.fields.filter((f) => f.kind !== 'object').map((f) => f.name),
+    columns,
+    encrypted,
+    relations,
+    compoundUniques,
+  };
+}
+
+function checkCanHoldCiphertext(field: Field, isForeignKey: boolean, fail: (reason: string) => never): void {
+  if (field.kind === 'object') fail('is a relation; annotate scalar fields only');
+  if (field.kind !== 'scalar' || field.type !== 'String') {
+    fail(`has type ${field.type}, which cannot hold ciphertext; declare it as String (encrypt the text form of the value)`);
+  }
+  if (field.isList) fail('is a list (String[]); encrypt a single String field instead');
+  if (field.isId) fail('is the id; ids must stay stable and comparable');
+  if (field.isUnique) fail('is @unique, which is meaningless on randomised ciphertext; put @unique on its index field');
+  if (field.hasDefaultValue) fail('has a @default, which the database would store as plaintext');
+  if (field.isUpdatedAt) fail('is @updatedAt');
+  if (isForeignKey) fail('is a foreign key of a relation');
+}
+
+function compoundUniqueInputs(model: Model): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  if (model.primaryKey && model.primaryKey.fields.length > 1) {
+    out[model.primaryKey.name ?? model.primaryKey.fields.join('_')] = [...model.primaryKey.fields];
+  }
+  for (const u of model.uniqueIndexes) {
+    if (u.fields.length > 1) out[u.name ?? u.fields.join('_')] = [...u.fields];
+  }
+  return out;
+}
+
+function isInCompound(field: string, compounds: Record<string, string[]>): boolean {
+  return Object.values(compounds).some((fields) => fields.includes(field));
+}

@@ -1,0 +1,64 @@
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { KEY_ID_PATTERN } from '../crypto/ciphertext';
+import { KeyringError } from '../errors';
+
+export const KEY_BYTES = 32;
+
+/** What a key is for. Data keys encrypt values; index keys are roots for blind-index HMAC keys. */
+export type KeyPurpose = 'data' | 'index';
+
+/** Where a key came from. Discriminated so each source carries exactly what it needs. */
+export type KeySource =
+  | { readonly kind: 'local' }
+  | { readonly kind: 'gcp-kms'; readonly kmsKeyName: string; readonly kmsKeyVersion: string | undefined };
+
+/** A usable key held in memory. The secret is a KeyObject, so it never prints or serialises. */
+export interface LoadedKey {
+  readonly id: string;
+  readonly purpose: KeyPurpose;
+  readonly secret: KeyObject;
+  readonly source: KeySource;
+  /** Non-secret identifier of the key bytes (HMAC of a constant), safe for logs and listings. */
+  readonly fingerprint: string;
+}
+
+export function assertKeyId(id: string): void {
+  if (!KEY_ID_PATTERN.test(id)) {
+    throw new KeyringError(undefined, `invalid key id (use 1-64 characters from A-Z a-z 0-9 _ -)`);
+  }
+}
+
+/**
+ * Checks raw key bytes and wraps them in a KeyObject. Rejects wrong lengths and obviously weak
+ * keys (constant bytes, too few distinct byte values for random material); the error names the
+ * key id and the rule, never the bytes. The caller's buffer is zeroed.
+ */
+export function importKeyBytes(id: string, purpose: KeyPurpose, bytes: Buffer, source: KeySource): LoadedKey {
+  assertKeyId(id);
+  try {
+    if (bytes.length !== KEY_BYTES) {
+      throw new KeyringError(id, `must be exactly ${KEY_BYTES} bytes (base64 of 32 random bytes), got ${bytes.length}`);
+    }
+    // 32 random bytes have ~30 distinct values; fewer than 16 means a pattern, a password or a placeholder.
+    if (new Set(bytes).size < 16) {
+      throw new KeyringError(id, 'is too weak: it does not look like 32 random bytes (generate one with `prisma-column-encryption keys generate`)');
+    }
+    const secret = createSecretKey(Buffer.from(bytes));
+    return { id, purpose, secret, source, fingerprint: fingerprintOf(secret) };
+  } finally {
+    bytes.fill(0);
+  }
+}
+
+/** Decodes standard or url-safe base64 strictly: anything else is rejected rather than guessed. */
+export function decodeBase64Key(id: string, text: string): Buffer {
+  const trimmed = text.trim();
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) {
+    throw new KeyringError(id, 'is not valid base64');
+  }
+  return Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+}
+
+export function fingerprintOf(secret: KeyObject): string {
+  return createHmac('sha256', secret).update('prisma-column-encryption/fingerprint/v1').digest('hex').slice(0, 16);
+}

@@ -1,0 +1,64 @@
+import { KeyringError } from '../errors';
+import { Keyring } from './keyring';
+import { decodeBase64Key, importKeyBytes, type KeyPurpose, type LoadedKey } from './keyMaterial';
+
+/** A key given in code: an id and base64 of 32 random bytes. */
+export interface LocalKeySpec {
+  readonly id: string;
+  readonly key: string;
+}
+
+export interface LocalKeysOptions {
+  /** Data-encryption keys. The first is primary unless `primaryDataKey` says otherwise. */
+  readonly data: readonly LocalKeySpec[];
+  /** Blind-index root keys. The first is primary unless `primaryIndexKey` says otherwise. */
+  readonly index: readonly LocalKeySpec[];
+  readonly primaryDataKey?: string;
+  readonly primaryIndexKey?: string;
+}
+
+/**
+ * A keyring from keys held by the application: for development and tests. Production keys
+ * belong in a KMS (see `gcpKmsKeys`).
+ *
+ * @example
+ * localKeys({ data: [{ id: 'd1', key: process.env.DATA_KEY! }], index: [{ id: 'i1', key: process.env.INDEX_KEY! }] })
+ */
+export function localKeys(options: LocalKeysOptions): Keyring {
+  const load = (purpose: KeyPurpose) => (spec: LocalKeySpec): LoadedKey => {
+    if (typeof spec.key !== 'string') throw new KeyringError(spec.id, 'key must be a base64 string');
+    return importKeyBytes(spec.id, purpose, decodeBase64Key(spec.id, spec.key), { kind: 'local' });
+  };
+  return new Keyring([...options.data.map(load('data')), ...options.index.map(load('index'))], {
+    primaryDataKey: options.primaryDataKey,
+    primaryIndexKey: options.primaryIndexKey,
+  });
+}
+
+/**
+ * Parses `id:base64,id:base64` (first entry primary) as used in environment variables.
+ * Exposed for tests; prefer {@link localKeysFromEnv}.
+ */
+export function parseKeyList(variable: string, text: string | undefined): LocalKeySpec[] {
+  if (text === undefined || text.trim() === '') {
+    throw new KeyringError(undefined, `environment variable ${variable} is not set (format: id:base64,id:base64; the first is primary)`);
+  }
+  return text.split(',').map((entry, i) => {
+    const sep = entry.indexOf(':');
+    if (sep <= 0) throw new KeyringError(undefined, `${variable} entry ${i + 1} is not of the form id:base64`);
+    return { id: entry.slice(0, sep).trim(), key: entry.slice(sep + 1).trim() };
+  });
+}
+
+/**
+ * Local keys from environment variables (default `PCE_DATA_KEYS` and `PCE_INDEX_KEYS`), each
+ * `id:base64,id:base64` with the primary first.
+ */
+export function localKeysFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  names: { data?: string; index?: string } = {},
+): Keyring {
+  const dataVar = names.data ?? 'PCE_DATA_KEYS';
+  const indexVar = names.index ?? 'PCE_INDEX_KEYS';
+  return localKeys({ data: parseKeyList(dataVar, env[dataVar]), index: parseKeyList(indexVar, env[indexVar]) });
+}

@@ -1,0 +1,47 @@
+import type { Normalizer } from './crypto/normalize';
+
+/**
+ * The encryption map the generator emits from `/// @encrypted` annotations. It is plain data, so
+ * the generated module needs no import and the extension can validate it at start-up.
+ */
+
+/** How reads treat a stored value that is not ciphertext. */
+export type ReadMode =
+  /** Refuse it with a DecryptionError: the column is fully encrypted. */
+  | 'strict'
+  /** Return it as is: the column still holds legacy plaintext while `encrypt-existing` runs. */
+  | 'passthrough';
+
+export interface EncryptedFieldSpec {
+  /** Field holding the blind index of this field, if equality lookups are wanted. */
+  readonly index?: string;
+  /** Normalisations applied before hashing into the index, in order. */
+  readonly normalize?: readonly Normalizer[];
+  readonly readMode: ReadMode;
+}
+
+export interface RelationSpec {
+  readonly model: string;
+  readonly list: boolean;
+}
+
+export interface ModelSpec {
+  /** Database table name (`@@map`), for the migrator's SQL. */
+  readonly dbName: string;
+  /** Primary key fields in order (compound keys have several). */
+  readonly primaryKey: readonly string[];
+  /** Names of all scalar fields (columns), in schema order. */
+  readonly scalarFields: readonly string[];
+  /** Scalar field name → database column name, for fields whose column name differs. */
+  readonly columns: Readonly<Record<string, string>>;
+  readonly encrypted: Readonly<Record<string, EncryptedFieldSpec>>;
+  readonly relations: Readonly<Record<string, RelationSpec>>;
+  /** Compound unique inputs (`a_b`) and the fields in them, for rewriting `where` on index fields. */
+  readonly compoundUniques: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface EncryptionSchema {
+  readonly version: 1;
+  readonly provider: string;
+  readonly models: Readonly<Record<string, ModelSpec>>;
+}
