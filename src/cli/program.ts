@@ -1,9 +1,17 @@
 import { Command } from 'commander';
+import { registerKeyCommands } from './keyCommands';
+import { registerMigrateCommands } from './migrateCommands';
 
-/** Builds the CLI. Subcommands are registered by their own modules. */
-export async function main(argv: string[]): Promise<void> {
+/** Builds the CLI; each concern registers its own subcommands. */
+export function buildProgram(): Command {
   const program = new Command('prisma-column-encryption')
     .description('Column encryption for Prisma: keys, rotation and re-encryption')
     .showHelpAfterError();
-  await program.parseAsync(argv);
+  registerKeyCommands(program);
+  registerMigrateCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
 }
