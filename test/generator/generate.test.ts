@@ -1,0 +1,82 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+/**
+ * Runs the real `prisma generate` with this package's generator (built into dist/ by pretest),
+ * as a user's project would.
+ */
+const ROOT = join(__dirname, '..', '..');
+const run = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'pce-gen-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function generate(name: string, models: string): Promise<{ ok: boolean; output: string; dir: string }> {
+  const out = join(dir, name);
+  const schema = join(dir, `${name}.prisma`);
+  writeFileSync(
+    schema,
+    `generator encryption {\n  provider = "node ${join(ROOT, 'dist', 'cli', 'main.js')}"\n  output   = "${out}"\n}\n` +
+      `datasource db {\n  provider = "postgresql"\n}\n${models}`,
+  );
+  try {
+    const { stdout, stderr } = await run(join(ROOT, 'node_modules', '.bin', 'prisma'), ['generate', '--schema', schema], {
+      cwd: ROOT,
+      env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: join(ROOT, 'prisma', 'schema-engine-offline.sh'), PRISMA_HIDE_UPDATE_MESSAGE: '1' },
+    });
+    return { ok: true, output: stdout + stderr, dir: out };
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string };
+    return { ok: false, output: `${err.stdout ?? ''}${err.stderr ?? ''}`, dir: out };
+  }
+}
+
+const user = (fields: string) => `model User {\n  id String @id\n${fields}\n}\n`;
+
+describe('prisma generate with the encryption generator', () => {
+  test('emits a typed map from the annotations', async () => {
+    const result = await generate(
+      'ok',
+      user(`  /// @encrypted(index: emailIndex, normalize: [trim, lowercase])
+  email String
+  emailIndex String? @unique
+  /// Place of birth.
+  /// @encrypted(readMode: passthrough)
+  birthPlace String? @map("birth_place")
+  plain String`) + 'model Post {\n  id Int @id\n  authorId String\n  author Author @relation(fields: [authorId], references: [id])\n}\nmodel Author {\n  id String @id\n  posts Post[]\n}\n',
+    );
+    expect(result.output).toContain('Generated prisma-column-encryption');
+    const source = readFileSync(join(result.dir, 'index.ts'), 'utf8');
+    expect(source).toContain('export const encryptedFields =');
+    expect(source).toContain('as const');
+    const map = JSON.parse(readFileSync(join(result.dir, 'schema.json'), 'utf8'));
+    expect(map.models.User.encrypted).toEqual({
+      email: { index: 'emailIndex', normalize: ['trim', 'lowercase'], readMode: 'strict' },
+      birthPlace: { readMode: 'passthrough' },
+    });
+    expect(map.models.User.columns).toEqual({ birthPlace: 'birth_place' });
+    expect(map.models.Author.relations).toEqual({ posts: { model: 'Post', list: true } });
+    expect(map.models.Post.encrypted).toEqual({});
+  });
+
+  const failures: Array<[string, string, RegExp]> = [
+    ['unknown option', user('  /// @encrypted(indx: emailIndex)\n  email String\n  emailIndex String?'), /User\.email: @encrypted: unknown option 'indx'/],
+    ['missing index field', user('  /// @encrypted(index: emailIndex)\n  email String'), /User\.email: index field 'emailIndex' does not exist on model User/],
+    ['index field not a String', user('  /// @encrypted(index: emailIndex)\n  email String\n  emailIndex Int?'), /User\.email: index field 'emailIndex' must be a scalar String \(found Int\)/],
+    ['index field a list', user('  /// @encrypted(index: emailIndex)\n  email String\n  emailIndex String[]'), /must be a scalar String \(found String\[\]\)/],
+    ['index field required', user('  /// @encrypted(index: emailIndex)\n  email String\n  emailIndex String @unique'), /must be optional \(String\?\)/],
+    ['annotation on an Int', user('  /// @encrypted\n  age Int'), /User\.age: has type Int, which cannot hold ciphertext/],
+    ['annotation on a DateTime', user('  /// @encrypted\n  born DateTime'), /User\.born: has type DateTime, which cannot hold ciphertext/],
+    ['same index twice', user('  /// @encrypted(index: idx)\n  a String\n  /// @encrypted(index: idx)\n  b String\n  idx String?'), /User\.b: index field 'idx' is already the index of 'a'/],
+    ['@unique on the encrypted field', user('  /// @encrypted\n  email String @unique'), /User\.email: is @unique/],
+    ['@default on the encrypted field', user('  /// @encrypted\n  email String @default("x")'), /User\.email: has a @default/],
+  ];
+
+  test.concurrent.each(failures)('fails clearly on %s', async (name, models, message) => {
+    const result = await generate(name.replace(/\W+/g, '_'), models);
+    expect(result.ok).toBe(false);
+    expect(result.output).toMatch(message);
+  });
+});
