@@ -1,0 +1,80 @@
+/**
+ * Astrology profiles with encrypted personal data.
+ *
+ *   npm run example
+ *
+ * Uses DATABASE_URL when set (a server where it may create a database), otherwise starts an
+ * embedded PostgreSQL. Keys come from PCE_DATA_KEYS / PCE_INDEX_KEYS when set, otherwise fresh
+ * random keys are made for this run.
+ */
+import { randomBytes } from 'node:crypto';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pino from 'pino';
+import { Client } from 'pg';
+import { columnEncryption, localKeys, localKeysFromEnv } from 'prisma-column-encryption';
+import { PrismaClient } from '../generated/postgres/client/client';
+import { encryptedFields } from '../generated/postgres/encryption';
+import { createDatabase } from '../test/support/databases';
+import { startEmbeddedPostgres, type RunningPostgres } from '../test/support/embeddedPostgres';
+
+function keys() {
+  if (process.env.PCE_DATA_KEYS) return localKeysFromEnv();
+  const fresh = () => randomBytes(32).toString('base64');
+  console.log('No PCE_DATA_KEYS/PCE_INDEX_KEYS set: using fresh random keys for this run.\n');
+  return localKeys({ data: [{ id: 'dev-data-1', key: fresh() }], index: [{ id: 'dev-index-1', key: fresh() }] });
+}
+
+async function main(): Promise<void> {
+  let server: RunningPostgres | undefined;
+  const adminUrl = process.env.DATABASE_URL ?? (server = await startEmbeddedPostgres()).adminUrl;
+  const db = await createDatabase('postgres', adminUrl, 'pce_example');
+  console.log(`Database: ${server ? 'embedded PostgreSQL' : 'DATABASE_URL'}, fresh database ${db.name} with migrations applied.\n`);
+
+  const base = new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url }) });
+  const prisma = base.$extends(
+    columnEncryption({ fields: encryptedFields, keys: keys(), logger: pino({ level: 'warn' }) }),
+  );
+  const raw = new Client({ connectionString: db.url });
+  await raw.connect();
+  try {
+    await prisma.user.create({
+      data: {
+        email: 'Luna.Rivera@Example.com',
+        name: 'Luna Rivera',
+        profile: { create: { birthDate: '1990-03-21', birthTime: '04:45', birthPlace: 'Valparaíso, Chile', sunSign: 'Aries' } },
+        readings: { create: [{ title: 'Solar return', body: 'Mars crosses your midheaven: start the thing.', topic: 'Career' }] },
+      },
+    });
+    await prisma.user.create({
+      data: { email: 'sol@example.com', name: 'Sol Okafor', profile: { create: { birthDate: '1985-08-02', birthPlace: 'Lagos', sunSign: 'Leo' } } },
+    });
+
+    // Equality on an encrypted field: normalised (trim, lowercase, NFKC) and answered by the blind index.
+    const found = await prisma.user.findFirst({
+      where: { email: '  luna.rivera@EXAMPLE.com ' },
+      include: { profile: true, readings: true },
+    });
+    console.log('Found by email (decrypted by the extension):');
+    console.log(JSON.stringify(found, null, 2));
+
+    const leos = await prisma.profile.findMany({ where: { sunSign: 'leo' }, select: { birthPlace: true, user: { select: { name: true } } } });
+    console.log('\nProfiles with sun sign Leo:', JSON.stringify(leos));
+
+    const { rows } = await raw.query(
+      'SELECT u.email, u."emailIndex", u.name, p."birthDate", p."birthPlace", r.body FROM "User" u JOIN "Profile" p ON p."userId" = u.id LEFT JOIN "Reading" r ON r."userId" = u.id WHERE u.id = $1',
+      [found!.id],
+    );
+    console.log('\nThe same row as stored in PostgreSQL (raw SQL):');
+    console.log(JSON.stringify(rows[0], null, 2));
+  } finally {
+    await raw.end();
+    await base.$disconnect();
+    await db.drop();
+    await server?.stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
