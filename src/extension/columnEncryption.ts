@@ -2,10 +2,11 @@ import { Extensions, type DefaultArgs } from '@prisma/client/runtime/client';
 import type { Logger } from 'pino';
 import { createAuditLog, type AuditLog } from '../audit/auditLog';
 import type { Keyring } from '../keys/keyring';
+import { UnsupportedQueryError } from '../errors';
 import type { EncryptionSchema } from '../schema';
 import { decryptResult } from './decryptResult';
 import { rewriteArgs } from './rewriteArgs';
-import { buildRuntimeSchema, type RuntimeSchema } from './runtimeSchema';
+import { buildRuntimeSchema, type RuntimeModel, type RuntimeSchema } from './runtimeSchema';
 import { type Obj, WalkContext } from './walkContext';
 
 export interface ColumnEncryptionOptions {
@@ -68,9 +69,11 @@ export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryp
     name: 'prisma-column-encryption',
     query: {
       $allModels: {
-        async $allOperations({ model, operation, args, query }) {
+        async $allOperations(params) {
+          const { model, operation, args, query } = params;
           const { schema, indexKeyCount } = await load();
-          return runOperation(schema, indexKeyCount, audit, model, operation, args as Obj | undefined, query as (a: Obj | undefined) => Promise<unknown>);
+          const dataPath = fluentDataPath(params);
+          return runOperation(schema, indexKeyCount, audit, model, operation, args as Obj | undefined, query as (a: Obj | undefined) => Promise<unknown>, dataPath);
         },
       },
     },
@@ -85,6 +88,7 @@ async function runOperation(
   operation: string,
   args: Obj | undefined,
   query: (args: Obj | undefined) => Promise<unknown>,
+  dataPath: readonly string[] = [],
 ): Promise<unknown> {
   const model = schema.get(modelName);
   if (!model || !model.holdsEncrypted) return query(args);
@@ -108,9 +112,33 @@ async function runOperation(
     }
     break;
   }
-  if (RETURNS_RECORDS.has(operation)) decryptResult(ctx, model, result);
+  if (RETURNS_RECORDS.has(operation)) decryptResult(ctx, modelAtDataPath(ctx, model, dataPath), result);
   audit.queryStats(modelName, operation, ctx.stats);
   return result;
+}
+
+/**
+ * The fluent API (`prisma.user.findUnique(...).readings()`) runs the parent operation with the
+ * relation selected, and Prisma unwraps the relation before the extension sees the result. Prisma
+ * passes where it unwrapped (`['select', 'readings', ...]`) only in its internal parameters, which
+ * are not part of the typed callback signature; without them the result is the operation's own.
+ */
+function fluentDataPath(params: object): readonly string[] {
+  const dataPath = (params as { __internalParams?: { dataPath?: unknown } }).__internalParams?.dataPath;
+  return Array.isArray(dataPath) && dataPath.every((s) => typeof s === 'string') ? dataPath : [];
+}
+
+/** The model whose records sit at `dataPath` (pairs of select/include and a relation field). */
+function modelAtDataPath(ctx: WalkContext, model: RuntimeModel, dataPath: readonly string[]): RuntimeModel {
+  let current = model;
+  for (let i = 1; i < dataPath.length; i += 2) {
+    const relation = current.relations.get(dataPath[i]!);
+    if (!relation) {
+      throw new UnsupportedQueryError(current.name, dataPath[i]!, 'fluent API', 'the result path does not follow a relation of the model; re-run prisma generate');
+    }
+    current = ctx.model(relation.model);
+  }
+  return current;
 }
 
 function isNotFound(error: unknown): boolean {

@@ -36,7 +36,7 @@ function rewriteQueryShape(ctx: WalkContext, model: RuntimeModel, args: Obj, out
   if (isObject(args.select)) out.select = rewriteSelection(ctx, model, args.select);
   if (isObject(args.include)) out.include = rewriteSelection(ctx, model, args.include);
   if (args.orderBy !== undefined) checkOrderBy(ctx, model, args.orderBy);
-  if (args.cursor !== undefined) out.cursor = rewriteWhere(ctx, model, args.cursor, true);
+  if (args.cursor !== undefined) out.cursor = rewriteCursor(ctx, model, args.cursor);
   if (args.distinct !== undefined) {
     for (const field of Array.isArray(args.distinct) ? args.distinct : [args.distinct]) {
       if (typeof field === 'string' && model.codecs.has(field)) {
@@ -44,6 +44,15 @@ function rewriteQueryShape(ctx: WalkContext, model: RuntimeModel, args: Obj, out
       }
     }
   }
+}
+
+/** A cursor names a position by stored values: encrypted fields have none, their index fields do. */
+function rewriteCursor(ctx: WalkContext, model: RuntimeModel, cursor: unknown): unknown {
+  if (isObject(cursor)) {
+    const field = Object.keys(cursor).find((key) => model.codecs.has(key));
+    if (field) ctx.refuse(model.name, field, 'cursor', 'ciphertext is randomised, so it cannot mark a position; use the id or the blind index field');
+  }
+  return rewriteWhere(ctx, model, cursor, true);
 }
 
 function rewriteSelection(ctx: WalkContext, model: RuntimeModel, selection: Obj): Obj {
@@ -99,9 +108,23 @@ function checkGroupBy(ctx: WalkContext, model: RuntimeModel, args: Obj): void {
       ctx.refuse(model.name, field, 'groupBy', 'ciphertext is randomised, so equal values would form separate groups; group by its index field');
     }
   }
-  if (isObject(args.having)) {
-    for (const key of Object.keys(args.having)) {
-      if (model.codecs.has(key)) ctx.refuse(model.name, key, 'having', 'aggregates cannot be computed on ciphertext');
+  checkHaving(ctx, model, args.having);
+}
+
+/**
+ * `having` is not rewritten: encrypted fields cannot be aggregated, and a plain condition on an
+ * index field would compare the stored hash (filter on the plaintext with `where` instead).
+ * Aggregate conditions on an index field (`{ _count: ... }`) are fine.
+ */
+function checkHaving(ctx: WalkContext, model: RuntimeModel, having: unknown): void {
+  if (!isObject(having)) return;
+  for (const [key, value] of Object.entries(having)) {
+    if (key === 'AND' || key === 'OR' || key === 'NOT') {
+      for (const inner of Array.isArray(value) ? value : [value]) checkHaving(ctx, model, inner);
+    } else if (model.codecs.has(key)) {
+      ctx.refuse(model.name, key, 'having', 'aggregates cannot be computed on ciphertext');
+    } else if (model.indexOwners.has(key) && !(isObject(value) && Object.keys(value).every((op) => op.startsWith('_')))) {
+      ctx.refuse(model.name, key, 'having', 'it would compare the stored blind index; filter on the plaintext with where instead');
     }
   }
 }

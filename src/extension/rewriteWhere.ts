@@ -155,7 +155,10 @@ function equality(ctx: WalkContext, codec: FieldCodec, kind: 'equals' | 'notEqua
   const hashes: BlindIndex[] = [];
   for (const v of values) {
     if (v === null) continue;
-    if (typeof v !== 'string') ctx.refuse(codec.model, codec.field, kind, `expected a string, got ${typeof v}`);
+    if (typeof v !== 'string') {
+      // Field references (`prisma.user.fields.x`) arrive as objects: another column's value is never hashed.
+      ctx.refuse(codec.model, codec.field, kind, typeof v === 'object' ? 'comparing with another column cannot use a blind index' : `expected a string, got ${typeof v}`);
+    }
     for (const h of codec.indexesForLookup(v)) hashes.push(h);
     ctx.stats.indexed++;
   }
