@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type KeyObject } from 'node:crypto';
 import { formatCiphertext, headerFor, NONCE_BYTES, TAG_BYTES, type Ciphertext, type ParsedCiphertext } from './ciphertext';
+import { NoncePool } from './nonces';
 
 /** A data-encryption key: AES-256 key material kept in a KeyObject, never a plain Buffer. */
 export interface DataKey {
@@ -15,9 +16,11 @@ export function associatedData(keyId: string, binding: string): Buffer {
   return Buffer.from(`${headerFor(keyId)}${binding}`, 'utf8');
 }
 
+const nonces = new NoncePool(NONCE_BYTES);
+
 /** Encrypts `plaintext` under `key` with a fresh random 96-bit nonce. */
 export function seal(plaintext: string, key: DataKey, aad: Buffer): Ciphertext {
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = nonces.next();
   const cipher = createCipheriv('aes-256-gcm', key.key, nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad);
   const body = cipher.update(plaintext, 'utf8');

@@ -16,8 +16,12 @@ export type Ciphertext = string & { readonly [ciphertextBrand]: true };
 export const CIPHERTEXT_PREFIX = 'pce:';
 export const CURRENT_VERSION = 'v1';
 const V1_PREFIX = `${CIPHERTEXT_PREFIX}${CURRENT_VERSION}:`;
-/** Key ids are short, printable and cannot contain the separator. */
-export const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * Key ids are short, printable and cannot contain the separator. At most 32 characters, so a
+ * base64 key (43-44 characters) pasted where an id belongs is rejected instead of being echoed
+ * in an error as a "key id".
+ */
+export const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;

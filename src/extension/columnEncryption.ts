@@ -1,19 +1,23 @@
 import { Extensions, type DefaultArgs } from '@prisma/client/runtime/client';
 import type { Logger } from 'pino';
 import { createAuditLog, type AuditLog } from '../audit/auditLog';
-import type { Keyring } from '../keys/keyring';
+import { Keyring } from '../keys/keyring';
 import { UnsupportedQueryError } from '../errors';
 import type { EncryptionSchema } from '../schema';
 import { decryptResult } from './decryptResult';
 import { rewriteArgs } from './rewriteArgs';
 import { buildRuntimeSchema, type RuntimeModel, type RuntimeSchema } from './runtimeSchema';
-import { type Obj, WalkContext } from './walkContext';
+import { type Obj, type UniqueLookup, WalkContext } from './walkContext';
 
 export interface ColumnEncryptionOptions {
   /** The `encryptedFields` map from the module the generator wrote. */
   readonly fields: EncryptionSchema;
-  /** A keyring, or a promise of one (KMS unwrapping is asynchronous). */
-  readonly keys: Keyring | Promise<Keyring>;
+  /**
+   * A keyring, a promise of one (KMS unwrapping is asynchronous), or a function returning such a
+   * promise. With a function, a failed load (KMS unreachable) is retried on the next query instead
+   * of failing every query until the process restarts.
+   */
+  readonly keys: Keyring | Promise<Keyring> | (() => Promise<Keyring>);
   /** Your pino logger for audit events; a JSON logger on stderr by default. */
   readonly logger?: Logger;
 }
@@ -39,12 +43,12 @@ const RETURNS_RECORDS = new Set([
   'upsert',
   'delete',
 ]);
-/** Unique operations that may be retried with an older index key during an index rotation. */
-const RETRY_ON_MISS = new Set(['findUnique', 'findUniqueOrThrow', 'update', 'delete']);
-
 /**
  * The Prisma Client extension: encrypts annotated fields on write, decrypts them on read, and
  * rewrites equality filters into blind-index lookups.
+ *
+ * Throws a ConfigurationError at once when `fields` is not a generated map (with a keyring given
+ * directly). While keys are loading, queries wait; if loading fails, queries fail with its error.
  *
  * @example
  * const prisma = new PrismaClient({ adapter }).$extends(
@@ -53,68 +57,103 @@ const RETRY_ON_MISS = new Set(['findUnique', 'findUniqueOrThrow', 'update', 'del
  */
 export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryptionExtension {
   const audit = createAuditLog(options.logger);
-  let runtime: Promise<{ schema: RuntimeSchema; indexKeyCount: number }> | undefined;
-  const load = () =>
-    (runtime ??= Promise.resolve(options.keys).then((keyring) => {
-      audit.keysLoaded(keyring.describe());
-      const schema = buildRuntimeSchema(options.fields, keyring, (e) => audit.decryptFailure(e.model, e.field, e.keyId, e.reason));
-      return { schema, indexKeyCount: keyring.describe().filter((k) => k.purpose === 'index').length };
-    }));
-  // Surface key-loading failures early instead of at the first query, without an unhandled rejection.
-  if (!isKeyring(options.keys)) load().catch(() => undefined);
-  else void load();
-
-  // defineExtension's own return type cannot be named in declarations; the cast states what it is.
-  return Extensions.defineExtension({
-    name: 'prisma-column-encryption',
-    query: {
-      $allModels: {
-        async $allOperations(params) {
-          const { model, operation, args, query } = params;
-          const { schema, indexKeyCount } = await load();
-          const dataPath = fluentDataPath(params);
-          return runOperation(schema, indexKeyCount, audit, model, operation, args as Obj | undefined, query as (a: Obj | undefined) => Promise<unknown>, dataPath);
-        },
-      },
-    },
-  }) as unknown as ColumnEncryptionExtension;
+  const bind = (keyring: Keyring): RuntimeSchema => {
+    const schema = buildRuntimeSchema(options.fields, keyring, (e) => audit.decryptFailure(e.model, e.field, e.keyId, e.reason));
+    audit.keysLoaded(keyring.describe());
+    return schema;
+  };
+  const keys = options.keys;
+  if (keys instanceof Keyring) {
+    const ready = Promise.resolve(bind(keys));
+    return defineWith(audit, () => ready);
+  }
+  const load = typeof keys === 'function' ? keys : () => keys;
+  let runtime: Promise<RuntimeSchema> | undefined;
+  // Start loading now so start-up failures surface early. A failed attempt is not kept, so with a
+  // loader function a transient KMS error does not break the client for good.
+  const attempt = (): Promise<RuntimeSchema> =>
+    (runtime ??= load()
+      .then(bind)
+      .catch((error: unknown) => {
+        runtime = undefined;
+        throw error;
+      }));
+  attempt().catch(() => undefined);
+  return defineWith(audit, attempt);
 }
 
-async function runOperation(
-  schema: RuntimeSchema,
-  indexKeyCount: number,
-  audit: AuditLog,
-  modelName: string,
-  operation: string,
-  args: Obj | undefined,
-  query: (args: Obj | undefined) => Promise<unknown>,
-  dataPath: readonly string[] = [],
-): Promise<unknown> {
-  const model = schema.get(modelName);
-  if (!model || !model.holdsEncrypted) return query(args);
-  const ctx = new WalkContext(schema, operation, (e, op) => audit.refusedQuery(e.model, e.field, e.operator, op));
-  let result: unknown;
-  for (;;) {
-    const rewritten = rewriteArgs(ctx, model, operation, args);
-    const canRetry = RETRY_ON_MISS.has(operation) && ctx.usedUniqueIndex && ctx.uniqueAttempt + 1 < indexKeyCount;
-    try {
-      result = await query(rewritten);
-    } catch (error) {
-      if (canRetry && isNotFound(error)) {
-        ctx.uniqueAttempt++;
-        continue;
-      }
-      throw error;
-    }
-    if (result === null && canRetry) {
-      ctx.uniqueAttempt++;
-      continue;
-    }
-    break;
-  }
-  if (RETURNS_RECORDS.has(operation)) decryptResult(ctx, modelAtDataPath(ctx, model, dataPath), result);
-  audit.queryStats(modelName, operation, ctx.stats);
+function defineWith(audit: AuditLog, load: () => Promise<RuntimeSchema>): ColumnEncryptionExtension {
+  // defineExtension's own return type cannot be named in declarations; the cast states what it is.
+  return Extensions.defineExtension((client) =>
+    client.$extends({
+      name: 'prisma-column-encryption',
+      query: {
+        $allModels: {
+          async $allOperations(params) {
+            const { model, operation, args, query } = params;
+            return runOperation({
+              schema: await load(),
+              audit,
+              modelName: model,
+              operation,
+              args: args as Obj | undefined,
+              query: query as (a: Obj | undefined) => Promise<unknown>,
+              dataPath: fluentDataPath(params),
+              // The client below this extension: only used to resolve unique lookups during an index-key rotation.
+              base: client as unknown as BaseClient,
+            });
+          },
+        },
+      },
+    }),
+  ) as unknown as ColumnEncryptionExtension;
+}
+
+type BaseClient = Record<string, { findFirst(args: Obj): Promise<Obj | null> }>;
+
+interface Operation {
+  readonly schema: RuntimeSchema;
+  readonly audit: AuditLog;
+  readonly modelName: string;
+  readonly operation: string;
+  readonly args: Obj | undefined;
+  readonly query: (args: Obj | undefined) => Promise<unknown>;
+  readonly dataPath: readonly string[];
+  readonly base: BaseClient;
+}
+
+async function runOperation(op: Operation): Promise<unknown> {
+  const model = op.schema.get(op.modelName);
+  if (!model || !model.holdsEncrypted) return op.query(op.args);
+  const ctx = new WalkContext(op.schema, op.operation, (e, name) => op.audit.refusedQuery(e.model, e.field, e.operator, name));
+  const rewritten = rewriteArgs(ctx, model, op.operation, op.args);
+  if (ctx.uniqueLookups.length > 0) await resolveUniqueLookups(ctx.uniqueLookups, op.base);
+  const result = await op.query(rewritten);
+  if (RETURNS_RECORDS.has(op.operation)) decryptResult(ctx, modelAtDataPath(ctx, model, op.dataPath), result);
+  op.audit.queryStats(op.modelName, op.operation, ctx.stats);
   return result;
+}
+
+/**
+ * While an index-key rotation is in progress a row may still hold its index under an older key.
+ * A unique where (findUnique, update, upsert, connect, connectOrCreate, ...) must name the stored
+ * value exactly, or it misses the row, or worse, upsert and connectOrCreate create a duplicate.
+ * So the stored value is looked up among the candidates first. The lookup reads through the base
+ * client, outside any interactive transaction: a row created inside that transaction is new and
+ * so indexed under the primary key, which is the default.
+ */
+async function resolveUniqueLookups(lookups: readonly UniqueLookup[], base: BaseClient): Promise<void> {
+  await Promise.all(
+    lookups.map(async (lookup) => {
+      const delegate = base[lookup.model.charAt(0).toLowerCase() + lookup.model.slice(1)];
+      const found = await delegate!.findFirst({
+        where: { [lookup.indexField]: { in: [...lookup.hashes] } },
+        select: { [lookup.indexField]: true },
+      });
+      const stored = found?.[lookup.indexField];
+      if (typeof stored === 'string') lookup.target[lookup.indexField] = stored;
+    }),
+  );
 }
 
 /**
@@ -141,10 +180,3 @@ function modelAtDataPath(ctx: WalkContext, model: RuntimeModel, dataPath: readon
   return current;
 }
 
-function isNotFound(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'P2025';
-}
-
-function isKeyring(keys: Keyring | Promise<Keyring>): keys is Keyring {
-  return typeof (keys as Promise<Keyring>).then !== 'function';
-}

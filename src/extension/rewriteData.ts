@@ -3,6 +3,8 @@ import { rewriteWhere } from './rewriteWhere';
 import type { RuntimeModel } from './runtimeSchema';
 import { isObject, mapOneOrMany, type Obj, type WalkContext } from './walkContext';
 
+const ATOMIC_OPERATORS = new Set(['increment', 'decrement', 'multiply', 'divide', 'push', 'unset']);
+
 /**
  * Encrypts annotated fields in a create or update payload and sets their blind indexes, at any
  * depth of nested writes. Returns new objects; the caller's arguments are left untouched. Any
@@ -24,9 +26,12 @@ export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown
       if (value === undefined) continue;
       let plain: unknown = value;
       if (kind === 'update' && isObject(value)) {
-        const ops = Object.keys(value);
+        const ops = Object.keys(value).filter((o) => value[o] !== undefined);
+        if (ops.length === 0) continue; // `{ set: undefined }`: Prisma leaves the field alone
         if (ops.length !== 1 || ops[0] !== 'set') {
-          ctx.refuse(model.name, key, ops.find((o) => o !== 'set') ?? 'update', 'atomic operators cannot be applied to ciphertext; use a plain value or { set }');
+          const op = ops.find((o) => o !== 'set')!;
+          // Only known operator names are echoed: an unexpected key could be user data.
+          ctx.refuse(model.name, key, ATOMIC_OPERATORS.has(op) ? op : 'unknown operator', 'atomic operators cannot be applied to ciphertext; use a plain value or { set }');
         }
         plain = value.set;
       }
@@ -61,6 +66,8 @@ function rewriteNestedWrite(ctx: WalkContext, relation: RelationSpec, ops: Obj):
   const whereUnique = (w: unknown) => rewriteWhere(ctx, target, w, true);
   const create = (d: unknown) => rewriteData(ctx, target, d, 'create');
   const update = (d: unknown) => rewriteData(ctx, target, d, 'update');
+  // In to-many upsert/update the where picks one related record; in to-one it filters the only one.
+  const targetWhere = (v: Obj): Obj => (v.where === undefined ? {} : { where: relation.list ? whereUnique(v.where) : where(v.where) });
   const out: Obj = {};
   for (const [op, value] of Object.entries(ops)) {
     if (value === undefined || typeof value === 'boolean') {
@@ -80,12 +87,12 @@ function rewriteNestedWrite(ctx: WalkContext, relation: RelationSpec, ops: Obj):
       case 'upsert':
         out[op] = mapOneOrMany(value, (v) =>
           isObject(v)
-            ? { ...v, ...(v.where !== undefined ? { where: relation.list ? whereUnique(v.where) : where(v.where) } : {}), create: create(v.create), update: update(v.update) }
+            ? { ...v, ...targetWhere(v), create: create(v.create), update: update(v.update) }
             : v,
         );
         break;
       case 'update':
-        out[op] = mapOneOrMany(value, (v) => (isWithWhere(v, target) ? { ...v, ...(v.where !== undefined ? { where: relation.list ? whereUnique(v.where) : where(v.where) } : {}), data: update(v.data) } : update(v)));
+        out[op] = mapOneOrMany(value, (v) => (isWithWhere(v) ? { ...v, ...targetWhere(v), data: update(v.data) } : update(v)));
         break;
       case 'updateMany':
         out[op] = mapOneOrMany(value, (v) => (isObject(v) ? { ...v, where: where(v.where), data: update(v.data) } : v));
@@ -109,12 +116,11 @@ function rewriteNestedWrite(ctx: WalkContext, relation: RelationSpec, ops: Obj):
   return out;
 }
 
-/** `{ where?, data }` form of a to-one/to-many nested update, as opposed to the update payload itself. */
-function isWithWhere(value: unknown, target: RuntimeModel): value is Obj & { data: unknown } {
-  if (!isObject(value) || !('data' in value)) return false;
-  if (target.spec.scalarFields.includes('data') || target.relations.has('data')) {
-    // The model has its own field called `data`: only treat it as the wrapper when `where` is present too.
-    return 'where' in value && Object.keys(value).every((k) => k === 'where' || k === 'data');
-  }
-  return Object.keys(value).every((k) => k === 'where' || k === 'data');
+/**
+ * The `{ where?, data }` wrapper of a nested update, as opposed to the update payload itself.
+ * Decided the way Prisma decides: only `where`/`data` keys with an object `data`, even when the
+ * target model has a field called `data` (reading it the other way would skip encryption).
+ */
+function isWithWhere(value: unknown): value is Obj & { data: Obj } {
+  return isObject(value) && isObject(value.data) && Object.keys(value).every((k) => k === 'where' || k === 'data');
 }

@@ -5,7 +5,8 @@ import { isObject, mapOneOrMany, type Obj, type WalkContext } from './walkContex
 
 /**
  * Rewrites a `where` so that equality on encrypted fields becomes equality on their blind index.
- * Pure apart from the HMAC computation; returns a new object and never mutates the input.
+ * Returns a new object and never mutates the input; besides HMACs, its only effect is recording
+ * unique lookups that need resolving in `ctx.uniqueLookups`.
  *
  * Filters on an index field take the plaintext too (`where: { emailIndex: 'a@x.org' }`): that is
  * how `findUnique` reaches a row through the index field's unique constraint.
@@ -31,13 +32,8 @@ export function rewriteWhere(ctx: WalkContext, model: RuntimeModel, where: unkno
     }
     const owner = model.indexOwners.get(key);
     if (owner && unique && (typeof value === 'string' || (isObject(value) && typeof value.equals === 'string' && Object.keys(value).length === 1))) {
-      // A unique where must name one stored value, so it cannot use `in`: look up under one index
-      // key per attempt (see uniqueAttempt) rather than all of them at once.
       const plain = typeof value === 'string' ? value : (value as Obj).equals;
-      const hashes = owner.indexesForLookup(plain);
-      ctx.stats.indexed++;
-      ctx.usedUniqueIndex = true;
-      out[key] = hashes[Math.min(ctx.uniqueAttempt, hashes.length - 1)];
+      setUniqueIndex(ctx, model, out, key, owner.indexesForLookup(plain));
       continue;
     }
     if (owner) {
@@ -51,25 +47,33 @@ export function rewriteWhere(ctx: WalkContext, model: RuntimeModel, where: unkno
       out[key] = rewriteRelationFilter(ctx, ctx.model(relation.model), relation.list, value);
       continue;
     }
+    if (isObject(value)) refuseProtectedFieldRefs(ctx, value);
     const compound = model.spec.compoundUniques[key];
     if (compound && isObject(value)) {
-      out[key] = value;
+      const fields: Obj = { ...value };
       for (const field of compound) {
         const indexOwner = model.indexOwners.get(field);
         if (indexOwner && value[field] !== undefined && value[field] !== null) {
-          // A compound unique input must stay an equality on one stored index value.
-          ctx.stats.indexed++;
-          const hashes = indexOwner.indexesForLookup(value[field]);
-          ctx.usedUniqueIndex = true;
-          out[key] = { ...(out[key] as Obj), [field]: hashes[Math.min(ctx.uniqueAttempt, hashes.length - 1)] };
+          setUniqueIndex(ctx, model, fields, field, indexOwner.indexesForLookup(value[field]));
         }
       }
+      out[key] = fields;
       continue;
     }
     out[key] = value;
   }
   if (extra.length > 0) mergeConditions(out, extra);
   return out;
+}
+
+/**
+ * Sets a unique where's index field to the primary key's hash. With older index keys loaded (a
+ * re-index in progress) the stored value may be another candidate: recorded for resolution.
+ */
+function setUniqueIndex(ctx: WalkContext, model: RuntimeModel, target: Obj, indexField: string, hashes: readonly BlindIndex[]): void {
+  ctx.stats.indexed++;
+  target[indexField] = hashes[0];
+  if (hashes.length > 1) ctx.uniqueLookups.push({ model: model.name, indexField, hashes, target });
 }
 
 /** Adds rewritten conditions, using top-level keys when free and `AND` otherwise. */
@@ -99,6 +103,30 @@ function rewriteRelationFilter(ctx: WalkContext, target: RuntimeModel, list: boo
 }
 
 const EQUALITY_OPERATORS = new Set(['equals', 'in', 'notIn', 'not']);
+/** Prisma's other scalar filter operators: named in refusals; anything else is not echoed (it could be data). */
+const OTHER_OPERATORS = new Set(['contains', 'startsWith', 'endsWith', 'lt', 'lte', 'gt', 'gte', 'search', 'has', 'hasSome', 'hasEvery', 'isEmpty', 'path', 'string_contains', 'array_contains']);
+
+/** A Prisma field reference (`prisma.user.fields.email`) used as a filter operand. */
+function fieldRefOf(operand: unknown): { modelName: string; name: string } | undefined {
+  return isObject(operand) && typeof operand.modelName === 'string' && typeof operand.name === 'string'
+    ? (operand as { modelName: string; name: string })
+    : undefined;
+}
+
+/**
+ * Comparing a plain column with an encrypted or index column would compare against ciphertext or
+ * a hash and silently match nothing: refuse it.
+ */
+function refuseProtectedFieldRefs(ctx: WalkContext, filter: Obj): void {
+  for (const operand of Object.values(filter)) {
+    const ref = fieldRefOf(operand);
+    if (!ref) continue;
+    const target = ctx.schema.get(ref.modelName);
+    if (target && (target.codecs.has(ref.name) || target.indexOwners.has(ref.name))) {
+      ctx.refuse(ref.modelName, ref.name, 'field reference', 'other columns cannot be compared with ciphertext or a blind index');
+    }
+  }
+}
 
 /**
  * Conditions replacing a filter on an encrypted (or index) field. 'keep' means the filter only
@@ -118,7 +146,7 @@ function rewriteFieldFilter(ctx: WalkContext, codec: FieldCodec, filter: unknown
       continue;
     }
     if (!EQUALITY_OPERATORS.has(op)) {
-      ctx.refuse(codec.model, codec.field, op, 'only equality (equals, in, notIn, not) can be answered through a blind index');
+      ctx.refuse(codec.model, codec.field, OTHER_OPERATORS.has(op) ? op : 'unknown operator', 'only equality (equals, in, notIn, not) can be answered through a blind index');
     }
     if (operand === null && (op === 'equals' || op === 'not')) continue;
     onlyNullTests = false;
@@ -162,15 +190,16 @@ function equality(ctx: WalkContext, codec: FieldCodec, kind: 'equals' | 'notEqua
     for (const h of codec.indexesForLookup(v)) hashes.push(h);
     ctx.stats.indexed++;
   }
-  const onIndex: Obj =
-    kind === 'equals'
-      ? { [indexField!]: hashes.length === 1 ? hashes[0] : { in: hashes } }
-      : { [indexField!]: hashes.length === 1 ? { not: hashes[0] } : { notIn: hashes } };
-  if (codec.spec.readMode !== 'passthrough') return onIndex;
+  const test = kind === 'equals' ? (hashes.length === 1 ? hashes[0] : { in: hashes }) : hashes.length === 1 ? { not: hashes[0] } : { notIn: hashes };
+  if (codec.spec.readMode !== 'passthrough') return { [indexField!]: test };
+  // Legacy rows have a null index. `idx = h` is NULL (not false) for them, and NOT(NULL OR ...)
+  // would drop them, so the index branch also requires a non-null index: both branches are then
+  // plain true/false for legacy rows, exactly as the plaintext comparison would be.
   const plain = values.filter((v) => v !== null);
-  const onLegacy: Obj = {
-    [indexField!]: null,
-    [codec.field]: kind === 'equals' ? { in: plain } : { notIn: plain },
+  return {
+    OR: [
+      { AND: [{ [indexField!]: { not: null } }, { [indexField!]: test }] },
+      { [indexField!]: null, [codec.field]: kind === 'equals' ? { in: plain } : { notIn: plain } },
+    ],
   };
-  return { OR: [onIndex, onLegacy] };
 }

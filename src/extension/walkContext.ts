@@ -6,12 +6,11 @@ import type { RuntimeModel, RuntimeSchema } from './runtimeSchema';
 export class WalkContext {
   readonly stats: CryptoStats = { encrypted: 0, decrypted: 0, indexed: 0 };
   /**
-   * Which index key a unique lookup hashes with: 0 is the primary. While an index-key rotation
-   * is in progress, top-level unique operations retry with the next key when nothing matched.
+   * Unique lookups through an index field while several index keys are loaded. A unique where
+   * must name one stored value, so the walker writes the primary key's hash and records the
+   * alternatives; the extension resolves them against the database before the query runs.
    */
-  uniqueAttempt = 0;
-  /** Set when a unique where hashed through an index field, i.e. another attempt could match. */
-  usedUniqueIndex = false;
+  readonly uniqueLookups: UniqueLookup[] = [];
 
   constructor(
     readonly schema: RuntimeSchema,
@@ -34,6 +33,16 @@ export class WalkContext {
 }
 
 export type Obj = Record<string, unknown>;
+
+/** One unique index lookup whose row may still carry a hash under an older index key. */
+export interface UniqueLookup {
+  readonly model: string;
+  readonly indexField: string;
+  /** Candidate stored values, primary index key first. */
+  readonly hashes: readonly string[];
+  /** The object (built by the walker, never the caller's) whose `indexField` holds the chosen hash. */
+  readonly target: Obj;
+}
 
 export function isObject(value: unknown): value is Obj {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date) && !Buffer.isBuffer(value);

@@ -22,7 +22,8 @@ const OPTIONS = ['index', 'normalize', 'readMode'] as const;
 type OptionName = (typeof OPTIONS)[number];
 type OptionValue = { kind: 'word'; word: string } | { kind: 'list'; words: string[] };
 
-const TAG = /(^|\s)@encrypted\b/g;
+/** The tag must start a line of the doc comment, so prose such as "not @encrypted because..." is not one. */
+const TAG = /^[ \t]*@encrypted\b/gm;
 
 /** Finds and parses the `@encrypted` annotation in a doc comment. Returns undefined when absent. */
 export function parseAnnotation(doc: string | undefined, model: string, field: string): ParsedAnnotation | undefined {
@@ -36,7 +37,8 @@ export function parseAnnotation(doc: string | undefined, model: string, field: s
   const start = matches[0]!.index! + matches[0]![0].length;
   const rest = doc.slice(start);
   if (!rest.startsWith('(')) {
-    if (rest.length > 0 && !/^\s/.test(rest)) fail(`unexpected text after @encrypted: '${rest.split(/\s/)[0]}'`);
+    const sameLine = rest.split('\n')[0]!.trim();
+    if (sameLine !== '') fail(`unexpected text after @encrypted: '${sameLine.split(/\s/)[0]}' (options go in parentheses right after it)`);
     return { readMode: 'strict' };
   }
   const close = rest.indexOf(')');
@@ -56,6 +58,10 @@ export function parseAnnotation(doc: string | undefined, model: string, field: s
           if (!isNormalizer(w)) fail(`unknown normalization '${w}' (known: ${Object.keys(NORMALIZERS).join(', ')})`);
         }
         if (new Set(words).size !== words.length) fail('normalize lists a step twice');
+        // Case mapping before Unicode normalisation misses compatibility forms ('ℌ' -> 'H' is not lowercased).
+        const unicode = words.filter((w) => w === 'nfkc' || w === 'nfc');
+        if (unicode.length > 1) fail('normalize takes one of nfkc and nfc, not both');
+        if (unicode.length === 1 && words[0] !== unicode[0]) fail(`${unicode[0]} must be the first normalize step`);
         result.normalize = words as Normalizer[];
         break;
       }

@@ -12,11 +12,11 @@ type Field = Model['fields'][number];
  */
 export function buildEncryptionSchema(datamodel: DMMF.Datamodel, provider: string): EncryptionSchema {
   const models: Record<string, ModelSpec> = {};
-  for (const model of datamodel.models) models[model.name] = buildModel(model);
+  for (const model of datamodel.models) models[model.name] = buildModel(model, provider);
   return { version: 1, provider, models };
 }
 
-function buildModel(model: Model): ModelSpec {
+function buildModel(model: Model, provider: string): ModelSpec {
   const byName = new Map(model.fields.map((f) => [f.name, f]));
   const encrypted: Record<string, EncryptedFieldSpec> = {};
   const indexOwners = new Map<string, string>();
@@ -30,6 +30,7 @@ function buildModel(model: Model): ModelSpec {
       throw new ConfigurationError(model.name, field.name, reason);
     };
     checkCanHoldCiphertext(field, foreignKeys.has(field.name), fail);
+    checkColumnType(field, provider, fail);
     if (isInCompound(field.name, compoundUniques)) {
       fail('is part of a compound id or @@unique; ciphertext is randomised, put the constraint on its index field instead');
     }
@@ -46,6 +47,11 @@ function buildModel(model: Model): ModelSpec {
       if (idx.isId) failIndex('must not be the id');
       if (idx.isRequired) failIndex('must be optional (String?): the extension fills it, so create inputs must not require it');
       if (idx.hasDefaultValue) failIndex('must not have a @default');
+      const [nativeType, nativeArgs] = idx.nativeType ?? [];
+      const length = Number(nativeArgs?.[0]);
+      if (nativeType === 'Char' || (nativeType === 'VarChar' && length < MIN_INDEX_COLUMN)) {
+        failIndex(`is @db.${nativeType}(${nativeArgs?.join(', ')}): a blind index needs a variable-length column of at least ${MIN_INDEX_COLUMN} characters`);
+      }
       if (parseAnnotation(idx.documentation, model.name, idx.name)) failIndex('is itself encrypted');
       const owner = indexOwners.get(indexName);
       if (owner) failIndex(`is already the index of '${owner}'`);
@@ -84,6 +90,25 @@ function checkCanHoldCiphertext(field: Field, isForeignKey: boolean, fail: (reas
   if (field.hasDefaultValue) fail('has a @default, which the database would store as plaintext');
   if (field.isUpdatedAt) fail('is @updatedAt');
   if (isForeignKey) fail('is a foreign key of a relation');
+}
+
+/** Longest blind index: a 32-character key id, ':' and 43 characters of base64url. */
+const MIN_INDEX_COLUMN = 76;
+const MYSQL_TEXT_TYPES = ['Text', 'MediumText', 'LongText'];
+
+/**
+ * Ciphertext is about 4/3 of the value plus ~45 characters: a bounded column would reject long
+ * values or, with a lax sql_mode, truncate them into something that never decrypts again.
+ */
+function checkColumnType(field: Field, provider: string, fail: (reason: string) => never): void {
+  const [nativeType, nativeArgs] = field.nativeType ?? [];
+  if (provider === 'mysql') {
+    if (!nativeType || !MYSQL_TEXT_TYPES.includes(nativeType)) {
+      fail(`on MySQL/MariaDB, String maps to ${nativeType ? `@db.${nativeType}` : 'VARCHAR(191)'}, too short for ciphertext; declare it String @db.Text (or MediumText, LongText)`);
+    }
+  } else if ((provider === 'postgresql' || provider === 'cockroachdb') && (nativeType === 'Char' || (nativeType === 'VarChar' && nativeArgs && nativeArgs.length > 0))) {
+    fail(`is @db.${nativeType}(${nativeArgs?.join(', ')}), which bounds the ciphertext length; use a plain String (text)`);
+  }
 }
 
 function compoundUniqueInputs(model: Model): Record<string, string[]> {

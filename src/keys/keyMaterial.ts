@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { KEY_ID_PATTERN } from '../crypto/ciphertext';
 import { KeyringError } from '../errors';
 
@@ -7,10 +7,17 @@ export const KEY_BYTES = 32;
 /** What a key is for. Data keys encrypt values; index keys are roots for blind-index HMAC keys. */
 export type KeyPurpose = 'data' | 'index';
 
+/**
+ * Key-management services that can wrap keys. Adding a source (AWS KMS, Vault transit) means
+ * adding its name here and implementing `KeyWrapper` (src/keys/keyWrapper.ts).
+ */
+export const KMS_KINDS = ['gcp-kms'] as const;
+export type KmsKind = (typeof KMS_KINDS)[number];
+
 /** Where a key came from. Discriminated so each source carries exactly what it needs. */
 export type KeySource =
   | { readonly kind: 'local' }
-  | { readonly kind: 'gcp-kms'; readonly kmsKeyName: string; readonly kmsKeyVersion: string | undefined };
+  | { readonly kind: KmsKind; readonly kmsKeyName: string; readonly kmsKeyVersion: string | undefined };
 
 /** A usable key held in memory. The secret is a KeyObject, so it never prints or serialises. */
 export interface LoadedKey {
@@ -18,13 +25,13 @@ export interface LoadedKey {
   readonly purpose: KeyPurpose;
   readonly secret: KeyObject;
   readonly source: KeySource;
-  /** Non-secret identifier of the key bytes (HMAC of a constant), safe for logs and listings. */
+  /** Non-secret identifier of the key bytes (see {@link fingerprintOf}), safe for logs and listings. */
   readonly fingerprint: string;
 }
 
 export function assertKeyId(id: string): void {
   if (!KEY_ID_PATTERN.test(id)) {
-    throw new KeyringError(undefined, `invalid key id (use 1-64 characters from A-Z a-z 0-9 _ -)`);
+    throw new KeyringError(undefined, `invalid key id (use 1-32 characters from A-Z a-z 0-9 _ -)`);
   }
 }
 
@@ -39,11 +46,12 @@ export function importKeyBytes(id: string, purpose: KeyPurpose, bytes: Buffer, s
     if (bytes.length !== KEY_BYTES) {
       throw new KeyringError(id, `must be exactly ${KEY_BYTES} bytes (base64 of 32 random bytes), got ${bytes.length}`);
     }
-    // 32 random bytes have ~30 distinct values; fewer than 16 means a pattern, a password or a placeholder.
-    if (new Set(bytes).size < 16) {
+    // 32 random bytes have ~30 distinct values; fewer than 16 means a pattern or a placeholder.
+    // All-printable bytes (p = 0.37^32, about 1e-14, for random ones) mean a password or a phrase.
+    if (new Set(bytes).size < 16 || bytes.every((b) => b >= 0x20 && b < 0x7f)) {
       throw new KeyringError(id, 'is too weak: it does not look like 32 random bytes (generate one with `prisma-column-encryption keys generate`)');
     }
-    const secret = createSecretKey(Buffer.from(bytes));
+    const secret = createSecretKey(bytes); // copies: the caller's buffer is zeroed below
     return { id, purpose, secret, source, fingerprint: fingerprintOf(secret) };
   } finally {
     bytes.fill(0);
@@ -59,6 +67,15 @@ export function decodeBase64Key(id: string, text: string): Buffer {
   return Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
 }
 
+/** Fresh key material from the system CSPRNG. The caller zeroes it after use. */
+export function generateKeyBytes(): Buffer {
+  return randomBytes(KEY_BYTES);
+}
+
+/**
+ * Non-secret identifier of key bytes, safe for logs and listings: 8 bytes of HKDF output under
+ * its own label, so the key itself is never used directly outside its one purpose.
+ */
 export function fingerprintOf(secret: KeyObject): string {
-  return createHmac('sha256', secret).update('prisma-column-encryption/fingerprint/v1').digest('hex').slice(0, 16);
+  return Buffer.from(hkdfSync('sha256', secret, 'prisma-column-encryption', 'fingerprint/v1', 8)).toString('hex');
 }

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { DataKey } from '../crypto/aead';
 import { deriveFieldIndexKey } from '../crypto/blindIndex';
 import { KeyringError } from '../errors';
-import type { KeyPurpose, KeySource, LoadedKey } from './keyMaterial';
+import { fingerprintOf, KEY_BYTES, type KeyPurpose, type KeySource, type LoadedKey } from './keyMaterial';
 
 /** One index key ready for a field: its id and the HKDF-derived per-field HMAC key. */
 export interface FieldIndexKey {
@@ -44,6 +44,11 @@ export class Keyring {
     const seen = new Map<string, LoadedKey>();
     const fingerprints = new Map<string, string>();
     for (const k of keys) {
+      // The constructor is public: check what callers hand in rather than trusting it.
+      if (k.secret.type !== 'secret' || k.secret.symmetricKeySize !== KEY_BYTES) {
+        throw new KeyringError(k.id, `must be a ${KEY_BYTES}-byte secret key`);
+      }
+      if (k.fingerprint !== fingerprintOf(k.secret)) throw new KeyringError(k.id, 'fingerprint does not match the key');
       if (seen.has(k.id)) throw new KeyringError(k.id, 'appears twice in the keyring');
       const other = fingerprints.get(k.fingerprint);
       if (other !== undefined) {

@@ -13,13 +13,13 @@ const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'pce-gen-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function generate(name: string, models: string): Promise<{ ok: boolean; output: string; dir: string }> {
+async function generate(name: string, models: string, provider = 'postgresql'): Promise<{ ok: boolean; output: string; dir: string }> {
   const out = join(dir, name);
   const schema = join(dir, `${name}.prisma`);
   writeFileSync(
     schema,
     `generator encryption {\n  provider = "node ${join(ROOT, 'dist', 'cli', 'main.js')}"\n  output   = "${out}"\n}\n` +
-      `datasource db {\n  provider = "postgresql"\n}\n${models}`,
+      `datasource db {\n  provider = "${provider}"\n}\n${models}`,
   );
   try {
     const { stdout, stderr } = await run(join(ROOT, 'node_modules', '.bin', 'prisma'), ['generate', '--schema', schema], {
@@ -36,6 +36,11 @@ async function generate(name: string, models: string): Promise<{ ok: boolean; ou
 const user = (fields: string) => `model User {\n  id String @id\n${fields}\n}\n`;
 
 describe('prisma generate with the encryption generator', () => {
+  test('accepts @db.Text encrypted fields on MySQL', async () => {
+    const result = await generate('mysql_ok', user('  /// @encrypted(index: emailIndex)\n  email String @db.Text\n  emailIndex String? @unique'), 'mysql');
+    expect(result.output).toContain('Generated prisma-column-encryption');
+  });
+
   test('emits a typed map from the annotations', async () => {
     const result = await generate(
       'ok',
@@ -61,7 +66,11 @@ describe('prisma generate with the encryption generator', () => {
     expect(map.models.Post.encrypted).toEqual({});
   });
 
-  const failures: Array<[string, string, RegExp]> = [
+  const failures: Array<[string, string, RegExp, string?]> = [
+    ['MySQL String without @db.Text', user('  /// @encrypted\n  email String'), /User\.email: on MySQL\/MariaDB, String maps to VARCHAR\(191\), too short for ciphertext/, 'mysql'],
+    ['MySQL @db.VarChar', user('  /// @encrypted\n  email String @db.VarChar(255)'), /User\.email: on MySQL\/MariaDB, String maps to @db\.VarChar/, 'mysql'],
+    ['bounded PostgreSQL column', user('  /// @encrypted\n  email String @db.VarChar(100)'), /User\.email: is @db\.VarChar\(100\), which bounds the ciphertext length/],
+    ['a too-short index column', user('  /// @encrypted(index: idx)\n  email String\n  idx String? @db.Char(44)'), /index field 'idx' is @db\.Char\(44\)/],
     ['unknown option', user('  /// @encrypted(indx: emailIndex)\n  email String\n  emailIndex String?'), /User\.email: @encrypted: unknown option 'indx'/],
     ['missing index field', user('  /// @encrypted(index: emailIndex)\n  email String'), /User\.email: index field 'emailIndex' does not exist on model User/],
     ['index field not a String', user('  /// @encrypted(index: emailIndex)\n  email String\n  emailIndex Int?'), /User\.email: index field 'emailIndex' must be a scalar String \(found Int\)/],
@@ -74,8 +83,8 @@ describe('prisma generate with the encryption generator', () => {
     ['@default on the encrypted field', user('  /// @encrypted\n  email String @default("x")'), /User\.email: has a @default/],
   ];
 
-  test.concurrent.each(failures)('fails clearly on %s', async (name, models, message) => {
-    const result = await generate(name.replace(/\W+/g, '_'), models);
+  test.concurrent.each(failures)('fails clearly on %s', async (name, models, message, provider) => {
+    const result = await generate(name.replace(/\W+/g, '_'), models, provider);
     expect(result.ok).toBe(false);
     expect(result.output).toMatch(message);
   });

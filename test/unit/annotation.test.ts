@@ -28,7 +28,9 @@ describe('@encrypted annotation grammar', () => {
     ['@encrypted(readMode: lenient)', /readMode must be one of strict, passthrough/],
     ['@encrypted(index: emailIndex', /missing '\)'/],
     ['@encrypted(index emailIndex)', /expected ':'/],
-    ['@encrypted @encrypted', /more than once/],
+    ['@encrypted\n@encrypted', /more than once/],
+    ['@encrypted @encrypted', /unexpected text after @encrypted: '@encrypted'/],
+    ['@encrypted (index: emailIndex)', /options go in parentheses right after it/],
     ['@encryptedd', undefined],
   ])('%s', (doc, message) => {
     if (!message) {
@@ -44,5 +46,17 @@ describe('@encrypted annotation grammar', () => {
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as Error).message).toMatch(/^User\.email: @encrypted: /);
     expect((error as Error).message).toMatch(message);
+  });
+});
+
+describe('@encrypted annotation placement and order', () => {
+  test('the tag must start a line: prose mentioning it is not an annotation', () => {
+    expect(parse('This is not @encrypted because it is public.')).toBeUndefined();
+    expect(parse('Public.\n  @encrypted(index: emailIndex)')).toEqual({ index: 'emailIndex', readMode: 'strict' });
+  });
+
+  test('Unicode normalisation comes first, and only one form', () => {
+    expect(() => parse('@encrypted(index: i, normalize: [lowercase, nfkc])')).toThrow(/nfkc must be the first normalize step/);
+    expect(() => parse('@encrypted(index: i, normalize: [nfc, nfkc])')).toThrow(/not both/);
   });
 });

@@ -1,0 +1,156 @@
+/*
+ * `npm run bench`: plain Prisma 7, this extension and prisma-field-encryption side by side, in one
+ * process and one run, on the embedded PostgreSQL (or DATABASE_URL). The README's performance
+ * section explains the method. BENCH_SCALE=0.2 runs fewer rounds for a quick look;
+ * BENCH_ONLY=createMany,include runs only the workloads whose names start so. It measures the
+ * built package (dist/, rebuilt by the prebench step), i.e. what users install.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client as PgRaw } from 'pg';
+import { localKeys } from '../dist';
+import { createDatabase } from '../test/support/databases';
+import { createClients } from './clients';
+import { measureFieldCosts, type FieldCost } from './fieldCosts';
+import { dmmfMismatches, loadPeerDmmf, peerKey, whyPeerNeedsDmmf } from './peer/fieldEncryption';
+import { seed } from './seed';
+import { describeMachine } from './support/machine';
+import { runRounds } from './support/rounds';
+import { startServer } from './support/server';
+import { summarize, type Summary } from './support/stats';
+import { fmt, renderTable } from './support/table';
+import { runExperiments, type Experiment } from './beyondFloor';
+import { buildWorkloads, RawKit, type Workload } from './workloads';
+import { evaluateTargets, type WorkloadResult } from './targets';
+
+const ENTRANTS = ['plain', 'hook', 'extension', 'peer', 'raw'] as const;
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const scale = Number(process.env.BENCH_SCALE ?? '1');
+  const machine = describeMachine();
+  log(`prisma-column-encryption benchmark - ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}`);
+  if (machine.loadAverage > machine.cores / 2) {
+    log(`warning: load average ${machine.loadAverage} on ${machine.cores} cores - other work on this machine will skew the medians`);
+  }
+
+  const server = await startServer();
+  log(`database: ${server.description}`);
+  const ours = await createDatabase('postgres', server.adminUrl, 'pce_bench');
+  const peerDb = await createDatabase('postgres', server.adminUrl, 'pce_bench_peer');
+  const oursSql = new PgRaw({ connectionString: ours.url });
+  const peerSql = new PgRaw({ connectionString: peerDb.url });
+  await Promise.all([oursSql.connect(), peerSql.connect()]);
+  await relaxDurability([ours.name, peerDb.name], oursSql);
+
+  const keyring = localKeys({ data: [{ id: 'd1', key: randomBytes(32).toString('base64') }], index: [{ id: 'i1', key: randomBytes(32).toString('base64') }] });
+  const peerDmmf = loadPeerDmmf();
+  const peerKeyText = peerKey();
+  process.env.PRISMA_FIELD_ENCRYPTION_HASH_SALT ??= randomBytes(16).toString('hex');
+  const clients = createClients(ours.url, peerDb.url, keyring, peerDmmf, peerKeyText);
+  const runtime = (clients.plain as unknown as { _runtimeDataModel: Parameters<typeof dmmfMismatches>[1] })._runtimeDataModel;
+  const mismatches = dmmfMismatches(peerDmmf, runtime);
+  if (mismatches.length > 0) throw new Error(`bench/peer/schema.prisma no longer matches the client: ${mismatches.join(', ')}`);
+  const peerReasons = whyPeerNeedsDmmf(runtime);
+  log('prisma-field-encryption@1.6.0 runs only when handed the full DMMF (dumped at generate time by bench/peer/dmmfGenerator.ts):');
+  for (const reason of peerReasons) log(`  - ${reason}`);
+
+  try {
+    await seed(clients.extension);
+    await seed(clients.peer);
+    const kit = new RawKit(keyring);
+    const only = process.env.BENCH_ONLY?.split(',').map((w) => w.trim()).filter(Boolean);
+    const workloads = (await buildWorkloads({ clients, kit, oursSql, peerSql, scale })).filter((w) => !only || only.some((o) => w.name.startsWith(o)));
+    const results: WorkloadResult[] = [];
+    for (const workload of workloads) {
+      const samples = await runRounds(workload.entrants, { warmup: workload.warmup, rounds: workload.rounds });
+      const summaries = Object.fromEntries([...samples].map(([name, values]) => [name, summarize(values)])) as Record<(typeof ENTRANTS)[number], Summary>;
+      results.push({ workload: describeWorkload(workload), summaries });
+      log(`  ${workload.name}: ${ENTRANTS.map((e) => `${e} ${fmt(summaries[e].median, 3)}`).join(', ')} ms`);
+    }
+    const fieldCosts = measureFieldCosts(keyring, kit, peerKeyText, scale);
+    const experiments = await runExperiments(keyring, kit, scale);
+    const targets = evaluateTargets(results);
+
+    log('');
+    log(mainTable(results));
+    log('');
+    log(fieldTable(fieldCosts));
+    log('');
+    log(experimentTable(experiments));
+    log('');
+    for (const t of targets) log(`${t.met ? 'MET ' : 'MISS'}  ${t.description}`);
+    const elapsed = (Date.now() - started) / 1000;
+    log(`\nmedians of ${results.map((r) => r.workload.rounds).join('/')} rounds after warm-up; whole run ${fmt(elapsed, 1)} s`);
+
+    const dir = join(__dirname, 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const report = { date: new Date().toISOString(), machine, database: server.description, scale, peerNeedsDmmf: peerReasons, workloads: results, fieldCosts, experiments, targets, elapsedSeconds: elapsed };
+    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    log(`results: ${file}`);
+  } finally {
+    await clients.close();
+    await Promise.all([oursSql.end(), peerSql.end()]);
+    await ours.drop();
+    await peerDb.drop();
+    await server.stop();
+  }
+}
+
+/**
+ * Commits on the benchmark's own databases do not wait for the WAL flush. Write timings on a
+ * shared disk otherwise vary by milliseconds with fsync latency, hiding the microseconds this
+ * benchmark is about; every contender gets the same setting. Applies to new connections only,
+ * which is all of them: clients connect on first query.
+ */
+async function relaxDurability(databases: readonly string[], sql: PgRaw): Promise<void> {
+  for (const name of databases) await sql.query(`ALTER DATABASE "${name}" SET synchronous_commit = off`);
+}
+
+function describeWorkload(w: Workload): WorkloadResult['workload'] {
+  return { name: w.name, kind: w.kind, rounds: w.rounds, warmup: w.warmup, ops: w.ops, absoluteTarget: w.absoluteTarget };
+}
+
+function mainTable(results: readonly WorkloadResult[]): string {
+  const rows = results.map(({ workload, summaries: s }) => {
+    const overhead = s.extension.median - s.plain.median;
+    return [
+      workload.name,
+      fmt(s.plain.median, 3),
+      fmt(s.hook.median, 3),
+      fmt(s.extension.median, 3),
+      fmt(s.peer.median, 3),
+      fmt(s.raw.median, 3),
+      fmt(overhead, 3),
+      `${fmt(overhead / s.raw.median, 2)}x`,
+      `${fmt(s.peer.median / s.extension.median, 1)}x`,
+      `${fmt((s.peer.median - s.plain.median) / overhead, 1)}x`,
+    ];
+  });
+  return renderTable(['workload (median ms)', 'plain', 'hook only', 'extension', 'p-f-e', 'raw crypto', 'ext - plain', '/ raw', 'p-f-e / ext', 'p-f-e over plain / ext over plain'], rows);
+}
+
+function fieldTable(costs: readonly FieldCost[]): string {
+  return renderTable(
+    ['per short value (median us)', 'extension', 'raw node:crypto', 'ext / raw', 'p-f-e'],
+    costs.map((c) => [c.operation, fmt(c.extension.median, 2), fmt(c.raw.median, 2), `${fmt(c.extension.median / c.raw.median, 2)}x`, fmt(c.peer.median, 2)]),
+  );
+}
+
+function experimentTable(experiments: readonly Experiment[]): string {
+  return renderTable(
+    ['beyond the floor (median)', 'baseline', 'variant', 'change'],
+    experiments.map((e) => [e.name, `${fmt(e.baseline.median, 3)} ${e.unit}`, `${fmt(e.variant.median, 3)} ${e.unit}`, `${fmt(((e.variant.median - e.baseline.median) / e.baseline.median) * 100, 0)} %`]),
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});

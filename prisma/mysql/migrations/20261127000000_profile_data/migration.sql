@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE `Profile` ADD COLUMN `data` VARCHAR(191) NULL;
