@@ -5,8 +5,43 @@
 export { columnEncryption, type ColumnEncryptionOptions } from './extension/columnEncryption';
 export { localKeys, localKeysFromEnv, type LocalKeySpec, type LocalKeysOptions } from './keys/local';
 export { Keyring, type KeyInfo, type KeyringOptions } from './keys/keyring';
-export type { KeyPurpose, KeySource } from './keys/keyMaterial';
+export type { KeyPurpose, KeySource, KmsKind } from './keys/keyMaterial';
+export { loadKeyring, keyringFromDocument, type LoadKeyringOptions } from './keys/loadKeyring';
+export { GcpKmsWrapper, gcpKmsClientOptionsFromEnv, type GcpKmsOptions, type GcpKmsClientOptions } from './keys/gcpKms';
+export { wrapAad, type KeyWrapper, type KeyWrappers, type WrapTarget, type WrappedKey, type CallLimits } from './keys/keyWrapper';
+export { KeySourceError, type KeySourceFailure } from './keys/keySourceError';
+export { DEFAULT_RETRY, type RetryPolicy } from './keys/retry';
+export {
+  readKeyringFile,
+  writeKeyringFile,
+  parseKeyringDocument,
+  type KeyringDocument,
+  type KeyEntry,
+  type KeyStatus,
+  type LocalKeyEntry,
+  type WrappedKeyEntry,
+} from './keys/keyringFile';
+export { KeyInUseError } from './keys/lifecycle';
 export { createAuditLog, type AuditLog } from './audit/auditLog';
+export {
+  rotate,
+  encryptExisting,
+  verify,
+  collectStatus,
+  openConnection,
+  MigrationError,
+  type SqlConnection,
+  type MigrationOptions,
+  type MigrationReport,
+  type MigrationProgress,
+  type ModelMigrationReport,
+  type RowFailure,
+  type FieldStatus,
+  type VerifyOptions,
+  type VerifyReport,
+  type VerifyFailure,
+  type VerifyProblem,
+} from './migrate';
 export type { Ciphertext } from './crypto/ciphertext';
 export type { BlindIndex } from './crypto/blindIndex';
 export type { Normalizer } from './crypto/normalize';

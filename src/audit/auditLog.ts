@@ -12,6 +12,15 @@ export interface AuditLog {
   keyRetired(keyId: string): void;
   keyGenerated(keyId: string, purpose: string, source: string): void;
   rewrapDone(count: number, kmsKeyVersion: string | undefined): void;
+  /** Keys unwrapped from a keyring file at start-up (one KMS call per key, then none). */
+  keysUnwrapped(keys: readonly KeyInfo[], retired: number, elapsedMs: number): void;
+  keyRewrapped(keyId: string, fromVersion: string, toVersion: string): void;
+  /** A transient key-management failure that will be retried. */
+  kmsRetry(keyId: string, operation: string, failure: string, attempt: number, delayMs: number): void;
+  /** A key could not be wrapped or unwrapped (after retries). */
+  kmsFailure(keyId: string, operation: string, failure: string, attempts: number): void;
+  /** `keys retire` refused: values still use the key. */
+  retireRefused(keyId: string, values: number): void;
   decryptFailure(model: string, field: string, keyId: string | undefined, reason: string): void;
   refusedQuery(model: string, field: string, operator: string, operation: string): void;
   queryStats(model: string, operation: string, stats: CryptoStats): void;
@@ -49,12 +58,36 @@ export function createAuditLog(logger: Logger = defaultLogger()): AuditLog {
             purpose: k.purpose,
             primary: k.primary,
             source: k.source.kind,
-            kmsKeyVersion: k.source.kind === 'gcp-kms' ? k.source.kmsKeyVersion : undefined,
+            kmsKeyVersion: k.source.kind !== 'local' ? k.source.kmsKeyVersion : undefined,
             fingerprint: k.fingerprint,
           })),
         },
         'encryption keys loaded',
       ),
+    keysUnwrapped: (keys, retired, elapsedMs) =>
+      log.info(
+        {
+          event: event('keys.unwrapped'),
+          keys: keys.map((k) => ({
+            id: k.id,
+            purpose: k.purpose,
+            source: k.source.kind,
+            kmsKeyName: k.source.kind !== 'local' ? k.source.kmsKeyName : undefined,
+            kmsKeyVersion: k.source.kind !== 'local' ? k.source.kmsKeyVersion : undefined,
+            fingerprint: k.fingerprint,
+          })),
+          retired,
+          elapsedMs,
+        },
+        'keyring unwrapped',
+      ),
+    keyRewrapped: (keyId, fromVersion, toVersion) =>
+      log.info({ event: event('key.rewrapped_one'), keyId, fromVersion, toVersion }, 'key re-wrapped'),
+    kmsRetry: (keyId, operation, failure, attempt, delayMs) =>
+      log.warn({ event: event('kms.retry'), keyId, operation, failure, attempt, delayMs }, 'key-management call failed, retrying'),
+    kmsFailure: (keyId, operation, failure, attempts) =>
+      log.error({ event: event('kms.failed'), keyId, operation, failure, attempts }, 'key-management call failed'),
+    retireRefused: (keyId, values) => log.warn({ event: event('key.retire_refused'), keyId, values }, 'key still in use, not retired'),
     primaryChanged: (purpose, from, to) => log.info({ event: event('key.primary_changed'), purpose, from, to }, 'primary key changed'),
     keyRetired: (keyId) => log.info({ event: event('key.retired'), keyId }, 'key retired'),
     keyGenerated: (keyId, purpose, source) => log.info({ event: event('key.generated'), keyId, purpose, source }, 'key generated'),

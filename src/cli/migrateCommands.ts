@@ -1,4 +1,275 @@
-import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Logger } from 'pino';
+import type { Keyring } from '../keys/keyring';
+import { encryptExisting, rotate, type MigrationMode, type MigrationReport } from '../migrate/migrator';
+import { createProgressDisplay, type ProgressDisplay } from '../migrate/progress';
+import { collectStatus, type FieldStatus } from '../migrate/status';
+import { verify, type VerifyReport } from '../migrate/verify';
+import type { SqlConnection } from '../migrate/connection';
+import type { EncryptionSchema } from '../schema';
+import { cliKeyring, cliLogger, databaseUrl, loadEncryptionSchema, openDatabase, type CommonCliOptions } from './cliContext';
+
+interface ScopeOptions {
+  readonly model?: string;
+  readonly field?: string;
+  readonly json?: boolean;
+  readonly quiet?: boolean;
+}
+
+interface RunOptions extends CommonCliOptions, ScopeOptions {
+  readonly batchSize: number;
+  readonly concurrency: number;
+  readonly threads?: number;
+  readonly dryRun?: boolean;
+  readonly pause?: number;
+  readonly maxBatches?: number;
+}
+
+interface VerifyCliOptions extends CommonCliOptions, ScopeOptions {
+  readonly batchSize: number;
+  readonly maxFailures: number;
+}
+
+/** One crypto thread per batch in flight, up to the cores there are; none on a single core. */
+function defaultThreads(concurrency: number): number {
+  const cores = availableParallelism();
+  return cores > 1 ? Math.min(concurrency, cores) : 0;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+function commonOptions(cmd: Command): Command {
+  return cmd
+    .option('--schema <path>', 'Prisma schema file or folder (default: as Prisma finds it)')
+    .option('--config <path>', 'prisma.config.ts to read the schema path and datasource URL from')
+    .option('--database-url <url>', 'database to connect to (default: DATABASE_URL)')
+    .option('--model <name>', 'only this model')
+    .option('--field <name>', 'only this field (name, or Model.field)')
+    .option('--json', 'print the result as JSON on stdout')
+    .option('--quiet', 'no progress output');
+}
+
+interface Session {
+  readonly schema: EncryptionSchema;
+  readonly conn: SqlConnection;
+  readonly url: string;
+  readonly display: ProgressDisplay;
+  readonly logger: Logger;
+}
+
+/** Loads the schema, opens the database, runs `fn`, and always closes what it opened. */
+async function withSession<T>(options: CommonCliOptions & ScopeOptions, fn: (s: Session) => Promise<T>): Promise<T> {
+  const display = createProgressDisplay({ quiet: options.quiet === true });
+  const logger = cliLogger(options, (line) => display.log(line));
+  try {
+    const loaded = await loadEncryptionSchema(options);
+    const url = databaseUrl(options, loaded);
+    const conn = await openDatabase(url);
+    try {
+      return await fn({ schema: loaded.schema, conn, url, display, logger });
+    } finally {
+      await conn.close().catch(() => undefined);
+    }
+  } finally {
+    display.stop();
+    logger.flush?.();
+  }
+}
+
+/** First Ctrl-C: finish the current batch and stop (the checkpoint keeps the rest). Second: exit now. */
+function interruptible(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write('\nstopping after the current batch (Ctrl-C again to exit now)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function runMigrationCommand(mode: MigrationMode, options: RunOptions): Promise<void> {
+  const stop = interruptible();
+  try {
+    const report = await withSession(options, async ({ schema, conn, url, display, logger }) => {
+      const keyring = await cliKeyring(options, logger);
+      const run = mode === 'rotate' ? rotate : encryptExisting;
+      return run({
+        connection: conn,
+        concurrency: options.concurrency,
+        connect: () => openDatabase(url),
+        threads: options.threads ?? defaultThreads(options.concurrency),
+        schema,
+        keyring,
+        ...(options.model ? { model: options.model } : {}),
+        ...(options.field ? { field: options.field } : {}),
+        batchSize: options.batchSize,
+        dryRun: options.dryRun === true,
+        logger,
+        signal: stop.signal,
+        ...(options.pause ? { pauseMs: options.pause } : {}),
+        ...(options.maxBatches ? { maxBatches: options.maxBatches } : {}),
+        onProgress: (e) => {
+          const label = `${mode}${options.dryRun ? ' (dry run)' : ''} ${e.model}`;
+          if (e.phase === 'end') display.end(label);
+          else display.update(label, e.scanned, e.total, e.updated);
+        },
+      });
+    });
+    if (options.json) printJson(report);
+    else process.stdout.write(formatMigrationReport(report));
+    if (report.failedCount > 0) process.exitCode = 1;
+  } finally {
+    stop.dispose();
+  }
+}
+
+function formatMigrationReport(r: MigrationReport): string {
+  const verb = r.dryRun ? 'would write' : 'written';
+  const lines = [
+    `${r.command}${r.dryRun ? ' (dry run)' : ''}: ${r.updated} rows ${verb}, ${r.scanned} rows needed work, ` +
+      `${r.conflicts} left to the next run after concurrent changes, ${r.failedCount} values failed (${(r.durationMs / 1000).toFixed(1)} s)`,
+  ];
+  for (const m of r.models) {
+    const state = m.complete ? 'complete' : 'not complete (stopped early, or other processes still hold chunks)';
+    lines.push(`  ${m.model} [${m.fields.join(', ')}]: ${m.scanned} needed work, ${m.updated} ${verb}, ${m.conflicts} conflicts, ${m.failed} failed; ${state}`);
+  }
+  for (const f of r.failures) {
+    lines.push(`  failed: ${f.model} ${keyText(f.key)} ${f.field}: ${f.reason}${f.keyId ? ` (key ${f.keyId})` : ''}`);
+  }
+  if (r.failures.length < r.failedCount) lines.push(`  ... and ${r.failedCount - r.failures.length} more (see the audit log)`);
+  return `${lines.join('\n')}\n`;
+}
+
+function keyText(key: Record<string, unknown>): string {
+  return Object.entries(key)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',');
+}
+
+async function runStatus(options: CommonCliOptions & ScopeOptions): Promise<void> {
+  const { fields, primary, note } = await withSession({ ...options, quiet: true }, async ({ schema, conn, logger }) => {
+    let keyring: Keyring | undefined;
+    let keyNote: string | undefined;
+    try {
+      keyring = await cliKeyring(options, logger);
+    } catch (error) {
+      keyNote = `primary keys not marked: ${(error as Error).message}`;
+    }
+    const statuses = await collectStatus(conn, schema, { ...(options.model ? { model: options.model } : {}), ...(options.field ? { field: options.field } : {}) });
+    return {
+      fields: statuses,
+      primary: keyring ? { dataKey: keyring.primaryData.id, indexKey: keyring.primaryIndexKeyId } : undefined,
+      note: keyNote,
+    };
+  });
+  if (options.json) {
+    printJson({ fields, ...(primary ? { primary } : {}) });
+    return;
+  }
+  if (note) process.stderr.write(`${note}\n`);
+  process.stdout.write(formatStatus(fields, primary));
+}
+
+function formatStatus(fields: readonly FieldStatus[], primary: { dataKey: string; indexKey: string } | undefined): string {
+  const counts = (byKey: Record<string, number>, primaryId: string | undefined) =>
+    Object.entries(byKey)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([id, n]) => `${id}${id === primaryId ? '*' : ''}=${n}`)
+      .join(' ') || '-';
+  const lines = fields.map(
+    (f) =>
+      `${`${f.model}.${f.field}`.padEnd(28)} keys: ${counts(f.byKey, primary?.dataKey).padEnd(24)} plaintext: ${String(f.plaintext).padEnd(6)} ` +
+      `null: ${String(f.nulls).padEnd(6)} index keys: ${counts(f.indexByKey, primary?.indexKey)}`,
+  );
+  if (primary) lines.push(`(* primary: data key ${primary.dataKey}, index key ${primary.indexKey})`);
+  return `${lines.join('\n')}\n`;
+}
+
+async function runVerify(options: VerifyCliOptions): Promise<void> {
+  const stop = interruptible();
+  try {
+    const report = await withSession(options, async ({ schema, conn, display, logger }) => {
+      const keyring = await cliKeyring(options, logger);
+      return verify({
+        connection: conn,
+        schema,
+        keyring,
+        ...(options.model ? { model: options.model } : {}),
+        ...(options.field ? { field: options.field } : {}),
+        batchSize: options.batchSize,
+        logger,
+        signal: stop.signal,
+        maxReportedFailures: options.maxFailures,
+        onProgress: (e) => display.update(`verify ${e.model}`, e.scanned, e.total),
+      });
+    });
+    if (options.json) printJson(report);
+    else process.stdout.write(formatVerifyReport(report));
+    if (!report.ok) process.exitCode = 1;
+  } finally {
+    stop.dispose();
+  }
+}
+
+function formatVerifyReport(r: VerifyReport): string {
+  const lines = [`verify: ${r.ok ? 'OK' : 'FAILED'}: ${r.rows} rows, ${r.values} values, ${r.failedCount} failed (${(r.durationMs / 1000).toFixed(1)} s)`];
+  for (const m of r.models) {
+    lines.push(`  ${m.model} [${m.fields.join(', ')}]: ${m.rows} rows, ${m.values} values, ${m.plaintext} plaintext (passthrough), ${m.failed} failed`);
+  }
+  for (const f of r.failures) lines.push(`  failed: ${f.model} ${keyText(f.key)} ${f.field}: ${f.problem}${f.keyId ? ` (key ${f.keyId})` : ''}`);
+  if (r.failures.length < r.failedCount) lines.push(`  ... and ${r.failedCount - r.failures.length} more (see the audit log)`);
+  if (!r.complete) lines.push('  interrupted: not every row was checked');
+  return `${lines.join('\n')}\n`;
+}
 
 /** `rotate`, `encrypt-existing`, `status`, `verify` (issue 6). */
-export function registerMigrateCommands(_program: Command): void {}
+export function registerMigrateCommands(program: Command): void {
+  const migration = (name: MigrationMode, description: string) =>
+    commonOptions(program.command(name).description(description))
+      .option('--keyring <file>', 'keyring file (default: PCE_KEYRING_FILE, PCE_KEYRING_JSON or PCE_DATA_KEYS/PCE_INDEX_KEYS)')
+      .option('--audit-log <file>', 'append audit events (JSON lines) to this file instead of stderr')
+      .option('--batch-size <n>', 'rows per batch and transaction', positiveInt, 500)
+      .option('--concurrency <n>', 'batches in flight in this process, each on its own connection', positiveInt, 2)
+      .option('--threads <n>', 'worker threads for encryption (default: one per batch in flight, up to the cores; 0: none)', nonNegativeInt)
+      .option('--dry-run', 'read and plan, write nothing')
+      .option('--pause <ms>', 'pause between batches, to spare a busy database', nonNegativeInt)
+      .option('--max-batches <n>', 'stop after this many batches (rerun to continue)', positiveInt)
+      .action((opts: RunOptions) => runMigrationCommand(name, opts));
+
+  migration('rotate', 'Re-encrypt values not under the primary data key and recompute blind indexes not under the primary index key');
+  migration('encrypt-existing', 'Encrypt legacy plaintext in annotated columns and fill their blind indexes');
+
+  commonOptions(program.command('status').description('Count values per key id, plaintext and nulls for each annotated field'))
+    .option('--keyring <file>', 'keyring file, to mark the primary keys (optional)')
+    .action((opts: CommonCliOptions & ScopeOptions) => runStatus(opts));
+
+  commonOptions(program.command('verify').description('Decrypt every value and check every blind index; exit code 1 when any fails'))
+    .option('--keyring <file>', 'keyring file (default: PCE_KEYRING_FILE, PCE_KEYRING_JSON or PCE_DATA_KEYS/PCE_INDEX_KEYS)')
+    .option('--audit-log <file>', 'append audit events (JSON lines) to this file instead of stderr')
+    .option('--batch-size <n>', 'rows read per query', positiveInt, 1000)
+    .option('--max-failures <n>', 'failures listed in the report (all are counted and logged)', positiveInt, 1000)
+    .action((opts: VerifyCliOptions) => runVerify(opts));
+}

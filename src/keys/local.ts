@@ -19,7 +19,7 @@ export interface LocalKeysOptions {
 
 /**
  * A keyring from keys held by the application: for development and tests. Production keys
- * belong in a KMS (see `gcpKmsKeys`).
+ * belong in a KMS (see `loadKeyring` and the keyring file).
  *
  * @example
  * localKeys({ data: [{ id: 'd1', key: process.env.DATA_KEY! }], index: [{ id: 'i1', key: process.env.INDEX_KEY! }] })

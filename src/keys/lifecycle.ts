@@ -1,0 +1,195 @@
+import { createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import { KeyringError } from '../errors';
+import { entryBytes, type UnwrapContext } from './entryBytes';
+import { isWrapped, type KeyEntry, type KeyringDocument, type WrappedKeyEntry } from './keyringFile';
+import { describeUsage, type KeyUsage } from './keyUsage';
+import { assertKeyId, fingerprintOf, generateKeyBytes, type KeyPurpose, type KmsKind } from './keyMaterial';
+import { withRetry } from './retry';
+
+/**
+ * Key lifecycle as functions from one keyring document to the next. Nothing here touches the
+ * file system; the CLI reads, applies one operation and writes the result atomically, so a
+ * failed operation leaves the file as it was.
+ */
+
+export interface LifecycleContext extends UnwrapContext {
+  readonly now?: () => Date;
+}
+
+export interface PrimaryChange {
+  readonly purpose: KeyPurpose;
+  readonly from: string | undefined;
+  readonly to: string;
+}
+
+export type NewKeySource = { readonly kind: 'local' } | { readonly kind: KmsKind; readonly kmsKeyName: string };
+
+export interface GenerateRequest {
+  readonly purpose: KeyPurpose;
+  readonly source: NewKeySource;
+  /** Default: `d-` or `i-` and 6 random hex digits. */
+  readonly id?: string;
+  /** Make it the primary key. The first key of a purpose is primary regardless. */
+  readonly primary?: boolean;
+}
+
+/** `keys retire` refused: stored values still name the key. */
+export class KeyInUseError extends KeyringError {
+  constructor(readonly usage: KeyUsage) {
+    super(
+      usage.keyId,
+      `is still used by ${usage.values} stored ${usage.purpose === 'data' ? 'encrypted value' : 'blind index'}${usage.values === 1 ? '' : usage.purpose === 'data' ? 's' : 'es'} ` +
+        `(${describeUsage(usage)}); re-encrypt them under the primary key first (prisma-column-encryption rotate), then retire`,
+    );
+  }
+}
+
+/**
+ * Generates 32 random bytes and adds them as a new key: in the clear for `local`, otherwise
+ * wrapped by the KMS and immediately unwrapped once to prove the identity running this can do
+ * both (a key that can be wrapped but not unwrapped would be lost).
+ */
+export async function generateKey(
+  doc: KeyringDocument,
+  request: GenerateRequest,
+  ctx: LifecycleContext,
+): Promise<{ doc: KeyringDocument; entry: KeyEntry; primaryChange: PrimaryChange | undefined }> {
+  const id = request.id ?? `${request.purpose === 'data' ? 'd' : 'i'}-${randomBytes(3).toString('hex')}`;
+  assertKeyId(id);
+  if (doc.keys.some((k) => k.id === id)) throw new KeyringError(id, 'already exists in the keyring');
+  const current = primaryOf(doc, request.purpose);
+  const becomesPrimary = request.primary === true || current === undefined;
+  const createdAt = (ctx.now?.() ?? new Date()).toISOString();
+  const bytes = generateKeyBytes();
+  try {
+    const base = {
+      id,
+      purpose: request.purpose,
+      status: becomesPrimary ? ('primary' as const) : ('active' as const),
+      fingerprint: fingerprintOf(createSecretKey(bytes)),
+      createdAt,
+    };
+    let entry: KeyEntry;
+    if (request.source.kind === 'local') {
+      entry = { ...base, source: 'local', key: bytes.toString('base64') };
+    } else {
+      const target = { kmsKeyName: request.source.kmsKeyName, keyId: id, purpose: request.purpose };
+      const wrapper = ctx.wrappers(request.source.kind);
+      const { wrapped, kmsKeyVersion } = await withRetry((l) => wrapper.wrap(bytes, target, l), ctx.retry, ctx.onRetry);
+      entry = { ...base, source: request.source.kind, kmsKeyName: target.kmsKeyName, kmsKeyVersion, wrappedKey: wrapped.toString('base64') };
+      const back = await entryBytes(entry, ctx);
+      const same = back.length === bytes.length && timingSafeEqual(back, bytes);
+      back.fill(0);
+      if (!same) throw new KeyringError(id, 'the KMS returned different bytes when unwrapping the new key; nothing was written');
+    }
+    const keys = doc.keys.map((k) => (becomesPrimary && k === current ? { ...k, status: 'active' as const } : k));
+    return {
+      doc: { ...doc, keys: [...keys, entry] },
+      entry,
+      primaryChange: becomesPrimary ? { purpose: request.purpose, from: current?.id, to: id } : undefined,
+    };
+  } finally {
+    bytes.fill(0);
+  }
+}
+
+/** Makes a key the primary of its purpose; the previous primary stays active (still decrypts). */
+export function promoteKey(doc: KeyringDocument, id: string): { doc: KeyringDocument; change: PrimaryChange | undefined } {
+  const entry = find(doc, id);
+  if (entry.status === 'retired') throw new KeyringError(id, 'is retired and cannot become primary');
+  if (entry.status === 'primary') return { doc, change: undefined };
+  const current = primaryOf(doc, entry.purpose);
+  const keys = doc.keys.map((k): KeyEntry => {
+    if (k === entry) return { ...k, status: 'primary' };
+    if (k === current) return { ...k, status: 'active' };
+    return k;
+  });
+  return { doc: { ...doc, keys }, change: { purpose: entry.purpose, from: current?.id, to: id } };
+}
+
+/**
+ * Retires a key so it is no longer loaded. Refused for the primary key and while `usage` (from a
+ * scan of the database) shows stored values that still need it.
+ */
+export function retireKey(doc: KeyringDocument, id: string, usage: KeyUsage, now = new Date()): { doc: KeyringDocument; changed: boolean } {
+  const entry = checkRetirable(doc, id);
+  if (!entry) return { doc, changed: false };
+  if (usage.keyId !== id || usage.purpose !== entry.purpose) throw new KeyringError(id, 'usage counts are for another key');
+  if (usage.values > 0) throw new KeyInUseError(usage);
+  const keys = doc.keys.map((k): KeyEntry => (k === entry ? { ...k, status: 'retired', retiredAt: now.toISOString() } : k));
+  return { doc: { ...doc, keys }, changed: true };
+}
+
+/**
+ * The checks that need no database: the key exists and is not primary. Returns the entry, or
+ * `undefined` when it is already retired.
+ */
+export function checkRetirable(doc: KeyringDocument, id: string): KeyEntry | undefined {
+  const entry = find(doc, id);
+  if (entry.status === 'retired') return undefined;
+  if (entry.status === 'primary') throw new KeyringError(id, `is the primary ${entry.purpose} key: promote another key first`);
+  return entry;
+}
+
+export interface RewrapResult {
+  readonly id: string;
+  readonly kmsKeyName: string;
+  readonly fromVersion: string;
+  readonly toVersion: string;
+}
+
+/**
+ * Re-wraps every wrapped key (retired ones too: backups may still need them) under the current
+ * primary version of its KMS key, or under `kmsKeyName` when moving to another KMS key. Each key
+ * is unwrapped, checked against its fingerprint and wrapped again; the document is returned only
+ * when all succeeded.
+ */
+export async function rewrapKeys(
+  doc: KeyringDocument,
+  ctx: LifecycleContext,
+  options: { readonly kmsKeyName?: string } = {},
+): Promise<{ doc: KeyringDocument; results: RewrapResult[] }> {
+  const at = (ctx.now?.() ?? new Date()).toISOString();
+  const results: RewrapResult[] = [];
+  const keys: KeyEntry[] = [];
+  for (const entry of doc.keys) {
+    if (!isWrapped(entry)) {
+      keys.push(entry);
+      continue;
+    }
+    const bytes = await entryBytes(entry, ctx);
+    try {
+      const kmsKeyName = options.kmsKeyName ?? entry.kmsKeyName;
+      const target = { kmsKeyName, keyId: entry.id, purpose: entry.purpose };
+      const wrapper = ctx.wrappers(entry.source);
+      const { wrapped, kmsKeyVersion } = await withRetry((l) => wrapper.wrap(bytes, target, l), ctx.retry, ctx.onRetry);
+      const next: WrappedKeyEntry = {
+        ...entry,
+        fingerprint: entry.fingerprint ?? fingerprintOf(createSecretKey(bytes)),
+        kmsKeyName,
+        kmsKeyVersion,
+        wrappedKey: wrapped.toString('base64'),
+        rewrappedAt: at,
+      };
+      keys.push(next);
+      results.push({ id: entry.id, kmsKeyName, fromVersion: entry.kmsKeyVersion, toVersion: kmsKeyVersion });
+    } finally {
+      bytes.fill(0);
+    }
+  }
+  return { doc: { ...doc, keys }, results };
+}
+
+export function primaryOf(doc: KeyringDocument, purpose: KeyPurpose): KeyEntry | undefined {
+  return doc.keys.find((k) => k.purpose === purpose && k.status === 'primary');
+}
+
+export function findKey(doc: KeyringDocument, id: string): KeyEntry | undefined {
+  return doc.keys.find((k) => k.id === id);
+}
+
+function find(doc: KeyringDocument, id: string): KeyEntry {
+  const entry = findKey(doc, id);
+  if (!entry) throw new KeyringError(id, `is not in the keyring (known: ${doc.keys.map((k) => k.id).join(', ') || 'none'})`);
+  return entry;
+}

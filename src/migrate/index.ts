@@ -1,0 +1,20 @@
+/**
+ * The re-encryption migrator: rotate keys, encrypt legacy plaintext, report status, verify.
+ * The CLI commands are thin wrappers around these functions.
+ */
+export { openConnection, dialectOf, type SqlConnection, type Dialect, type SqlRow } from './connection';
+export {
+  rotate,
+  encryptExisting,
+  type MigrationMode,
+  type MigrationOptions,
+  type MigrationProgress,
+  type MigrationReport,
+  type ModelMigrationReport,
+  type RowFailure,
+} from './migrator';
+export { collectStatus, UNSUPPORTED_FORMAT, type FieldStatus } from './status';
+export { verify, type VerifyOptions, type VerifyReport, type VerifyFailure, type VerifyProblem, type ModelVerifyReport } from './verify';
+export { MigrationError } from './migrationError';
+export { CHECKPOINT_TABLE } from './checkpoint';
+export type { ScopeFilter } from './scope';

@@ -1,0 +1,106 @@
+import { indexKeyIdOf } from '../crypto/blindIndex';
+import { keyIdOf, looksLikeCiphertext } from '../crypto/ciphertext';
+import { DecryptionError, EncryptionError } from '../errors';
+import type { FieldCodec } from '../extension/fieldCodec';
+import type { RowWrite, StoredRow } from './sql';
+
+/** What a migration run does to each value. */
+export type MigrationMode = 'rotate' | 'encrypt-existing';
+
+/** A value the migrator could not process. Names the field and key id, never the value. */
+export interface ValueFailure {
+  readonly field: string;
+  readonly keyId: string | undefined;
+  readonly reason: string;
+}
+
+export interface PlannedField {
+  readonly codec: FieldCodec;
+  readonly column: string;
+  readonly indexColumn?: string;
+}
+
+export interface RowPlan {
+  /** The write for this row, or undefined when nothing is to change. */
+  readonly write?: RowWrite;
+  readonly failures: readonly ValueFailure[];
+}
+
+/**
+ * Decides, for one stored row, the new text of each value and index column. Pure apart from the
+ * random nonce of fresh ciphertext.
+ *
+ * - `rotate`: a value under a data key other than the primary is decrypted and re-encrypted; an
+ *   index that is missing or under another index key is recomputed. Plaintext is left alone.
+ * - `encrypt-existing`: a value without the envelope prefix is legacy plaintext and is encrypted
+ *   and indexed; a ciphertext value only gets a missing index filled. Anything carrying the prefix
+ *   is never treated as plaintext, so no value is ever encrypted twice.
+ *
+ * A value that cannot be decrypted is reported and its row is not written at all.
+ */
+export function planRow(
+  mode: MigrationMode,
+  fields: readonly PlannedField[],
+  row: StoredRow,
+  primary: { readonly dataKey: string; readonly indexKey: string },
+): RowPlan {
+  const failures: ValueFailure[] = [];
+  const columns: Array<[string, string | null, string | null]> = [];
+  let changed = false;
+  fields.forEach((f, i) => {
+    const value = row.values[i];
+    const index = f.indexColumn ? (row.indexes[i] as string | null) : undefined;
+    let nextValue = value as string | null;
+    let nextIndex = index;
+    if (value !== null && value !== undefined) {
+      if (typeof value !== 'string') {
+        failures.push({ field: f.codec.field, keyId: undefined, reason: 'not-text' });
+      } else {
+        try {
+          const decided = decide(mode, f, value, index ?? null, primary);
+          if (decided) {
+            nextValue = decided.value;
+            if (f.indexColumn && decided.index !== undefined) nextIndex = decided.index;
+          }
+        } catch (error) {
+          failures.push(toFailure(f.codec.field, error));
+        }
+      }
+    }
+    if (nextValue !== value || nextIndex !== index) changed = true;
+    columns.push([f.column, (value as string | null) ?? null, nextValue ?? null]);
+    if (f.indexColumn) columns.push([f.indexColumn, index ?? null, nextIndex ?? null]);
+  });
+  if (failures.length > 0 || !changed) return { failures };
+  return { write: { key: row.key, columns }, failures };
+}
+
+function decide(
+  mode: MigrationMode,
+  f: PlannedField,
+  value: string,
+  index: string | null,
+  primary: { readonly dataKey: string; readonly indexKey: string },
+): { value: string; index?: string } | undefined {
+  const { codec } = f;
+  if (!looksLikeCiphertext(value)) {
+    if (mode !== 'encrypt-existing') return undefined;
+    return { value: codec.encrypt(value), ...(f.indexColumn ? { index: codec.indexForWrite(value) } : {}) };
+  }
+  const reencrypt = mode === 'rotate' && keyIdOf(value) !== primary.dataKey;
+  const reindex = f.indexColumn !== undefined && (index === null || (mode === 'rotate' && indexKeyIdOf(index) !== primary.indexKey));
+  if (!reencrypt && !reindex) return undefined;
+  // Throws DecryptionError for malformed values, unknown keys and failed authentication.
+  const plaintext = codec.decrypt(value);
+  return {
+    value: reencrypt ? codec.encrypt(plaintext) : value,
+    ...(reindex ? { index: codec.indexForWrite(plaintext) } : {}),
+  };
+}
+
+/** Typed crypto errors become per-value failures; anything else is a bug and fails the batch. */
+function toFailure(field: string, error: unknown): ValueFailure {
+  if (error instanceof DecryptionError) return { field, keyId: error.keyId, reason: error.reason };
+  if (error instanceof EncryptionError) return { field, keyId: undefined, reason: 'encryption-failed' };
+  throw error;
+}

@@ -1,0 +1,173 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { DataKey } from '../crypto/aead';
+import { FieldCodec } from '../extension/fieldCodec';
+import type { FieldIndexKey, Keyring } from '../keys/keyring';
+import { planRow, type MigrationMode, type PlannedField, type ValueFailure } from './plan';
+import type { FieldTarget } from './scope';
+
+/**
+ * Plans batches of rows (decrypt, re-encrypt, re-index): on the calling thread, or on a pool of
+ * worker threads so the crypto of several batches runs on several cores while the main thread
+ * talks to the database. Both run the same {@link planRow} with the same {@link FieldCodec}s.
+ */
+
+/**
+ * One row's plan without its key or old values (the caller has both): the new text of each
+ * value and index column, in field-target order, when the row is to be written.
+ */
+export interface PlannedRow {
+  readonly next?: ReadonlyArray<string | null>;
+  readonly failures: readonly ValueFailure[];
+}
+
+export interface BatchPlanner {
+  /** Plans rows given as their value and index cells (in field-target order). */
+  plan(values: readonly (readonly unknown[])[], indexes: readonly (readonly unknown[])[]): Promise<PlannedRow[]>;
+  close(): Promise<void>;
+}
+
+export interface PlannerSetup {
+  readonly mode: MigrationMode;
+  readonly model: string;
+  readonly fields: readonly FieldTarget[];
+  readonly primary: { readonly dataKey: string; readonly indexKey: string };
+}
+
+/** Codecs for the fields of one model, bound to a keyring. */
+export function plannedFields(setup: PlannerSetup, keyring: Keyring): PlannedField[] {
+  // Failures are reported per row by the migrator; the codec's own callback has nothing to add.
+  return setup.fields.map((f) => ({
+    codec: new FieldCodec(setup.model, f.field, f.spec, keyring, () => undefined),
+    column: f.column,
+    ...(f.indexColumn ? { indexColumn: f.indexColumn } : {}),
+  }));
+}
+
+/** Plans every row of a batch; pure apart from fresh nonces. Runs on whichever thread calls it. */
+export function planRows(mode: MigrationMode, fields: readonly PlannedField[], primary: PlannerSetup['primary'], values: readonly (readonly unknown[])[], indexes: readonly (readonly unknown[])[]): PlannedRow[] {
+  return values.map((v, i) => {
+    const plan = planRow(mode, fields, { key: [], values: v, indexes: indexes[i]! }, primary);
+    return plan.write ? { next: plan.write.columns.map(([, , next]) => next), failures: plan.failures } : { failures: plan.failures };
+  });
+}
+
+export function inlinePlanner(setup: PlannerSetup, keyring: Keyring): BatchPlanner {
+  const fields = plannedFields(setup, keyring);
+  return {
+    plan: async (values, indexes) => planRows(setup.mode, fields, setup.primary, values, indexes),
+    close: async () => undefined,
+  };
+}
+
+/**
+ * What a worker thread needs to act as the keyring for these fields: KeyObjects (which
+ * postMessage clones between threads) for every data key and the derived index keys of each
+ * field. Never plain key bytes.
+ */
+export interface KeyringSnapshot {
+  readonly primaryData: DataKey;
+  readonly primaryIndexKeyId: string;
+  readonly dataKeys: readonly DataKey[];
+  readonly indexKeys: Readonly<Record<string, readonly FieldIndexKey[]>>;
+}
+
+export function snapshotKeyring(keyring: Keyring, setup: PlannerSetup): KeyringSnapshot {
+  const dataKeys = keyring
+    .describe()
+    .filter((k) => k.purpose === 'data')
+    .map((k) => keyring.dataKey(k.id))
+    .filter((k): k is DataKey => k !== undefined);
+  const indexKeys: Record<string, readonly FieldIndexKey[]> = {};
+  for (const f of setup.fields) {
+    const binding = `${setup.model}.${f.field}`;
+    indexKeys[binding] = keyring.indexKeysFor(binding);
+  }
+  return { primaryData: keyring.primaryData, primaryIndexKeyId: keyring.primaryIndexKeyId, dataKeys, indexKeys };
+}
+
+/**
+ * The keyring surface FieldCodec uses, served from a snapshot. Kept to exactly the members
+ * FieldCodec calls, so a change there shows up as a type error here.
+ */
+export function keyringFromSnapshot(snapshot: KeyringSnapshot): Keyring {
+  const data = new Map(snapshot.dataKeys.map((k) => [k.id, k]));
+  const view: Pick<Keyring, 'primaryData' | 'primaryIndexKeyId' | 'dataKey' | 'indexKeysFor'> = {
+    primaryData: snapshot.primaryData,
+    primaryIndexKeyId: snapshot.primaryIndexKeyId,
+    dataKey: (id) => data.get(id),
+    indexKeysFor: (binding) => {
+      const keys = snapshot.indexKeys[binding];
+      if (!keys) throw new Error(`no index keys for ${binding} in the worker's keyring snapshot`);
+      return keys;
+    },
+  };
+  return view as Keyring;
+}
+
+export interface WorkerInit {
+  readonly setup: PlannerSetup;
+  readonly keys: KeyringSnapshot;
+}
+
+export type WorkerRequest = { readonly id: number; readonly values: readonly (readonly unknown[])[]; readonly indexes: readonly (readonly unknown[])[] };
+export type WorkerResponse = { readonly id: number; readonly rows: PlannedRow[] } | { readonly id: number; readonly error: string };
+
+/** The compiled worker script; absent when running from TypeScript sources (tests), where planning stays inline. */
+export function workerScript(): string | undefined {
+  const file = join(__dirname, 'planWorker.js');
+  return existsSync(file) ? file : undefined;
+}
+
+/**
+ * A pool of `threads` worker threads, each holding its own codecs. Batches go to an idle thread,
+ * or wait for one. Falls back to inline planning when the compiled worker script is missing.
+ */
+export function threadPlanner(setup: PlannerSetup, keyring: Keyring, threads: number): BatchPlanner {
+  const script = workerScript();
+  if (!script || threads < 1) return inlinePlanner(setup, keyring);
+  const init: WorkerInit = { setup, keys: snapshotKeyring(keyring, setup) };
+  const idle: Worker[] = [];
+  const waiting: Array<(w: Worker) => void> = [];
+  const pending = new Map<number, { resolve: (rows: PlannedRow[]) => void; reject: (e: Error) => void }>();
+  let nextId = 0;
+  let broken: Error | undefined;
+  const workers = Array.from({ length: threads }, () => {
+    const w = new Worker(script, { workerData: init });
+    w.on('message', (msg: WorkerResponse) => {
+      const p = pending.get(msg.id);
+      pending.delete(msg.id);
+      if ('error' in msg) p?.reject(new Error(msg.error));
+      else p?.resolve(msg.rows);
+      release(w);
+    });
+    w.on('error', (e) => {
+      broken = e;
+      for (const p of pending.values()) p.reject(e);
+      pending.clear();
+    });
+    idle.push(w);
+    return w;
+  });
+  const release = (w: Worker) => {
+    const next = waiting.shift();
+    if (next) next(w);
+    else idle.push(w);
+  };
+  const acquire = () => new Promise<Worker>((resolve) => (idle.length > 0 ? resolve(idle.pop()!) : waiting.push(resolve)));
+  return {
+    async plan(values, indexes) {
+      if (broken) throw broken;
+      const w = await acquire();
+      const id = nextId++;
+      return new Promise<PlannedRow[]>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        w.postMessage({ id, values, indexes } satisfies WorkerRequest);
+      });
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}

@@ -1,0 +1,218 @@
+import { CIPHERTEXT_PREFIX, headerFor } from '../crypto/ciphertext';
+import { ConfigurationError } from '../errors';
+import type { SqlConnection, SqlRow } from './connection';
+import type { KeyTuple } from './keyCodec';
+import type { ModelTarget } from './scope';
+
+/**
+ * SQL text for the migrator: keyset ranges over a (possibly compound) primary key, prefix tests
+ * on stored values, and the batched compare-and-set UPDATE. Values always travel as parameters;
+ * identifiers come from the encryption map and are quoted.
+ */
+
+/**
+ * Collects parameters and hands out the matching placeholders. Add them in the order their
+ * placeholders appear in the SQL text: MySQL placeholders are positional.
+ */
+export class Params {
+  readonly values: unknown[] = [];
+  constructor(private readonly conn: Pick<SqlConnection, 'placeholder'>) {}
+  add(value: unknown): string {
+    this.values.push(value);
+    return this.conn.placeholder(this.values.length);
+  }
+}
+
+/** What the migrator looks for in a batch select; `undefined` means every row. */
+export type RowFilter = (conn: SqlConnection, p: Params, target: ModelTarget, alias: string) => string | undefined;
+
+/** `expr` compared byte-for-byte: MySQL collations are usually case-insensitive, ciphertext is not. */
+export function exact(conn: SqlConnection, expr: string): string {
+  return conn.dialect === 'mysql' ? `CONVERT(${expr} USING utf8mb4) COLLATE utf8mb4_bin` : expr;
+}
+
+/** True when the text in `column` starts with `prefix` (exact, never a LIKE pattern). */
+export function startsWith(conn: SqlConnection, p: Params, column: string, prefix: string): string {
+  return `${exact(conn, `LEFT(${column}, ${prefix.length})`)} = ${p.add(prefix)}`;
+}
+
+/** Keyset bound: the key columns compared with a key tuple, `>` (after) or `<=` (at most). */
+export function keyBound(conn: SqlConnection, p: Params, columns: readonly string[], key: KeyTuple, op: '>' | '<='): string {
+  if (conn.dialect === 'postgres' || columns.length === 1) {
+    // PostgreSQL compares row values lexicographically and can use the primary key index for it.
+    const lhs = columns.length === 1 ? columns[0]! : `(${columns.join(', ')})`;
+    const rhs = columns.length === 1 ? p.add(key[0]) : `(${key.map((v) => p.add(v)).join(', ')})`;
+    return `${lhs} ${op} ${rhs}`;
+  }
+  // MySQL/MariaDB: spelled out, with a leading range on the first column so the index is used.
+  const strict = op === '>' ? '>' : '<';
+  const last = op === '>' ? '>' : '<=';
+  const nest = (i: number): string => {
+    if (i === columns.length - 1) return `${columns[i]} ${last} ${p.add(key[i])}`;
+    return `(${columns[i]} ${strict} ${p.add(key[i])} OR (${columns[i]} = ${p.add(key[i])} AND ${nest(i + 1)}))`;
+  };
+  const lead = `${columns[0]} ${op === '>' ? '>=' : '<='} ${p.add(key[0])}`;
+  return `${lead} AND ${nest(0)}`;
+}
+
+export interface BatchQuery {
+  readonly after?: KeyTuple;
+  readonly atMost?: KeyTuple;
+  readonly limit?: number;
+  readonly filter?: RowFilter;
+  /** Only the key columns (for chunking), not the encrypted values. */
+  readonly keysOnly?: boolean;
+}
+
+/** A row as the migrator sees it: its key and, per field target, the stored value and index. */
+export interface StoredRow {
+  readonly key: KeyTuple;
+  readonly values: readonly unknown[];
+  readonly indexes: readonly unknown[];
+}
+
+const A = '_pce_t';
+
+/** Columns of the batch select, aliased positionally so odd column names cannot collide. */
+export function selectBatch(conn: SqlConnection, target: ModelTarget, q: BatchQuery): { sql: string; params: unknown[] } {
+  const p = new Params(conn);
+  const col = (c: string) => `${A}.${conn.quote(c)}`;
+  const keyCols = target.keyColumns.map(col);
+  const select = keyCols.map((c, i) => `${c} AS k${i}`);
+  if (!q.keysOnly) {
+    target.fields.forEach((f, i) => {
+      select.push(`${col(f.column)} AS v${i}`);
+      if (f.indexColumn) select.push(`${col(f.indexColumn)} AS x${i}`);
+    });
+  }
+  const where: string[] = [];
+  if (q.after) where.push(keyBound(conn, p, keyCols, q.after, '>'));
+  if (q.atMost) where.push(keyBound(conn, p, keyCols, q.atMost, '<='));
+  const filter = q.filter?.(conn, p, target, A);
+  if (filter) where.push(`(${filter})`);
+  const limit = q.limit !== undefined ? ` LIMIT ${Math.trunc(q.limit)}` : '';
+  const sql =
+    `SELECT ${select.join(', ')} FROM ${conn.quote(target.table)} AS ${A}` +
+    (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
+    ` ORDER BY ${keyCols.join(', ')}${limit}`;
+  return { sql, params: p.values };
+}
+
+export function readRow(target: ModelTarget, row: SqlRow): StoredRow {
+  return {
+    key: target.keyColumns.map((_, i) => row[`k${i}`]),
+    values: target.fields.map((_, i) => row[`v${i}`]),
+    indexes: target.fields.map((f, i) => (f.indexColumn ? row[`x${i}`] : undefined)),
+  };
+}
+
+export async function readBatch(conn: SqlConnection, target: ModelTarget, q: BatchQuery): Promise<StoredRow[]> {
+  const { sql, params } = selectBatch(conn, target, q);
+  return (await conn.query(sql, params)).map((r) => readRow(target, r));
+}
+
+/**
+ * Rows that `rotate` has work on: a value carrying the envelope prefix but another data key, or
+ * (for indexed fields) a missing index or one under another index key. Plaintext is left to
+ * `encrypt-existing`. A coarse filter: the planner decides per value.
+ */
+export function rotateFilter(primaryDataKey: string, primaryIndexKey: string): RowFilter {
+  return (conn, p, target, alias) =>
+    target.fields
+      .map((f) => {
+        const v = `${alias}.${conn.quote(f.column)}`;
+        // Parameters are added in text order: MySQL placeholders are positional.
+        const isCiphertext = startsWith(conn, p, v, CIPHERTEXT_PREFIX);
+        const stale = [`NOT (${startsWith(conn, p, v, headerFor(primaryDataKey))})`];
+        if (f.indexColumn) {
+          const x = `${alias}.${conn.quote(f.indexColumn)}`;
+          stale.push(`${x} IS NULL`, `NOT (${startsWith(conn, p, x, `${primaryIndexKey}:`)})`);
+        }
+        return `(${v} IS NOT NULL AND ${isCiphertext} AND (${stale.join(' OR ')}))`;
+      })
+      .join(' OR ');
+}
+
+/** Rows that `encrypt-existing` has work on: legacy plaintext, or a value whose index is missing. */
+export function encryptExistingFilter(): RowFilter {
+  return (conn, p, target, alias) =>
+    target.fields
+      .map((f) => {
+        const v = `${alias}.${conn.quote(f.column)}`;
+        const work = [`NOT (${startsWith(conn, p, v, CIPHERTEXT_PREFIX)})`];
+        if (f.indexColumn) work.push(`${alias}.${conn.quote(f.indexColumn)} IS NULL`);
+        return `(${v} IS NOT NULL AND (${work.join(' OR ')}))`;
+      })
+      .join(' OR ');
+}
+
+/** Types of the key columns, for the array casts of the PostgreSQL batch update. */
+export async function keyColumnTypes(conn: SqlConnection, target: ModelTarget): Promise<string[]> {
+  if (conn.dialect !== 'postgres') return target.keyColumns.map(() => '');
+  const rows = await conn.query<{ attname: string; type: string }>(
+    `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+     WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+    [conn.quote(target.table)],
+  );
+  if (rows.length === 0) throw new ConfigurationError(target.model, undefined, `table ${target.table} was not found in the database`);
+  const byName = new Map(rows.map((r) => [r.attname, r.type]));
+  return target.keyColumns.map((c) => {
+    const t = byName.get(c);
+    if (!t) throw new ConfigurationError(target.model, undefined, `primary key column ${c} was not found in table ${target.table}`);
+    return t;
+  });
+}
+
+/** One row to write: its key, and old and new text for every value and index column in scope. */
+export interface RowWrite {
+  readonly key: KeyTuple;
+  /** Column → [old, new]. Every row of one statement names the same columns, in the same order. */
+  readonly columns: ReadonlyArray<readonly [column: string, old: string | null, next: string | null]>;
+}
+
+/**
+ * One UPDATE for many rows, each guarded by compare-and-set on the `guarded` columns (the
+ * encrypted values): a row the application changed since it was read does not match, keeps the
+ * application's value, and is not counted. Index columns need no guard of their own: every write
+ * through the extension changes the value column too, since ciphertext is randomised. Returns
+ * the number of rows written.
+ */
+export async function updateRows(
+  conn: SqlConnection,
+  target: ModelTarget,
+  keyTypes: readonly string[],
+  rows: readonly RowWrite[],
+  guarded: ReadonlySet<string>,
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  const columns = rows[0]!.columns.map(([c]) => c);
+  const guards = columns.map((c) => guarded.has(c));
+  const t = '_pce_t';
+  const v = '_pce_v';
+  const p = new Params(conn);
+  const set = columns.map((c, j) => `${conn.quote(c)} = ${v}.n${j}`);
+  const keyMatch = target.keyColumns.map((c, i) => `${t}.${conn.quote(c)} = ${v}.k${i}`);
+  const names = [...target.keyColumns.map((_, i) => `k${i}`), ...columns.flatMap((_, j) => (guards[j] ? [`o${j}`, `n${j}`] : [`n${j}`]))];
+  const cells = (r: RowWrite): unknown[] => [...r.key, ...r.columns.flatMap(([, o, x], j) => (guards[j] ? [o, x] : [x]))];
+  if (conn.dialect === 'postgres') {
+    // One array parameter per column: the statement text and parameter count do not grow with the batch.
+    const types = [...keyTypes, ...names.slice(keyTypes.length).map(() => 'text')];
+    const matrix = rows.map(cells);
+    const arrays = names.map((_, i) => `${p.add(matrix.map((r) => r[i]))}::${types[i]}[]`);
+    const cas = columns.flatMap((c, j) => (guards[j] ? [`${t}.${conn.quote(c)} IS NOT DISTINCT FROM ${v}.o${j}`] : []));
+    const sql =
+      `UPDATE ${conn.quote(target.table)} AS ${t} SET ${set.join(', ')} ` +
+      `FROM unnest(${arrays.join(', ')}) AS ${v}(${names.join(', ')}) ` +
+      `WHERE ${[...keyMatch, ...cas].join(' AND ')}`;
+    return conn.execute(sql, p.values);
+  }
+  const selects = rows.map((r, n) => {
+    const placeholders = cells(r).map((c) => p.add(c));
+    return n > 0 ? `SELECT ${placeholders.join(', ')}` : `SELECT ${placeholders.map((c, i) => `${c} AS ${names[i]}`).join(', ')}`;
+  });
+  const cas = columns.flatMap((c, j) => (guards[j] ? [`${exact(conn, `${t}.${conn.quote(c)}`)} <=> ${v}.o${j}`] : []));
+  const sql =
+    `UPDATE ${conn.quote(target.table)} AS ${t} JOIN (${selects.join(' UNION ALL ')}) AS ${v} ` +
+    `ON ${[...keyMatch, ...cas].join(' AND ')} SET ${set.map((s) => `${t}.${s}`).join(', ')}`;
+  return conn.execute(sql, p.values);
+}

@@ -1,0 +1,69 @@
+import { CIPHERTEXT_PREFIX, CURRENT_VERSION } from '../crypto/ciphertext';
+import type { EncryptionSchema } from '../schema';
+import type { SqlConnection } from './connection';
+import { resolveScope, type ScopeFilter } from './scope';
+import { exact, Params, startsWith } from './sql';
+
+/** Where one encrypted field stands: stored values per data key id, plaintext, nulls, and indexes per index key id. */
+export interface FieldStatus {
+  readonly model: string;
+  readonly field: string;
+  /** Ciphertext values per data key id. Values with the envelope prefix but an unknown format version count under {@link UNSUPPORTED_FORMAT}. */
+  readonly byKey: Record<string, number>;
+  /** Values without the envelope prefix: legacy plaintext. */
+  readonly plaintext: number;
+  readonly nulls: number;
+  /** Non-null blind indexes per index key id (empty for fields without an index). */
+  readonly indexByKey: Record<string, number>;
+}
+
+/** The `byKey` entry for values carrying the `pce:` prefix in a format version this release does not read. */
+export const UNSUPPORTED_FORMAT = '(unsupported-format)';
+
+/**
+ * Counts, per annotated field, how stored values are distributed over key ids. Reads no value
+ * into the process: the database groups by the key id in each value's header.
+ */
+export async function collectStatus(conn: SqlConnection, schema: EncryptionSchema, filter: ScopeFilter = {}): Promise<FieldStatus[]> {
+  const out: FieldStatus[] = [];
+  for (const target of resolveScope(schema, filter)) {
+    for (const f of target.fields) {
+      const p = new Params(conn);
+      const v = conn.quote(f.column);
+      const v1 = `${CIPHERTEXT_PREFIX}${CURRENT_VERSION}:`;
+      const kind = `CASE WHEN ${v} IS NULL THEN 'n' WHEN ${startsWith(conn, p, v, v1)} THEN 'k' WHEN ${startsWith(conn, p, v, CIPHERTEXT_PREFIX)} THEN 'u' ELSE 'p' END`;
+      // The key id is the third ':'-separated part of `pce:v1:<keyId>:...`, the index key id the first of `<keyId>:<mac>`.
+      const keyPart = conn.dialect === 'postgres' ? `split_part(${v}, ':', 3)` : exact(conn, `SUBSTRING_INDEX(SUBSTRING_INDEX(${v}, ':', 3), ':', -1)`);
+      const keyId = `CASE WHEN ${startsWith(conn, p, v, v1)} THEN ${keyPart} END`;
+      const select = [`${kind} AS kind`, `${keyId} AS k`];
+      if (f.indexColumn) {
+        const x = conn.quote(f.indexColumn);
+        const indexPart = conn.dialect === 'postgres' ? `split_part(${x}, ':', 1)` : exact(conn, `SUBSTRING_INDEX(${x}, ':', 1)`);
+        select.push(`CASE WHEN ${x} IS NOT NULL THEN ${indexPart} END AS ik`);
+      } else {
+        select.push('NULL AS ik');
+      }
+      const rows = await conn.query<{ kind: string; k: string | null; ik: string | null; n: unknown }>(
+        `SELECT ${select.join(', ')}, COUNT(*) AS n FROM ${conn.quote(target.table)} GROUP BY 1, 2, 3`,
+        p.values,
+      );
+      const status = { model: target.model, field: f.field, byKey: {} as Record<string, number>, plaintext: 0, nulls: 0, indexByKey: {} as Record<string, number> };
+      for (const r of rows) {
+        const n = Number(r.n);
+        const kindText = String(r.kind);
+        if (kindText === 'n') status.nulls += n;
+        else if (kindText === 'p') status.plaintext += n;
+        else {
+          const id = kindText === 'u' ? UNSUPPORTED_FORMAT : String(r.k);
+          status.byKey[id] = (status.byKey[id] ?? 0) + n;
+        }
+        if (r.ik !== null && r.ik !== undefined) {
+          const ik = String(r.ik);
+          status.indexByKey[ik] = (status.indexByKey[ik] ?? 0) + n;
+        }
+      }
+      out.push(status);
+    }
+  }
+  return out;
+}

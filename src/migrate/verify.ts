@@ -1,0 +1,180 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { createAuditLog } from '../audit/auditLog';
+import { indexKeyIdOf } from '../crypto/blindIndex';
+import { looksLikeCiphertext } from '../crypto/ciphertext';
+import { DecryptionError, type DecryptionFailure } from '../errors';
+import { FieldCodec } from '../extension/fieldCodec';
+import type { Keyring } from '../keys/keyring';
+import type { EncryptionSchema } from '../schema';
+import type { SqlConnection } from './connection';
+import { describeKey, formatKey, type KeyTuple } from './keyCodec';
+import { resolveScope, type ModelTarget, type ScopeFilter } from './scope';
+import { readBatch, type StoredRow } from './sql';
+
+export interface VerifyOptions extends ScopeFilter {
+  readonly connection: SqlConnection;
+  readonly schema: EncryptionSchema;
+  /** Must hold every key named by stored values and indexes. */
+  readonly keyring: Keyring;
+  /** Rows read per query. Default 1000. */
+  readonly batchSize?: number;
+  readonly logger?: Logger;
+  readonly onProgress?: (event: { readonly model: string; readonly total: number; readonly scanned: number }) => void;
+  /** How many failures the report lists (all are counted and logged). Default 1000. */
+  readonly maxReportedFailures?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Why a stored value or index failed verification. */
+export type VerifyProblem =
+  | DecryptionFailure
+  /** The column returned something other than text. */
+  | 'not-text'
+  /** The field is indexed but the value has no index: equality lookups miss the row. */
+  | 'index-missing'
+  /** The index names a key that is not in the keyring. */
+  | 'index-unknown-key'
+  /** The index does not match the value: lookups miss the row or find the wrong one. */
+  | 'index-mismatch'
+  /** The value is null but an index is stored. */
+  | 'index-without-value';
+
+/** One failed value, by model, primary key and field: never by content. */
+export interface VerifyFailure {
+  readonly model: string;
+  readonly key: Record<string, string | number | boolean | null>;
+  readonly field: string;
+  readonly problem: VerifyProblem;
+  readonly keyId?: string;
+}
+
+export interface ModelVerifyReport {
+  readonly model: string;
+  readonly fields: readonly string[];
+  readonly rows: number;
+  /** Non-null values checked. */
+  readonly values: number;
+  /** Legacy plaintext accepted because the field's read mode is passthrough. */
+  readonly plaintext: number;
+  readonly failed: number;
+}
+
+export interface VerifyReport {
+  /** True when every value decrypted and every index matched. */
+  readonly ok: boolean;
+  readonly models: readonly ModelVerifyReport[];
+  readonly rows: number;
+  readonly values: number;
+  readonly failedCount: number;
+  readonly failures: readonly VerifyFailure[];
+  readonly complete: boolean;
+  readonly durationMs: number;
+}
+
+/**
+ * Decrypts every annotated value and checks every blind index against it. Read-only: no locks,
+ * no writes. Failures are reported by primary key and field.
+ */
+export async function verify(options: VerifyOptions): Promise<VerifyReport> {
+  const started = Date.now();
+  const conn = options.connection;
+  const batchSize = options.batchSize ?? 1000;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
+  const audit = createAuditLog(options.logger);
+  const worker = `${hostname()}:${process.pid}`;
+  const limit = options.maxReportedFailures ?? 1000;
+  const failures: VerifyFailure[] = [];
+  let failedCount = 0;
+  const models: ModelVerifyReport[] = [];
+  for (const target of resolveScope(options.schema, options)) {
+    if (options.signal?.aborted) break;
+    const base = { command: 'verify', model: target.model, fields: target.fields.map((f) => f.field).join(','), worker };
+    audit.migration('start', base);
+    const checkers = target.fields.map((f) => fieldChecker(new FieldCodec(target.model, f.field, f.spec, options.keyring, () => undefined), f.indexColumn !== undefined, options.keyring));
+    const [countRow] = await conn.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${conn.quote(target.table)}`);
+    const total = Number(countRow?.n ?? 0);
+    const report = { model: target.model, fields: target.fields.map((f) => f.field), rows: 0, values: 0, plaintext: 0, failed: 0 };
+    let after: KeyTuple | undefined;
+    for (;;) {
+      if (options.signal?.aborted) break;
+      const rows = await readBatch(conn, target, { ...(after ? { after } : {}), limit: batchSize });
+      for (const row of rows) {
+        report.rows++;
+        checkRow(target, row, checkers, report, (failure) => {
+          failedCount++;
+          report.failed++;
+          if (failures.length < limit) failures.push(failure);
+          audit.migration('failure', { ...base, row: formatKey(target.primaryKey, row.key), field: failure.field, keyId: failure.keyId, reason: failure.problem });
+        });
+      }
+      options.onProgress?.({ model: target.model, total, scanned: report.rows });
+      if (rows.length < batchSize) break;
+      after = rows[rows.length - 1]!.key;
+    }
+    audit.migration('end', { ...base, rows: report.rows, values: report.values, plaintext: report.plaintext, failed: report.failed });
+    models.push(report);
+  }
+  const complete = !options.signal?.aborted;
+  return {
+    ok: failedCount === 0 && complete,
+    models,
+    rows: models.reduce((n, m) => n + m.rows, 0),
+    values: models.reduce((n, m) => n + m.values, 0),
+    failedCount,
+    failures,
+    complete,
+    durationMs: Date.now() - started,
+  };
+}
+
+type Outcome = { problem: VerifyProblem; keyId?: string } | 'ok' | 'plaintext';
+type Checker = (value: unknown, index: unknown) => Outcome;
+
+function fieldChecker(codec: FieldCodec, indexed: boolean, keyring: Keyring): Checker {
+  const indexKeyIds = new Set(keyring.indexKeysFor(codec.binding).map((k) => k.id));
+  const checkIndex = (plaintext: string, index: unknown): Outcome | undefined => {
+    if (!indexed) return undefined;
+    if (index === null || index === undefined) return { problem: 'index-missing' };
+    if (typeof index !== 'string') return { problem: 'not-text' };
+    const keyId = indexKeyIdOf(index);
+    if (keyId === undefined || !indexKeyIds.has(keyId)) return { problem: 'index-unknown-key', ...(keyId ? { keyId } : {}) };
+    return codec.indexesForLookup(plaintext).includes(index as never) ? undefined : { problem: 'index-mismatch', keyId };
+  };
+  return (value, index) => {
+    if (value === null || value === undefined) return indexed && index !== null && index !== undefined ? { problem: 'index-without-value' } : 'ok';
+    if (typeof value !== 'string') return { problem: 'not-text' };
+    if (!looksLikeCiphertext(value)) {
+      if (codec.spec.readMode !== 'passthrough') return { problem: 'not-ciphertext' };
+      return checkIndex(value, index) ?? 'plaintext';
+    }
+    let plaintext: string;
+    try {
+      plaintext = codec.decrypt(value);
+    } catch (error) {
+      if (error instanceof DecryptionError) return { problem: error.reason, ...(error.keyId ? { keyId: error.keyId } : {}) };
+      throw error;
+    }
+    return checkIndex(plaintext, index) ?? 'ok';
+  };
+}
+
+function checkRow(
+  target: ModelTarget,
+  row: StoredRow,
+  checkers: readonly Checker[],
+  report: { values: number; plaintext: number },
+  fail: (failure: VerifyFailure) => void,
+): void {
+  target.fields.forEach((f, i) => {
+    const value = row.values[i];
+    if (value !== null && value !== undefined) report.values++;
+    const outcome = checkers[i]!(value, row.indexes[i]);
+    if (outcome === 'ok') return;
+    if (outcome === 'plaintext') {
+      report.plaintext++;
+      return;
+    }
+    fail({ model: target.model, key: describeKey(target.primaryKey, row.key), field: f.field, problem: outcome.problem, ...(outcome.keyId ? { keyId: outcome.keyId } : {}) });
+  });
+}

@@ -1,0 +1,53 @@
+import { execFile } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { FakeKms } from '../kms/fakeKms';
+import { tempDir } from './support';
+
+const run = promisify(execFile);
+const BIN = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+/**
+ * The installed executable (`npm run build` output, as `npm test` builds it first): commands,
+ * environment variables, exit codes and the audit log on stderr.
+ */
+describe('prisma-column-encryption keys (built executable)', () => {
+  let kms: FakeKms;
+  const dir = tempDir();
+
+  beforeAll(async () => {
+    if (!existsSync(BIN)) throw new Error('dist/cli/main.js is missing: run `npm run build` (npm test does)');
+    kms = await FakeKms.start();
+  });
+  afterAll(async () => {
+    await kms.close();
+    dir.remove();
+  });
+
+  const env = (file: string) => ({ ...process.env, PCE_KEYRING_FILE: file, PCE_KMS_ENDPOINT: `127.0.0.1:${kms.port}`, PCE_LOG_LEVEL: 'info' });
+  const keys = (file: string, ...args: string[]) => run(process.execPath, [BIN, 'keys', ...args], { env: env(file) });
+
+  test('generate through PCE_KMS_ENDPOINT and PCE_KMS_KEY, list as JSON, audit on stderr', async () => {
+    const file = dir.file('bin.json');
+    const kmsKey = kms.createKey('bin', 'k');
+    const gen = await run(process.execPath, [BIN, 'keys', 'generate', '--purpose', 'data', '--id', 'd1'], { env: { ...env(file), PCE_KMS_KEY: kmsKey } });
+    expect(gen.stdout).toContain(`generated data key d1 (gcp-kms, ${kmsKey}/cryptoKeyVersions/1)`);
+    expect(JSON.parse(gen.stderr.trim().split('\n')[0]!)).toMatchObject({ event: 'pce.key.generated', keyId: 'd1', source: 'gcp-kms' });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const { stdout } = await keys(file, 'list', '--json');
+    expect(JSON.parse(stdout)).toEqual({
+      keys: [expect.objectContaining({ id: 'd1', status: 'primary', source: 'gcp-kms', kmsKeyVersion: `${kmsKey}/cryptoKeyVersions/1` })],
+    });
+  });
+
+  test('a failure exits 1 with the typed message on stderr', async () => {
+    const file = dir.file('fail.json');
+    const missing = 'projects/pce-test/locations/global/keyRings/bin/cryptoKeys/missing';
+    const error = (await keys(file, 'generate', '--purpose', 'data', '--kms-key', missing).catch((e: unknown) => e)) as { code: number; stderr: string };
+    expect(error.code).toBe(1);
+    expect(error.stderr).toContain(`key 'd-`);
+    expect(error.stderr).toContain(`cannot wrap with gcp-kms key ${missing}: the KMS key does not exist (NOT_FOUND)`);
+    expect(existsSync(file)).toBe(false);
+  });
+});

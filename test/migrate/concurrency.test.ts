@@ -1,0 +1,140 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createHarness, providers, silentLogger, type Harness } from '../support/clients';
+import { rotate } from '../../src';
+import type { SqlConnection } from '../../src/migrate/connection';
+import { resolveScope } from '../../src/migrate/scope';
+import { keyColumnTypes, readBatch, updateRows } from '../../src/migrate/sql';
+import type { Provider } from '../support/databases';
+import { codec, connect, emailOf, nameOf, rawUsers, rotation, schemaFor, seedUsers, userId, type Rotation } from './migrateSupport';
+
+/** Waits until some session of this database waits for a row lock (the migrator, blocked by the test). */
+async function waitForLockWait(conn: SqlConnection, provider: Provider): Promise<void> {
+  const sql =
+    provider === 'postgres'
+      ? `SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
+      : `SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+         WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()`;
+  // InnoDB refreshes its transaction tables only after 0.1 s without reads: poll slower than that.
+  const interval = provider === 'postgres' ? 10 : 150;
+  for (let waited = 0; waited < 5000; waited += interval) {
+    if (Number((await conn.query<{ n: unknown }>(sql))[0]!.n) > 0) return;
+    await sleep(interval);
+  }
+  throw new Error('the migrator never waited for the row lock');
+}
+
+describe.each(providers())('rotate with live traffic on %s', (provider) => {
+  let h: Harness;
+  let conn: SqlConnection;
+  let keys: Rotation;
+  const schema = schemaFor(provider);
+
+  beforeEach(async () => {
+    keys = rotation();
+    h = await createHarness(provider, { keys: keys.before });
+    conn = await connect(h.db.url);
+  });
+  afterEach(async () => {
+    await conn?.close();
+    await h?.close();
+  });
+
+  test('the batch UPDATE is a compare-and-set: a row changed since it was read keeps the new value', async () => {
+    await seedUsers(conn, provider, keys.before, 3);
+    const [target] = resolveScope(schema, { model: 'User', field: 'email' });
+    const [row] = await readBatch(conn, target!, { limit: 1 });
+    const app = h.extend({ keys: keys.after });
+    await app.user.update({ where: { id: userId(0) }, data: { email: 'changed@example.org' } });
+    const stale = codec(provider, keys.after, 'User', 'email');
+    const types = await keyColumnTypes(conn, target!);
+    const write = (old: unknown) =>
+      updateRows(conn, target!, types, [
+        { key: row!.key, columns: [['email', old as string, stale.encrypt(emailOf(0))], ['emailIndex', row!.indexes[0] as string, stale.indexForWrite(emailOf(0))]] },
+      ], new Set(['email']));
+    expect(await write(row!.values[0])).toBe(0);
+    expect((await app.user.findUnique({ where: { id: userId(0) } }))?.email).toBe('changed@example.org');
+    // With the value actually stored, the same write goes through.
+    const [current] = await readBatch(conn, target!, { limit: 1 });
+    expect(await write(current!.values[0])).toBe(1);
+    expect((await app.user.findUnique({ where: { id: userId(0) } }))?.email).toBe(emailOf(0));
+  });
+
+  test('a row the application writes while the migrator holds it in a batch is re-read, not overwritten', async () => {
+    await seedUsers(conn, provider, keys.before, 60);
+    const oldApp = codec(provider, keys.before, 'User', 'name');
+    const writer = await connect(h.db.url);
+    // The migrator's connection is busy while it waits, so lock waits are watched from a third one.
+    const probe = await connect(h.db.url);
+    try {
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let locked!: () => void;
+      const rowLocked = new Promise<void>((r) => (locked = r));
+      // The old application version (still on d1) updates u00025 in an open transaction.
+      const appWrite = writer.transaction(async (tx) => {
+        await tx.execute(`UPDATE ${tx.quote('User')} SET ${tx.quote('name')} = ${tx.placeholder(1)} WHERE ${tx.quote('id')} = ${tx.placeholder(2)}`, [
+          oldApp.encrypt('Written During Rotation'),
+          userId(25),
+        ]);
+        locked();
+        await released;
+      });
+      await rowLocked;
+      const run = rotate({ connection: conn, schema, keyring: keys.after, model: 'User', batchSize: 20, logger: silentLogger });
+      // The migrator has read u00025's old value and now waits for the row lock; commit the app's write.
+      await waitForLockWait(probe, provider);
+      release();
+      await appWrite;
+      const report = await run;
+      // u00025's first write missed (the application's value was newer); it was re-read and written under d2.
+      expect(report.casMisses).toBe(1);
+      expect(report.conflicts).toBe(0);
+      expect(report.updated).toBe(60);
+      const after = codec(provider, keys.after, 'User', 'name');
+      const rows = await rawUsers(conn);
+      const row25 = rows.find((r) => r.id === userId(25))!;
+      expect(row25.name).toMatch(/^pce:v1:d2:/);
+      expect(after.decrypt(row25.name!)).toBe('Written During Rotation');
+      expect(rows.every((r) => r.email.startsWith('pce:v1:d2:'))).toBe(true);
+    } finally {
+      await writer.close();
+      await probe.close();
+    }
+  });
+
+  test('concurrent application writes are never lost while a rotation runs', async () => {
+    const N = 300;
+    await seedUsers(conn, provider, keys.before, N);
+    // A rolling deploy: instances with d1 still primary and instances with d2 primary write at the same time.
+    const apps = [h.extend({ keys: keys.oldPrimary }), h.extend({ keys: keys.after })];
+    const last = new Map<number, string>();
+    let stop = false;
+    let writes = 0;
+    // Each writer owns the rows i % 3 === w, so the last write to a row is known without racing another writer.
+    const writer = async (w: number) => {
+      while (!stop) {
+        // Mostly hot rows, so writes land inside the batches the migrator is working on.
+        const spread = writes % 4 === 0 ? N : 30;
+        const i = Math.floor(Math.random() * Math.floor(spread / 3)) * 3 + w;
+        const value = `w${w}-${writes++}`;
+        await apps[writes % 2]!.user.update({ where: { id: userId(i) }, data: { name: value } });
+        last.set(i, value);
+      }
+    };
+    const writers = [0, 1, 2].map(writer);
+    const report = await rotate({ connection: conn, schema, keyring: keys.after, model: 'User', batchSize: 10, pauseMs: 2, logger: silentLogger });
+    stop = true;
+    await Promise.all(writers);
+    expect(writes).toBeGreaterThan(20);
+    // Writes from the old version after the pass left some rows under d1: a second pass takes them.
+    await rotate({ connection: conn, schema, keyring: keys.after, model: 'User', batchSize: 10, logger: silentLogger });
+    const name = codec(provider, keys.after, 'User', 'name');
+    const rows = await rawUsers(conn);
+    rows.forEach((r, i) => {
+      const expected = last.get(i) ?? (i % 3 === 0 ? null : nameOf(i));
+      expect(r.name === null ? null : name.decrypt(r.name)).toBe(expected);
+      expect(r.email.startsWith('pce:v1:d2:') && r.name?.startsWith('pce:v1:d2:') !== false).toBe(true);
+    });
+    expect(report.failedCount).toBe(0);
+  });
+});

@@ -1,0 +1,156 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino, { type Logger } from 'pino';
+import { encryptedFields as pgFields } from '../../generated/postgres/encryption';
+import { encryptedFields as myFields } from '../../generated/mysql/encryption';
+import { localKeys, type EncryptionSchema, type Keyring } from '../../src';
+import { FieldCodec } from '../../src/extension/fieldCodec';
+import { openConnection, type SqlConnection } from '../../src/migrate/connection';
+import type { Provider } from '../support/databases';
+import { randomKey } from '../support/keys';
+
+export const ROOT = join(__dirname, '..', '..');
+
+/** One set of key material, seen through the keyring before and after a rotation. */
+export interface Rotation {
+  /** d1 / i1 only: what the application used before. */
+  readonly before: Keyring;
+  /** d2 and i2 primary, d1 and i1 still readable. */
+  readonly after: Keyring;
+  /** Both keys of each kind with the old ones still primary: an application instance not yet promoted. */
+  readonly oldPrimary: Keyring;
+  /** Environment for the CLI with the `after` keyring. */
+  readonly env: Record<string, string>;
+  /** Environment for the CLI with the `before` keyring. */
+  readonly envBefore: Record<string, string>;
+}
+
+export function rotation(): Rotation {
+  const [d1, d2, i1, i2] = [randomKey(), randomKey(), randomKey(), randomKey()];
+  return {
+    before: localKeys({ data: [{ id: 'd1', key: d1 }], index: [{ id: 'i1', key: i1 }] }),
+    after: localKeys({ data: [{ id: 'd2', key: d2 }, { id: 'd1', key: d1 }], index: [{ id: 'i2', key: i2 }, { id: 'i1', key: i1 }] }),
+    oldPrimary: localKeys({ data: [{ id: 'd1', key: d1 }, { id: 'd2', key: d2 }], index: [{ id: 'i1', key: i1 }, { id: 'i2', key: i2 }] }),
+    env: { PCE_DATA_KEYS: `d2:${d2},d1:${d1}`, PCE_INDEX_KEYS: `i2:${i2},i1:${i1}` },
+    envBefore: { PCE_DATA_KEYS: `d1:${d1}`, PCE_INDEX_KEYS: `i1:${i1}` },
+  };
+}
+
+export function schemaFor(provider: Provider): EncryptionSchema {
+  return (provider === 'postgres' ? pgFields : myFields) as unknown as EncryptionSchema;
+}
+
+export function schemaPath(provider: Provider): string {
+  return join(ROOT, 'prisma', provider, 'schema.prisma');
+}
+
+export function connect(url: string): Promise<SqlConnection> {
+  return openConnection(url);
+}
+
+/** A codec for a field of the test schema, to write stored values directly with SQL. */
+export function codec(provider: Provider, keyring: Keyring, model: string, field: string): FieldCodec {
+  const spec = schemaFor(provider).models[model]!.encrypted[field]!;
+  return new FieldCodec(model, field, spec, keyring, () => undefined);
+}
+
+export const userId = (i: number) => `u${String(i).padStart(5, '0')}`;
+export const emailOf = (i: number) => `user${i}@example.org`;
+export const nameOf = (i: number) => `Name ${i}`;
+
+/**
+ * Inserts `n` users encrypted under `keyring`, with raw SQL for speed. Every third user has no
+ * name, so nulls are covered.
+ */
+export async function seedUsers(conn: SqlConnection, provider: Provider, keyring: Keyring, n: number, from = 0): Promise<void> {
+  const email = codec(provider, keyring, 'User', 'email');
+  const name = codec(provider, keyring, 'User', 'name');
+  const q = conn.quote;
+  for (let start = from; start < from + n; start += 200) {
+    const values: unknown[] = [];
+    const tuples: string[] = [];
+    for (let i = start; i < Math.min(from + n, start + 200); i++) {
+      const cells = [userId(i), email.encrypt(emailOf(i)), email.indexForWrite(emailOf(i)), i % 3 === 0 ? null : name.encrypt(nameOf(i))];
+      tuples.push(`(${cells.map((c) => conn.placeholder(values.push(c))).join(', ')})`);
+    }
+    await conn.execute(`INSERT INTO ${q('User')} (${['id', 'email', 'emailIndex', 'name'].map(q).join(', ')}) VALUES ${tuples.join(', ')}`, values);
+  }
+}
+
+export interface RawUser {
+  id: string;
+  email: string;
+  emailIndex: string | null;
+  name: string | null;
+}
+
+export async function rawUsers(conn: SqlConnection): Promise<RawUser[]> {
+  const q = conn.quote;
+  return conn.query<RawUser & Record<string, unknown>>(`SELECT ${['id', 'email', 'emailIndex', 'name'].map(q).join(', ')} FROM ${q('User')} ORDER BY ${q('id')}`);
+}
+
+/** Checks every stored user decrypts (with `keyring`) to what was seeded and its index matches. */
+export function expectUsersIntact(provider: Provider, keyring: Keyring, rows: readonly RawUser[], n: number, expectedName: (i: number) => string | null = (i) => (i % 3 === 0 ? null : nameOf(i))): void {
+  const email = codec(provider, keyring, 'User', 'email');
+  const name = codec(provider, keyring, 'User', 'name');
+  expect(rows).toHaveLength(n);
+  rows.forEach((row, i) => {
+    expect(row.id).toBe(userId(i));
+    const plain = email.decrypt(row.email);
+    expect(plain).toBe(emailOf(i));
+    expect(email.indexesForLookup(plain)).toContain(row.emailIndex);
+    expect(row.name === null ? null : name.decrypt(row.name)).toBe(expectedName(i));
+  });
+}
+
+/** A pino logger that keeps its JSON lines, to assert on audit events. */
+export function capturingLogger(): { logger: Logger; lines: () => Record<string, unknown>[]; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      chunks.push(String(chunk));
+      cb();
+    },
+  });
+  const logger = pino({ level: 'info' }, stream);
+  const text = () => chunks.join('');
+  return {
+    logger,
+    text,
+    lines: () =>
+      text()
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Starts the built CLI (dist/, built by `npm test`'s pretest) as a real child process. */
+export function startCli(args: readonly string[], env: Record<string, string>): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', PCE_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += String(d)));
+  child.stderr!.on('data', (d) => (stderr += String(d)));
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+export function runCli(args: readonly string[], env: Record<string, string>): Promise<CliResult> {
+  return startCli(args, env).done;
+}
