@@ -54,6 +54,7 @@ export type DecryptionFailure =
   | 'not-ciphertext'
   | 'malformed'
   | 'unknown-key'
+  | 'retired-key'
   | 'authentication-failed'
   | 'unsupported-version';
 
@@ -78,6 +79,8 @@ function describeFailure(reason: DecryptionFailure): string {
       return 'the stored value looks like ciphertext but is malformed';
     case 'unknown-key':
       return 'no key with this id is in the keyring';
+    case 'retired-key':
+      return 'this key is retired, so it is not loaded; reactivate it (prisma-column-encryption keys reactivate <id>), then re-encrypt (rotate)';
     case 'authentication-failed':
       return 'authentication failed: the value was tampered with, copied from another field, or the key is wrong';
     case 'unsupported-version':

@@ -21,7 +21,7 @@ export {
   type LocalKeyEntry,
   type WrappedKeyEntry,
 } from './keys/keyringFile';
-export { KeyInUseError } from './keys/lifecycle';
+export { KeyInUseError, NothingScannedError } from './keys/lifecycle';
 export { createAuditLog, type AuditLog } from './audit/auditLog';
 export {
   rotate,

@@ -10,6 +10,10 @@ export interface AuditLog {
   keysLoaded(keys: readonly KeyInfo[]): void;
   primaryChanged(purpose: string, from: string | undefined, to: string): void;
   keyRetired(keyId: string): void;
+  /** A retired key was made active again (`keys reactivate`). */
+  keyReactivated(keyId: string): void;
+  /** A keyring file or PCE_KEYRING_JSON holds keys in the clear (`local` entries): fine for development only. */
+  localKeysInKeyring(origin: string, keyIds: readonly string[]): void;
   keyGenerated(keyId: string, purpose: string, source: string): void;
   rewrapDone(count: number, kmsKeyVersion: string | undefined): void;
   /** Keys unwrapped from a keyring file at start-up (one KMS call per key, then none). */
@@ -44,6 +48,10 @@ export function defaultLogger(): Logger {
   );
 }
 
+/**
+ * The audit log over a pino logger (yours, or {@link defaultLogger}). Events are tagged
+ * `event: 'pce.<name>'` on a child logger with `component: 'prisma-column-encryption'`.
+ */
 export function createAuditLog(logger: Logger = defaultLogger()): AuditLog {
   const log = logger.child({ component: 'prisma-column-encryption' });
   const event = (name: string) => `${EVENT_PREFIX}${name}`;
@@ -90,6 +98,9 @@ export function createAuditLog(logger: Logger = defaultLogger()): AuditLog {
     retireRefused: (keyId, values) => log.warn({ event: event('key.retire_refused'), keyId, values }, 'key still in use, not retired'),
     primaryChanged: (purpose, from, to) => log.info({ event: event('key.primary_changed'), purpose, from, to }, 'primary key changed'),
     keyRetired: (keyId) => log.info({ event: event('key.retired'), keyId }, 'key retired'),
+    keyReactivated: (keyId) => log.info({ event: event('key.reactivated'), keyId }, 'retired key reactivated'),
+    localKeysInKeyring: (origin, keyIds) =>
+      log.warn({ event: event('keys.local_in_keyring'), origin, keyIds }, 'keyring holds keys in the clear (local entries): use a KMS in production'),
     keyGenerated: (keyId, purpose, source) => log.info({ event: event('key.generated'), keyId, purpose, source }, 'key generated'),
     rewrapDone: (count, kmsKeyVersion) => log.info({ event: event('key.rewrapped'), count, kmsKeyVersion }, 'keys re-wrapped'),
     decryptFailure: (model, field, keyId, reason) =>

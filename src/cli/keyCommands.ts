@@ -2,18 +2,39 @@ import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { createAuditLog, defaultLogger, type AuditLog } from '../audit/auditLog';
 import { KeyringError } from '../errors';
-import { wrapperLookup } from '../keys/entryBytes';
+import type { UnwrapContext } from '../keys/entryBytes';
 import type { GcpKmsOptions } from '../keys/gcpKms';
-import { isWrapped, readKeyringFile, withKeyringLock, writeKeyringFile, type KeyEntry, type KeyringDocument } from '../keys/keyringFile';
-import { KeySourceError } from '../keys/keySourceError';
-import { keyUsage, type FieldKeyCounts } from '../keys/keyUsage';
+import { isWrapped, readKeyringFile, writeKeyringFile } from '../keys/keyringFile';
+import { withKeyringLock } from '../keys/keyringLock';
+import { keyUsage, type FieldKeyCounts, type KeyUsage } from '../keys/keyUsage';
 import type { KeyWrappers } from '../keys/keyWrapper';
-import { checkRetirable, findKey, generateKey, KeyInUseError, promoteKey, retireKey, rewrapKeys, type LifecycleContext } from '../keys/lifecycle';
-import { defaultWrappers } from '../keys/loadKeyring';
+import { checkRetirable, findKey, generateKey, KeyInUseError, NothingScannedError, promoteKey, reactivateKey, retireKey, rewrapKeys } from '../keys/lifecycle';
 import { KMS_KINDS, type KeyPurpose, type KmsKind } from '../keys/keyMaterial';
-import { retryPolicy, type RetryPolicy } from '../keys/retry';
+import { envValue } from '../keys/envValue';
+import { withKmsSession } from '../keys/kmsSession';
+import type { RetryPolicy } from '../keys/retry';
 import { collectStatus } from '../migrate/status';
 import { databaseUrl, loadEncryptionSchema, openDatabase } from './cliContext';
+import {
+  errorBody,
+  generateLines,
+  keyTable,
+  markReported,
+  promoteLines,
+  publicEntry,
+  reactivateLines,
+  retireLines,
+  rewrapLines,
+  scanLine,
+  type GenerateOutput,
+  type ListOutput,
+  type PromoteOutput,
+  type ReactivateOutput,
+  type RetireOutput,
+  type RewrapOutput,
+  type ScanOutput,
+  wasReported,
+} from './keyOutput';
 
 /** Where `keys retire` gets its counts: the database and the Prisma schema whose encrypted fields to scan. */
 export interface UsageSource {
@@ -21,6 +42,14 @@ export interface UsageSource {
   readonly schema?: string;
   readonly config?: string;
   readonly env: NodeJS.ProcessEnv;
+}
+
+/** The counts of one scan, and what was scanned (shown to the operator before a key is retired). */
+export interface UsageScan {
+  /** `host[:port]/database`: never user or password. */
+  readonly database: string;
+  readonly schema: string | null;
+  readonly counts: readonly FieldKeyCounts[];
 }
 
 /** What the key commands need from the outside world; tests replace parts of it. */
@@ -34,7 +63,7 @@ export interface KeyCommandDeps {
   readonly wrappers?: KeyWrappers;
   readonly retry?: Partial<RetryPolicy>;
   /** Counts stored values per key for `retire`. Default: scans the database (migrator status). */
-  readonly countUsage: (source: UsageSource) => Promise<readonly FieldKeyCounts[]>;
+  readonly countUsage: (source: UsageSource) => Promise<UsageScan>;
 }
 
 interface CommonOptions {
@@ -42,7 +71,7 @@ interface CommonOptions {
   json?: boolean;
 }
 
-/** `keys generate | list | promote | retire | rewrap` (issue 4). */
+/** `keys generate | list | promote | retire | reactivate | rewrap` (issue 4). */
 export function registerKeyCommands(program: Command, overrides: Partial<KeyCommandDeps> = {}): void {
   const deps: KeyCommandDeps = {
     env: process.env,
@@ -50,9 +79,26 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
     countUsage: countUsageFromDatabase,
     ...overrides,
   };
-  const keys = program.command('keys').description('Manage encryption keys: generate, list, promote, retire, re-wrap');
+  const keys = program.command('keys').description('Manage encryption keys: generate, list, promote, retire, reactivate, re-wrap');
   let audit: AuditLog | undefined;
   const auditLog = () => (audit ??= createAuditLog(deps.logger ?? defaultLogger()));
+  const kms = <T>(kinds: readonly KmsKind[], run: (ctx: UnwrapContext) => Promise<T>) =>
+    withKmsSession({ wrappers: deps.wrappers, gcpKms: deps.gcpKms, retry: deps.retry, env: deps.env }, kinds, auditLog(), run);
+  const emit = (opts: CommonOptions, json: object, human: () => string[]) =>
+    deps.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : `${human().join('\n')}\n`);
+  /** With --json, a failure also prints an ErrorOutput on stdout, once (commander passes options second to last). */
+  const action =
+    <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
+    async (...args: A): Promise<void> => {
+      try {
+        await fn(...args);
+      } catch (error) {
+        const opts = args[args.length - 2] as CommonOptions;
+        if (opts.json && !wasReported(error)) deps.write(`${JSON.stringify({ error: errorBody(error) }, null, 2)}\n`);
+        markReported(error);
+        throw error;
+      }
+    };
 
   common(keys.command('generate'), deps)
     .description('Generate a data or index key, wrapped by a KMS key or (development only) stored locally')
@@ -62,53 +108,55 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
     .addOption(new Option('--kms <source>', 'key-management service that wraps the key').choices(KMS_KINDS).default('gcp-kms'))
     .option('--id <id>', 'key id (default: d-/i- and 6 random hex digits)')
     .option('--primary', 'make it the primary key for its purpose (the first key of a purpose always is)')
-    .action(async (opts: CommonOptions & { purpose: KeyPurpose; local?: boolean; kmsKey?: string; kms: KmsKind; id?: string; primary?: boolean }) => {
-      const kmsKeyName = opts.kmsKey ?? nonEmpty(deps.env.PCE_KMS_KEY);
-      if (opts.local && opts.kmsKey) throw new KeyringError(undefined, 'give either --local or --kms-key, not both');
-      if (!opts.local && !kmsKeyName) throw new KeyringError(undefined, 'give --kms-key <name> (or set PCE_KMS_KEY), or --local for a development key');
-      const path = keyringPath(opts, deps);
-      const source = opts.local ? ({ kind: 'local' } as const) : { kind: opts.kms, kmsKeyName: kmsKeyName! };
-      const result = await withKeyringLock(path, async () => {
-        const doc = await readKeyringFile(path, { allowMissing: true });
-        const generated = await withContext(deps, auditLog, source.kind === 'local' ? [] : [source.kind], (ctx) =>
-          generateKey(doc, { purpose: opts.purpose, source, id: opts.id, primary: opts.primary }, ctx),
-        );
-        await writeKeyringFile(path, generated.doc);
-        return generated;
-      });
-      auditLog().keyGenerated(result.entry.id, result.entry.purpose, result.entry.source);
-      if (result.primaryChange) auditLog().primaryChanged(result.primaryChange.purpose, result.primaryChange.from, result.primaryChange.to);
-      emit(deps, opts, { key: publicEntry(result.entry), primaryChange: result.primaryChange ?? null }, () => [
-        `generated ${result.entry.purpose} key ${result.entry.id} (${sourceText(result.entry)}), fingerprint ${result.entry.fingerprint}, status ${result.entry.status}`,
-        ...(result.primaryChange ? [`primary ${result.primaryChange.purpose} key: ${result.primaryChange.from ?? '(none)'} -> ${result.primaryChange.to}`] : []),
-        ...(result.entry.source === 'local' ? ['note: a local key is stored in the clear in the keyring file; use --kms-key in production'] : []),
-        `keyring: ${path}`,
-      ]);
-    });
+    .action(
+      action(async (opts: CommonOptions & { purpose: KeyPurpose; local?: boolean; kmsKey?: string; kms: KmsKind; id?: string; primary?: boolean }) => {
+        const kmsKeyName = opts.kmsKey ?? envValue(deps.env.PCE_KMS_KEY);
+        if (opts.local && opts.kmsKey) throw new KeyringError(undefined, 'give either --local or --kms-key, not both');
+        if (!opts.local && !kmsKeyName) throw new KeyringError(undefined, 'give --kms-key <name> (or set PCE_KMS_KEY), or --local for a development key');
+        const path = keyringPath(opts, deps);
+        const source = opts.local ? ({ kind: 'local' } as const) : { kind: opts.kms, kmsKeyName: kmsKeyName! };
+        const result = await withKeyringLock(path, async () => {
+          const doc = await readKeyringFile(path, { allowMissing: true });
+          const generated = await kms(source.kind === 'local' ? [] : [source.kind], (ctx) =>
+            generateKey(doc, { purpose: opts.purpose, source, id: opts.id, primary: opts.primary }, ctx),
+          );
+          await writeKeyringFile(path, generated.doc);
+          return generated;
+        });
+        auditLog().keyGenerated(result.entry.id, result.entry.purpose, result.entry.source);
+        const change = result.primaryChange ?? null;
+        if (change) auditLog().primaryChanged(change.purpose, change.from ?? undefined, change.to);
+        const out: GenerateOutput = { key: publicEntry(result.entry), primaryChange: change };
+        emit(opts, out, () => generateLines(out, result.entry, path));
+      }),
+    );
 
   common(keys.command('list'), deps)
     .description('List keys: id, purpose, source, status, fingerprint and KMS key version (never key material)')
-    .action(async (opts: CommonOptions) => {
-      const doc = await readKeyringFile(keyringPath(opts, deps));
-      emit(deps, opts, { keys: doc.keys.map(publicEntry) }, () => table(doc));
-    });
+    .action(
+      action(async (opts: CommonOptions) => {
+        const doc = await readKeyringFile(keyringPath(opts, deps));
+        const out: ListOutput = { keys: doc.keys.map(publicEntry) };
+        emit(opts, out, () => keyTable(doc));
+      }),
+    );
 
   common(keys.command('promote'), deps)
     .description('Make a key the primary of its purpose; the previous primary stays active for reading')
     .argument('<id>', 'key id')
-    .action(async (id: string, opts: CommonOptions) => {
-      const path = keyringPath(opts, deps);
-      const { doc, change } = await withKeyringLock(path, async () => {
-        const promoted = promoteKey(await readKeyringFile(path), id);
-        if (promoted.change) await writeKeyringFile(path, promoted.doc);
-        return promoted;
-      });
-      if (change) auditLog().primaryChanged(change.purpose, change.from, change.to);
-      const purpose = findKey(doc, id)!.purpose;
-      emit(deps, opts, { changed: change !== undefined, purpose, from: change?.from ?? id, to: id }, () => [
-        change ? `primary ${purpose} key: ${change.from ?? '(none)'} -> ${id}` : `${id} is already the primary ${purpose} key`,
-      ]);
-    });
+    .action(
+      action(async (id: string, opts: CommonOptions) => {
+        const path = keyringPath(opts, deps);
+        const { doc, change } = await withKeyringLock(path, async () => {
+          const promoted = promoteKey(await readKeyringFile(path), id);
+          if (promoted.change) await writeKeyringFile(path, promoted.doc);
+          return promoted;
+        });
+        if (change) auditLog().primaryChanged(change.purpose, change.from ?? undefined, change.to);
+        const out: PromoteOutput = { changed: change !== undefined, purpose: findKey(doc, id)!.purpose, from: change?.from ?? null, to: id };
+        emit(opts, out, () => promoteLines(out));
+      }),
+    );
 
   common(keys.command('retire'), deps)
     .description('Retire a key so it is no longer loaded; refused while stored values still use it')
@@ -116,55 +164,84 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
     .option('--database-url <url>', 'database to check for values still using the key (default: DATABASE_URL)')
     .option('--schema <path>', 'Prisma schema file or folder listing the encrypted fields (default: as Prisma finds it)')
     .option('--config <path>', 'prisma.config.ts to read the schema path and datasource URL from')
-    .action(async (id: string, opts: CommonOptions & { databaseUrl?: string; schema?: string; config?: string }) => {
-      const path = keyringPath(opts, deps);
-      const entry = await withKeyringLock(path, async () => {
-        const before = await readKeyringFile(path);
-        const retirable = checkRetirable(before, id);
-        if (!retirable) return undefined;
-        const counts = await deps.countUsage({ databaseUrl: opts.databaseUrl, schema: opts.schema, config: opts.config, env: deps.env });
-        const usage = keyUsage(counts, id, retirable.purpose);
-        try {
-          await writeKeyringFile(path, retireKey(before, id, usage).doc);
-        } catch (error) {
-          if (!(error instanceof KeyInUseError)) throw error;
-          auditLog().retireRefused(id, usage.values);
-          // JSON callers get the counts on stdout; everyone gets the error (stderr, exit code 1).
-          if (opts.json) emit(deps, opts, { retired: false, keyId: id, values: usage.values, fields: usage.fields, reason: error.message }, () => []);
-          throw error;
+    .action(
+      action(async (id: string, opts: CommonOptions & { databaseUrl?: string; schema?: string; config?: string }) => {
+        const path = keyringPath(opts, deps);
+        const outcome = await withKeyringLock(path, async () => {
+          const before = await readKeyringFile(path);
+          const retirable = checkRetirable(before, id);
+          if (!retirable) return undefined;
+          const scan = await deps.countUsage({ databaseUrl: opts.databaseUrl, schema: opts.schema, config: opts.config, env: deps.env });
+          const usage = keyUsage(scan.counts, id, retirable.purpose);
+          const scanned: ScanOutput = { database: scan.database, schema: scan.schema, fields: usage.scannedFields, rows: usage.scannedRows };
+          try {
+            await writeKeyringFile(path, retireKey(before, id, usage).doc);
+          } catch (error) {
+            if (!(error instanceof KeyInUseError || error instanceof NothingScannedError)) throw error;
+            if (error instanceof KeyInUseError) auditLog().retireRefused(id, usage.values);
+            emit(opts, refusal(id, usage, scanned, error), () => [scanLine(scanned)]);
+            markReported(error);
+            throw error;
+          }
+          return { purpose: retirable.purpose, usage, scanned };
+        });
+        if (!outcome) {
+          const out: RetireOutput = { retired: true, changed: false, keyId: id, values: 0, fields: [], scanned: null, error: null };
+          emit(opts, out, () => retireLines(out));
+          return;
         }
-        return retirable;
-      });
-      if (!entry) {
-        emit(deps, opts, { retired: true, changed: false, keyId: id, values: 0, fields: [] }, () => [`${id} is already retired`]);
-        return;
-      }
-      auditLog().keyRetired(id);
-      emit(deps, opts, { retired: true, changed: true, keyId: id, values: 0, fields: [] }, () => [
-        `retired ${entry.purpose} key ${id}: no stored value uses it; it is no longer loaded`,
-      ]);
-    });
+        auditLog().keyRetired(id);
+        const out: RetireOutput = { retired: true, changed: true, keyId: id, values: 0, fields: [], scanned: outcome.scanned, error: null };
+        emit(opts, out, () => retireLines(out, outcome.purpose));
+      }),
+    );
+
+  common(keys.command('reactivate'), deps)
+    .description('Undo a retire: the key is loaded (and decrypts) again, as an active key')
+    .argument('<id>', 'key id')
+    .action(
+      action(async (id: string, opts: CommonOptions) => {
+        const path = keyringPath(opts, deps);
+        const { doc, changed } = await withKeyringLock(path, async () => {
+          const before = await readKeyringFile(path);
+          const entry = findKey(before, id);
+          const kinds = entry && isWrapped(entry) ? [entry.source] : [];
+          const result = await kms(kinds, (ctx) => reactivateKey(before, id, ctx));
+          if (result.changed) await writeKeyringFile(path, result.doc);
+          return result;
+        });
+        if (changed) auditLog().keyReactivated(id);
+        const entry = findKey(doc, id)!;
+        const out: ReactivateOutput = { changed, keyId: id, purpose: entry.purpose, status: entry.status };
+        emit(opts, out, () => reactivateLines(out));
+      }),
+    );
 
   common(keys.command('rewrap'), deps)
     .description('Re-wrap every KMS-wrapped key under the current primary version of its KMS key (after a KMS key rotation)')
     .option('--kms-key <name>', 'move all wrapped keys to this Cloud KMS key instead')
-    .action(async (opts: CommonOptions & { kmsKey?: string }) => {
-      const path = keyringPath(opts, deps);
-      const results = await withKeyringLock(path, async () => {
-        const before = await readKeyringFile(path);
-        const kinds = [...new Set(before.keys.filter(isWrapped).map((k) => k.source))];
-        const rewrapped = await withContext(deps, auditLog, kinds, (ctx) => rewrapKeys(before, ctx, { kmsKeyName: opts.kmsKey }));
-        await writeKeyringFile(path, rewrapped.doc);
-        return rewrapped.results;
-      });
-      for (const r of results) auditLog().keyRewrapped(r.id, r.fromVersion, r.toVersion);
-      const versions = [...new Set(results.map((r) => r.toVersion))];
-      auditLog().rewrapDone(results.length, versions.length === 1 ? versions[0] : undefined);
-      emit(deps, opts, { rewrapped: results }, () => [
-        ...results.map((r) => `${r.id}: ${shortVersion(r.fromVersion)} -> ${shortVersion(r.toVersion)}${r.toVersion === r.fromVersion ? ' (unchanged)' : ''}`),
-        `re-wrapped ${results.length} key${results.length === 1 ? '' : 's'}`,
-      ]);
-    });
+    .option('--skip-retired', 'leave retired keys as they are (say, when the KMS key version they were wrapped with is destroyed)')
+    .action(
+      action(async (opts: CommonOptions & { kmsKey?: string; skipRetired?: boolean }) => {
+        const path = keyringPath(opts, deps);
+        const { results, skipped } = await withKeyringLock(path, async () => {
+          const before = await readKeyringFile(path);
+          const kinds = [...new Set(before.keys.filter(isWrapped).map((k) => k.source))];
+          const rewrapped = await kms(kinds, (ctx) => rewrapKeys(before, ctx, { kmsKeyName: opts.kmsKey, skipRetired: opts.skipRetired === true }));
+          await writeKeyringFile(path, rewrapped.doc);
+          return rewrapped;
+        });
+        for (const r of results) auditLog().keyRewrapped(r.id, r.fromVersion, r.toVersion);
+        const versions = [...new Set(results.map((r) => r.toVersion))];
+        auditLog().rewrapDone(results.length, versions.length === 1 ? versions[0] : undefined);
+        const out: RewrapOutput = { rewrapped: results, skipped };
+        emit(opts, out, () => rewrapLines(out));
+      }),
+    );
+}
+
+function refusal(id: string, usage: KeyUsage, scanned: ScanOutput, error: KeyringError): RetireOutput {
+  return { retired: false, changed: false, keyId: id, values: usage.values, fields: usage.fields, scanned, error: errorBody(error) };
 }
 
 function common(cmd: Command, deps: KeyCommandDeps): Command {
@@ -174,97 +251,30 @@ function common(cmd: Command, deps: KeyCommandDeps): Command {
 }
 
 function keyringPath(opts: CommonOptions, deps: KeyCommandDeps): string {
-  const path = opts.keyring ?? nonEmpty(deps.env.PCE_KEYRING_FILE);
+  const path = opts.keyring ?? envValue(deps.env.PCE_KEYRING_FILE);
   if (!path) throw new KeyringError(undefined, 'no keyring file: pass --keyring <file> or set PCE_KEYRING_FILE');
   return path;
-}
-
-/** Runs a lifecycle step with wrappers for the sources it needs, closing the ones made here. */
-async function withContext<T>(
-  deps: KeyCommandDeps,
-  audit: () => AuditLog,
-  kinds: readonly KmsKind[],
-  run: (ctx: LifecycleContext) => Promise<T>,
-): Promise<T> {
-  const { wrappers, close } = defaultWrappers({ wrappers: deps.wrappers, gcpKms: deps.gcpKms, env: deps.env }, kinds);
-  const ctx: LifecycleContext = {
-    wrappers: wrapperLookup(wrappers),
-    retry: retryPolicy(deps.retry),
-    onRetry: (e, attempt, delay) => audit().kmsRetry(e.keyId!, e.operation, e.failure, attempt, delay),
-  };
-  try {
-    return await run(ctx);
-  } catch (error) {
-    if (error instanceof KeySourceError) audit().kmsFailure(error.keyId!, error.operation, error.failure, error.attempts);
-    throw error;
-  } finally {
-    await close();
-  }
-}
-
-function emit(deps: KeyCommandDeps, opts: CommonOptions, json: unknown, human: () => string[]): void {
-  deps.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : `${human().join('\n')}\n`);
-}
-
-/** What may be shown about a key: everything but the key or its wrapped bytes. */
-function publicEntry(entry: KeyEntry) {
-  return {
-    id: entry.id,
-    purpose: entry.purpose,
-    status: entry.status,
-    source: entry.source,
-    fingerprint: entry.fingerprint ?? null,
-    kmsKeyName: isWrapped(entry) ? entry.kmsKeyName : null,
-    kmsKeyVersion: isWrapped(entry) ? entry.kmsKeyVersion : null,
-    createdAt: entry.createdAt,
-    ...(entry.retiredAt ? { retiredAt: entry.retiredAt } : {}),
-    ...(isWrapped(entry) && entry.rewrappedAt ? { rewrappedAt: entry.rewrappedAt } : {}),
-  };
-}
-
-function sourceText(entry: KeyEntry): string {
-  return isWrapped(entry) ? `${entry.source}, ${entry.kmsKeyVersion}` : 'local';
-}
-
-/** `.../cryptoKeys/k/cryptoKeyVersions/3` -> `k v3`; other formats are shown whole. */
-function shortVersion(version: string): string {
-  const m = /cryptoKeys\/([^/]+)\/cryptoKeyVersions\/(\d+)$/.exec(version);
-  return m ? `${m[1]} v${m[2]}` : version;
-}
-
-function table(doc: KeyringDocument): string[] {
-  if (doc.keys.length === 0) return ['no keys (create one with `keys generate`)'];
-  const header = ['ID', 'PURPOSE', 'STATUS', 'SOURCE', 'FINGERPRINT', 'KMS KEY VERSION', 'CREATED'];
-  const rows = doc.keys.map((k) => [
-    k.id,
-    k.purpose,
-    k.status,
-    k.source,
-    k.fingerprint ?? '-',
-    isWrapped(k) ? shortVersion(k.kmsKeyVersion) : '-',
-    k.createdAt.slice(0, 10),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  const kmsKeys = [...new Set(doc.keys.filter(isWrapped).map((k) => k.kmsKeyName))];
-  return [line(header), ...rows.map(line), ...kmsKeys.map((name) => `KMS key: ${name}`)];
 }
 
 /**
  * Default usage source: the migrator's status scan (values grouped by the key id in their
  * header, and blind indexes by their prefix) over every encrypted field of the schema.
  */
-async function countUsageFromDatabase(source: UsageSource): Promise<readonly FieldKeyCounts[]> {
+async function countUsageFromDatabase(source: UsageSource): Promise<UsageScan> {
   const options = { schema: source.schema, config: source.config, databaseUrl: source.databaseUrl };
   const loaded = await loadEncryptionSchema(options);
-  const conn = await openDatabase(databaseUrl(options, loaded, source.env));
+  const url = databaseUrl(options, loaded, source.env);
+  const conn = await openDatabase(url);
   try {
-    return await collectStatus(conn, loaded.schema);
+    return { database: databaseLabel(url), schema: loaded.schemaPath, counts: await collectStatus(conn, loaded.schema) };
   } finally {
     await conn.close();
   }
 }
 
-function nonEmpty(v: string | undefined): string | undefined {
-  return v === undefined || v.trim() === '' ? undefined : v;
+/** `host:port/name` of a database URL: enough to recognise it, without user or password. */
+function databaseLabel(url: string): string {
+  const u = new URL(url);
+  const schema = u.searchParams.get('schema');
+  return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}${schema ? ` (schema ${schema})` : ''}`;
 }

@@ -9,7 +9,9 @@ if (process.env.PRISMA_GENERATOR_INVOCATION) {
 } else {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   (require('./program') as typeof import('./program')).main(process.argv).catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    // The message on stderr; with --json also { error: { code, keyId, failure, message } } on stdout.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('./keyOutput') as typeof import('./keyOutput')).reportCliError(err, process.argv);
     process.exitCode = process.exitCode || 1;
   });
 }

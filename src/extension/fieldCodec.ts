@@ -53,7 +53,8 @@ export class FieldCodec {
     }
     const { keyId } = parsed.value;
     const key = this.keyring.dataKey(keyId);
-    if (!key) return this.fail(keyId, 'unknown-key');
+    // `?.`: the migrator's worker-thread keyring view has no retired list.
+    if (!key) return this.fail(keyId, this.keyring.isRetired?.(keyId) ? 'retired-key' : 'unknown-key');
     const plaintext = open(parsed.value, key, this.aadFor(keyId));
     if (plaintext === undefined) return this.fail(keyId, 'authentication-failed');
     return plaintext;

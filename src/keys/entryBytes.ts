@@ -24,12 +24,14 @@ export function wrapperLookup(wrappers: KeyWrappers): (kind: KmsKind) => KeyWrap
 
 /**
  * The raw bytes of one keyring entry: decoded for local keys, unwrapped (with retries) for
- * wrapped ones. Checks length and the recorded fingerprint, so a wrong or damaged key is caught
- * here rather than as decryption failures later. The caller zeroes the result.
+ * wrapped ones. Checks length and the recorded fingerprint (always recorded for wrapped keys), so
+ * a wrong or damaged key is caught here rather than as decryption failures later. The caller
+ * zeroes the result.
  */
 export async function entryBytes(entry: KeyEntry, ctx: UnwrapContext): Promise<Buffer> {
   const bytes = isWrapped(entry) ? await unwrapEntry(entry, ctx) : decodeBase64Key(entry.id, entry.key);
-  if (bytes.length !== KEY_BYTES || (entry.fingerprint !== undefined && fingerprintOf(createSecretKey(bytes)) !== entry.fingerprint)) {
+  const matches = bytes.length === KEY_BYTES && (entry.fingerprint === undefined || fingerprintOf(createSecretKey(bytes)) === entry.fingerprint);
+  if (!matches || (isWrapped(entry) && entry.fingerprint === undefined)) {
     bytes.fill(0);
     if (isWrapped(entry)) {
       throw new KeySourceError({ keyId: entry.id, source: entry.source, kmsKeyName: entry.kmsKeyName, operation: 'unwrap', failure: 'corrupted' });
@@ -43,5 +45,9 @@ function unwrapEntry(entry: WrappedKeyEntry, ctx: UnwrapContext): Promise<Buffer
   const wrapper = ctx.wrappers(entry.source);
   const wrapped = Buffer.from(entry.wrappedKey, 'base64');
   const target = { kmsKeyName: entry.kmsKeyName, keyId: entry.id, purpose: entry.purpose };
-  return withRetry((limits) => wrapper.unwrap(wrapped, target, limits), ctx.retry, ctx.onRetry);
+  return withRetry((limits) => wrapper.unwrap(wrapped, target, limits), ctx.retry, {
+    subject: { keyId: entry.id, source: entry.source, kmsKeyName: entry.kmsKeyName, operation: 'unwrap' },
+    onRetry: ctx.onRetry,
+    discard: (late) => late.fill(0),
+  });
 }

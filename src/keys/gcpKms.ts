@@ -8,6 +8,10 @@ import { wrapAad, type CallLimits, type KeyWrapper, type WrappedKey, type WrapTa
 /** Options accepted by `new KeyManagementServiceClient(...)`. */
 export type GcpKmsClientOptions = NonNullable<ConstructorParameters<typeof KeyManagementServiceClient>[0]>;
 
+/**
+ * How {@link GcpKmsWrapper} gets its Cloud KMS client: a client you made (and close), or options
+ * for one it makes and closes. With neither, options come from the environment.
+ */
 export interface GcpKmsOptions {
   /** A ready client. It stays yours: {@link GcpKmsWrapper.close} does not close it. */
   readonly client?: KeyManagementServiceClient;
@@ -30,18 +34,26 @@ function grpcLibrary(): typeof import('@grpc/grpc-js') {
 
 const CRYPTO_KEY_NAME = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/;
 
-/** gRPC status codes (numeric, as the client reports them) and what they mean for a key. */
+/**
+ * gRPC status codes (numeric, as the client reports them) and what they mean for a key. INTERNAL
+ * and UNKNOWN are server-side faults that often pass, so they are retried as `internal`.
+ */
 const STATUS: Readonly<Record<number, { name: string; failure: KeySourceFailure }>> = {
-  2: { name: 'UNKNOWN', failure: 'kms-error' },
+  1: { name: 'CANCELLED', failure: 'kms-error' },
+  2: { name: 'UNKNOWN', failure: 'internal' },
   3: { name: 'INVALID_ARGUMENT', failure: 'rejected' },
   4: { name: 'DEADLINE_EXCEEDED', failure: 'timeout' },
   5: { name: 'NOT_FOUND', failure: 'kms-key-not-found' },
+  6: { name: 'ALREADY_EXISTS', failure: 'kms-error' },
   7: { name: 'PERMISSION_DENIED', failure: 'permission-denied' },
   8: { name: 'RESOURCE_EXHAUSTED', failure: 'overloaded' },
   9: { name: 'FAILED_PRECONDITION', failure: 'kms-key-disabled' },
   10: { name: 'ABORTED', failure: 'overloaded' },
-  13: { name: 'INTERNAL', failure: 'unreachable' },
+  11: { name: 'OUT_OF_RANGE', failure: 'rejected' },
+  12: { name: 'UNIMPLEMENTED', failure: 'kms-error' },
+  13: { name: 'INTERNAL', failure: 'internal' },
   14: { name: 'UNAVAILABLE', failure: 'unreachable' },
+  15: { name: 'DATA_LOSS', failure: 'kms-error' },
   16: { name: 'UNAUTHENTICATED', failure: 'unauthenticated' },
 };
 
@@ -79,6 +91,8 @@ export class GcpKmsWrapper implements KeyWrapper {
   readonly kind = 'gcp-kms' as const;
   private readonly client: KeyManagementServiceClient;
   private readonly ownsClient: boolean;
+  private ready: Promise<unknown> | undefined;
+  private setupFailed = false;
 
   constructor(options: GcpKmsOptions = {}, env: NodeJS.ProcessEnv = process.env) {
     this.ownsClient = options.client === undefined;
@@ -88,6 +102,7 @@ export class GcpKmsWrapper implements KeyWrapper {
   async wrap(plain: Buffer, target: WrapTarget, limits: CallLimits): Promise<WrappedKey> {
     const fail = this.failer(target, 'wrap');
     checkName(target, fail);
+    await this.connected(fail, limits);
     const aad = wrapAad(target);
     let response;
     try {
@@ -115,6 +130,7 @@ export class GcpKmsWrapper implements KeyWrapper {
   async unwrap(wrapped: Buffer, target: WrapTarget, limits: CallLimits): Promise<Buffer> {
     const fail = this.failer(target, 'unwrap');
     checkName(target, fail);
+    await this.connected(fail, limits);
     const aad = wrapAad(target);
     let response;
     try {
@@ -130,9 +146,12 @@ export class GcpKmsWrapper implements KeyWrapper {
       );
     } catch (error) {
       // On Decrypt, INVALID_ARGUMENT means the ciphertext or its associated data does not verify.
-      throw fromGrpc(error, (failure, status) => fail(failure === 'rejected' ? 'corrupted' : failure, status));
+      throw fromGrpc(error, (failure, status, cause) => fail(failure === 'rejected' ? 'corrupted' : failure, status, cause));
     }
-    const plain = Buffer.from(response.plaintext ?? new Uint8Array());
+    const received = response.plaintext;
+    const plain = Buffer.from(received ?? new Uint8Array());
+    // Buffer.from copied the key: the response's own copy must not linger until garbage collection.
+    if (received instanceof Uint8Array) received.fill(0);
     if (crcValue(response.plaintextCrc32c) !== crc32c(plain)) {
       plain.fill(0);
       throw fail('integrity');
@@ -141,7 +160,35 @@ export class GcpKmsWrapper implements KeyWrapper {
   }
 
   async close(): Promise<void> {
-    if (this.ownsClient) await this.client.close();
+    // A client whose set-up failed opened nothing, and its close() would only re-raise that failure.
+    if (this.ownsClient && !this.setupFailed) await this.client.close();
+  }
+
+  /**
+   * Sets up the client's channel and credentials before the first call. The client library
+   * starts this itself on every call but leaves a failure (no credentials found, say) as an
+   * unhandled rejection that ends the process (googleapis/google-cloud-node#9085); awaited here,
+   * it becomes a typed error, and no API call is made on a client that failed to set up.
+   */
+  private async connected(fail: Fail, limits: CallLimits): Promise<void> {
+    this.ready ??= this.client.initialize().catch((error: unknown) => {
+      this.setupFailed = true;
+      throw error;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.ready,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(fail('timeout', 'credentials lookup')), limits.timeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      if (error instanceof KeySourceError) throw error;
+      throw fail('unauthenticated', 'client setup failed', error);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private failer(target: WrapTarget, operation: 'wrap' | 'unwrap') {

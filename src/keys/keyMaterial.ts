@@ -12,6 +12,7 @@ export type KeyPurpose = 'data' | 'index';
  * adding its name here and implementing `KeyWrapper` (src/keys/keyWrapper.ts).
  */
 export const KMS_KINDS = ['gcp-kms'] as const;
+/** The name of a key-management service that wraps keys; stored as `source` in the keyring file. */
 export type KmsKind = (typeof KMS_KINDS)[number];
 
 /** Where a key came from. Discriminated so each source carries exactly what it needs. */

@@ -3,6 +3,7 @@ import { KeyringError } from '../errors';
 /** What went wrong talking to a key-management service. */
 export type KeySourceFailure =
   | 'unreachable'
+  | 'internal'
   | 'timeout'
   | 'overloaded'
   | 'integrity'
@@ -16,13 +17,18 @@ export type KeySourceFailure =
   | 'kms-error';
 
 /** Failures worth another attempt: the service may answer correctly a moment later. */
-const TRANSIENT: ReadonlySet<KeySourceFailure> = new Set(['unreachable', 'timeout', 'overloaded', 'integrity']);
+const TRANSIENT: ReadonlySet<KeySourceFailure> = new Set(['unreachable', 'internal', 'timeout', 'overloaded', 'integrity']);
 
-export interface KeySourceErrorDetails {
+/** What a {@link KeySourceError} is about: the key, the KMS key and the operation. */
+export interface KeySourceErrorSubject {
   readonly keyId: string;
   readonly source: string;
   readonly kmsKeyName: string;
   readonly operation: 'wrap' | 'unwrap';
+}
+
+/** Everything a {@link KeySourceError} reports. */
+export interface KeySourceErrorDetails extends KeySourceErrorSubject {
   readonly failure: KeySourceFailure;
   /** The service's status name (e.g. PERMISSION_DENIED), never its payload. */
   readonly status?: string;
@@ -36,6 +42,8 @@ export interface KeySourceErrorDetails {
  * carries the failure kind for programs (`failure`, `transient`).
  */
 export class KeySourceError extends KeyringError {
+  /** Always set: a key-management failure is always about one key. */
+  declare readonly keyId: string;
   readonly source: string;
   readonly kmsKeyName: string;
   readonly operation: 'wrap' | 'unwrap';
@@ -59,7 +67,7 @@ export class KeySourceError extends KeyringError {
   withAttempts(attempts: number, elapsedMs: number): KeySourceError {
     return new KeySourceError(
       {
-        keyId: this.keyId!,
+        keyId: this.keyId,
         source: this.source,
         kmsKeyName: this.kmsKeyName,
         operation: this.operation,
@@ -87,6 +95,8 @@ function what(failure: KeySourceFailure): string {
   switch (failure) {
     case 'unreachable':
       return 'the key-management service is unreachable';
+    case 'internal':
+      return 'the key-management service reported an internal error';
     case 'timeout':
       return 'the key-management service did not answer in time';
     case 'overloaded':
@@ -115,6 +125,7 @@ function what(failure: KeySourceFailure): string {
 function hint(d: KeySourceErrorDetails): string {
   switch (d.failure) {
     case 'unreachable':
+    case 'internal':
     case 'timeout':
     case 'overloaded':
     case 'integrity':

@@ -11,25 +11,50 @@ export interface FieldKeyCounts {
   readonly byKey: Readonly<Record<string, number>>;
   /** Blind indexes per index key id (the `<keyId>:` prefix). */
   readonly indexByKey: Readonly<Record<string, number>>;
+  /** Values stored without encryption (legacy plaintext). */
+  readonly plaintext: number;
+  readonly nulls: number;
 }
 
-/** How many stored values still need a key, in total and per field. */
+/** How many stored values still need a key, in total and per field, and how much was looked at. */
 export interface KeyUsage {
   readonly keyId: string;
   readonly purpose: KeyPurpose;
   readonly values: number;
   readonly fields: ReadonlyArray<{ readonly model: string; readonly field: string; readonly values: number }>;
+  /** Encrypted fields whose values were counted. Zero means nothing was checked at all. */
+  readonly scannedFields: number;
+  /** Rows counted: the rows of every table that has an encrypted field. */
+  readonly scannedRows: number;
 }
 
 /**
  * Counts the values that still need `keyId`: encrypted values naming it for a data key, blind
- * indexes prefixed with it for an index key. A key may be retired only when this is zero.
+ * indexes prefixed with it for an index key. A key may be retired only when this is zero and
+ * something was scanned.
  */
 export function keyUsage(counts: readonly FieldKeyCounts[], keyId: string, purpose: KeyPurpose): KeyUsage {
   const fields = counts
     .map((c) => ({ model: c.model, field: c.field, values: (purpose === 'data' ? c.byKey : c.indexByKey)[keyId] ?? 0 }))
     .filter((f) => f.values > 0);
-  return { keyId, purpose, values: fields.reduce((sum, f) => sum + f.values, 0), fields };
+  return {
+    keyId,
+    purpose,
+    values: fields.reduce((sum, f) => sum + f.values, 0),
+    fields,
+    scannedFields: counts.length,
+    scannedRows: rowsScanned(counts),
+  };
+}
+
+/** Every field of a model is counted over the same table: the model's rows are any one field's total. */
+function rowsScanned(counts: readonly FieldKeyCounts[]): number {
+  const byModel = new Map<string, number>();
+  for (const c of counts) {
+    const rows = Object.values(c.byKey).reduce((sum, n) => sum + n, 0) + c.plaintext + c.nulls;
+    byModel.set(c.model, Math.max(byModel.get(c.model) ?? 0, rows));
+  }
+  return [...byModel.values()].reduce((sum, n) => sum + n, 0);
 }
 
 /** `User.email: 3, User.name: 2` */

@@ -37,6 +37,7 @@ export interface CallLimits {
   readonly timeoutMs: number;
 }
 
+/** What {@link KeyWrapper.wrap} returns: the wrapped bytes to store, and the KMS key version that made them. */
 export interface WrappedKey {
   readonly wrapped: Buffer;
   /** The KMS key version that did the wrapping, so a later KMS rotation can be followed by a re-wrap. */

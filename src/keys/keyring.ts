@@ -19,11 +19,14 @@ export interface KeyInfo {
   readonly fingerprint: string;
 }
 
+/** Which keys of a {@link Keyring} are primary, and which ids were retired (not loaded). */
 export interface KeyringOptions {
   /** Data key used for new encryptions. Defaults to the first data key given. */
   readonly primaryDataKey?: string;
   /** Index key used for new blind indexes. Defaults to the first index key given. */
   readonly primaryIndexKey?: string;
+  /** Ids of retired keys: not loaded, but named when a stored value still needs one. */
+  readonly retiredKeyIds?: readonly string[];
 }
 
 /**
@@ -39,6 +42,7 @@ export class Keyring {
   private readonly indexRoots: ReadonlyArray<{ id: string; key: KeyObject }>;
   private readonly infos: readonly KeyInfo[];
   private readonly fieldIndexKeys = new Map<string, readonly FieldIndexKey[]>();
+  private readonly retired: ReadonlySet<string>;
 
   constructor(keys: readonly LoadedKey[], options: KeyringOptions = {}) {
     const seen = new Map<string, LoadedKey>();
@@ -66,6 +70,7 @@ export class Keyring {
     for (const k of data) this.dataKeys.set(k.id, { id: k.id, key: k.secret });
     this.primaryData = { id: primaryData.id, key: primaryData.secret };
     this.primaryIndexKeyId = primaryIndex.id;
+    this.retired = new Set(options.retiredKeyIds ?? []);
     this.indexRoots = [primaryIndex, ...index.filter((k) => k !== primaryIndex)].map((k) => ({ id: k.id, key: k.secret }));
     this.infos = keys.map((k) => ({
       id: k.id,
@@ -79,6 +84,11 @@ export class Keyring {
   /** The data key with this id, or `undefined` when the ring does not hold it. */
   dataKey(id: string): DataKey | undefined {
     return this.dataKeys.get(id);
+  }
+
+  /** True when `id` is a retired key of this keyring's file: known, but deliberately not loaded. */
+  isRetired(id: string): boolean {
+    return this.retired.has(id);
   }
 
   /** Per-field HMAC keys for every index key, primary first. Derived once per field and cached. */

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { KeyringError } from '../errors';
 import { assertKeyId, KMS_KINDS, type KeyPurpose, type KmsKind } from './keyMaterial';
 
@@ -30,7 +32,7 @@ interface EntryBase {
   readonly id: string;
   readonly purpose: KeyPurpose;
   readonly status: KeyStatus;
-  /** Non-secret fingerprint of the key bytes; checked after unwrapping when present. */
+  /** Non-secret fingerprint of the key bytes, checked when the key is loaded (required for wrapped keys). */
   readonly fingerprint?: string;
   readonly createdAt: string;
   readonly retiredAt?: string;
@@ -46,6 +48,8 @@ export interface LocalKeyEntry extends EntryBase {
 /** A key stored only wrapped by a key-management service. */
 export interface WrappedKeyEntry extends EntryBase {
   readonly source: KmsKind;
+  /** Proves after unwrapping that the KMS returned this key and not another one. */
+  readonly fingerprint: string;
   readonly kmsKeyName: string;
   /** The KMS key version that produced `wrappedKey`. */
   readonly kmsKeyVersion: string;
@@ -54,11 +58,21 @@ export interface WrappedKeyEntry extends EntryBase {
   readonly rewrappedAt?: string;
 }
 
+/**
+ * One key of a keyring file, told apart by `source`: `local` entries hold the key in the clear,
+ * the others hold it only wrapped by that key-management service.
+ */
 export type KeyEntry = LocalKeyEntry | WrappedKeyEntry;
 
 const PURPOSES: readonly KeyPurpose[] = ['data', 'index'];
 const STATUSES: readonly KeyStatus[] = ['primary', 'active', 'retired'];
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+/** Date and time with a zone, as `Date.prototype.toISOString` writes them (the CLI's own format). */
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/;
+
+function isGcpVersionOf(version: string, keyName: string): boolean {
+  return version.startsWith(`${keyName}/cryptoKeyVersions/`) && /^\d+$/.test(version.slice(keyName.length + '/cryptoKeyVersions/'.length));
+}
 
 export function isWrapped(entry: KeyEntry): entry is WrappedKeyEntry {
   return entry.source !== 'local';
@@ -97,10 +111,17 @@ export function parseKeyringDocument(value: unknown, origin: string): KeyringDoc
     if (!PURPOSES.includes(purpose)) throw bad(`"purpose" must be one of ${PURPOSES.join(', ')}`, id);
     const status = field('status') as KeyStatus;
     if (!STATUSES.includes(status)) throw bad(`"status" must be one of ${STATUSES.join(', ')}`, id);
-    const fingerprint = field('fingerprint', true);
-    if (fingerprint !== undefined && !/^[0-9a-f]{16}$/.test(fingerprint)) throw bad('"fingerprint" must be 16 hex digits', id);
-    const base = { id, purpose, status, fingerprint, createdAt: field('createdAt')!, retiredAt: field('retiredAt', true) };
     const source = field('source')!;
+    const wrapped = source !== 'local';
+    // A wrapped key's fingerprint is what proves, after unwrapping, that the KMS returned this key.
+    const fingerprint = field('fingerprint', !wrapped);
+    if (fingerprint !== undefined && !/^[0-9a-f]{16}$/.test(fingerprint)) throw bad('"fingerprint" must be 16 hex digits', id);
+    const date = (name: string, optional = false): string | undefined => {
+      const v = field(name, optional);
+      if (v !== undefined && (!ISO_TIME.test(v) || Number.isNaN(Date.parse(v)))) throw bad(`"${name}" must be an ISO 8601 time (like 2026-11-25T10:00:00.000Z)`, id);
+      return v;
+    };
+    const base = { id, purpose, status, fingerprint, createdAt: date('createdAt')!, retiredAt: date('retiredAt', true) };
     if (source === 'local') {
       const key = field('key')!;
       if (!BASE64.test(key)) throw bad('"key" is not valid base64', id);
@@ -111,13 +132,19 @@ export function parseKeyringDocument(value: unknown, origin: string): KeyringDoc
     }
     const wrappedKey = field('wrappedKey')!;
     if (!BASE64.test(wrappedKey)) throw bad('"wrappedKey" is not valid base64', id);
+    const kmsKeyName = field('kmsKeyName')!;
+    const kmsKeyVersion = field('kmsKeyVersion')!;
+    if (source === 'gcp-kms' && !isGcpVersionOf(kmsKeyVersion, kmsKeyName)) {
+      throw bad(`"kmsKeyVersion" must be a version of "kmsKeyName" (${kmsKeyName}/cryptoKeyVersions/<n>)`, id);
+    }
     return prune({
       ...base,
+      fingerprint: fingerprint!,
       source: source as KmsKind,
-      kmsKeyName: field('kmsKeyName')!,
-      kmsKeyVersion: field('kmsKeyVersion')!,
+      kmsKeyName,
+      kmsKeyVersion,
       wrappedKey,
-      rewrappedAt: field('rewrappedAt', true),
+      rewrappedAt: date('rewrappedAt', true),
     });
   });
   for (const purpose of PURPOSES) {
@@ -155,37 +182,67 @@ export async function readKeyringFile(path: string, options: { allowMissing?: bo
 }
 
 /**
- * Writes the keyring atomically (temporary file, then rename) with owner-only permissions, so a
- * crash never leaves a half-written file and other users cannot read it.
+ * Writes the keyring so that a crash or a full disk never leaves a half-written or missing file:
+ * a temporary file in the same folder is written and flushed to disk, then renamed over the
+ * keyring, then the folder entry is flushed. On any failure the temporary file is removed, as it
+ * holds the same wrapped (and any local) keys.
+ *
+ * A new file is owner-only (0600). An existing file keeps its mode, owner and group, so an
+ * operator's `keys rewrap` does not lock out the application that reads the file. When the
+ * ownership cannot be kept (not root, file owned by someone else), nothing is written.
  */
 export async function writeKeyringFile(path: string, doc: KeyringDocument): Promise<void> {
-  const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(temp, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  await rename(temp, path);
+  const existing = await stat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw new KeyringError(undefined, `cannot read keyring file ${path}: ${error.code ?? 'error'}`, { cause: error });
+  });
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(temp, 'wx', 0o600);
+    await handle.writeFile(`${JSON.stringify(doc, null, 2)}\n`);
+    if (existing) await keepOwnership(handle, existing, path);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(temp, path);
+  } catch (error) {
+    await handle?.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    if (error instanceof KeyringError) throw error;
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new KeyringError(undefined, `cannot write keyring file ${path}: ${code}; the file was not changed`, { cause: error });
+  }
+  await syncFolder(dirname(path));
 }
 
-/**
- * Runs a read-modify-write of the keyring file while holding `<path>.lock`, so two CLI runs
- * cannot overwrite each other's change. A lock left by a crashed run must be removed by hand;
- * the error says so.
- */
-export async function withKeyringLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  const lock = `${path}.lock`;
-  let handle;
+async function keepOwnership(handle: FileHandle, existing: Stats, path: string): Promise<void> {
+  await handle.chmod(existing.mode & 0o7777);
+  const uid = process.getuid?.();
+  const gid = process.getgid?.();
+  if (existing.uid === uid && existing.gid === gid) return;
   try {
-    handle = await open(lock, 'wx', 0o600);
+    await handle.chown(existing.uid, existing.gid);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new KeyringError(undefined, `keyring file ${path} is locked by another run (${lock}); if no other run is active, delete the lock file`);
-    }
-    throw new KeyringError(undefined, `cannot lock keyring file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'} (does its folder exist?)`, { cause: error });
+    throw new KeyringError(
+      undefined,
+      `keyring file ${path} belongs to uid ${existing.uid} gid ${existing.gid}, and this process cannot give a new copy the same owner and group ` +
+        `(${(error as NodeJS.ErrnoException).code ?? 'error'}); run the command as that user (or root) so the application can still read it. The file was not changed`,
+      { cause: error },
+    );
   }
+}
+
+/** Flushes a rename to disk. Some platforms cannot open or sync a folder; the rename stands anyway. */
+async function syncFolder(folder: string): Promise<void> {
+  const dir = await open(folder, 'r').catch(() => undefined);
+  if (!dir) return;
   try {
-    await handle.writeFile(`${process.pid}\n`);
-    await handle.close();
-    return await fn();
+    await dir.sync();
+  } catch {
+    // EINVAL/EISDIR where folders cannot be synced: nothing more can be done.
   } finally {
-    await unlink(lock).catch(() => undefined);
+    await dir.close();
   }
 }
 

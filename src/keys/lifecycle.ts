@@ -16,9 +16,10 @@ export interface LifecycleContext extends UnwrapContext {
   readonly now?: () => Date;
 }
 
+/** The primary key of a purpose changed; `from` is `null` when there was none. */
 export interface PrimaryChange {
   readonly purpose: KeyPurpose;
-  readonly from: string | undefined;
+  readonly from: string | null;
   readonly to: string;
 }
 
@@ -40,6 +41,16 @@ export class KeyInUseError extends KeyringError {
       usage.keyId,
       `is still used by ${usage.values} stored ${usage.purpose === 'data' ? 'encrypted value' : 'blind index'}${usage.values === 1 ? '' : usage.purpose === 'data' ? 's' : 'es'} ` +
         `(${describeUsage(usage)}); re-encrypt them under the primary key first (prisma-column-encryption rotate), then retire`,
+    );
+  }
+}
+
+/** `keys retire` refused: the scan looked at no encrypted field, so "no value uses the key" proves nothing. */
+export class NothingScannedError extends KeyringError {
+  constructor(readonly usage: KeyUsage) {
+    super(
+      usage.keyId,
+      'was not retired: the database scan found no encrypted field to count. Check --schema (it must be the schema with the @encrypted annotations) and the database URL',
     );
   }
 }
@@ -69,34 +80,49 @@ export async function generateKey(
       fingerprint: fingerprintOf(createSecretKey(bytes)),
       createdAt,
     };
-    let entry: KeyEntry;
-    if (request.source.kind === 'local') {
-      entry = { ...base, source: 'local', key: bytes.toString('base64') };
-    } else {
-      const target = { kmsKeyName: request.source.kmsKeyName, keyId: id, purpose: request.purpose };
-      const wrapper = ctx.wrappers(request.source.kind);
-      const { wrapped, kmsKeyVersion } = await withRetry((l) => wrapper.wrap(bytes, target, l), ctx.retry, ctx.onRetry);
-      entry = { ...base, source: request.source.kind, kmsKeyName: target.kmsKeyName, kmsKeyVersion, wrappedKey: wrapped.toString('base64') };
-      const back = await entryBytes(entry, ctx);
-      const same = back.length === bytes.length && timingSafeEqual(back, bytes);
-      back.fill(0);
-      if (!same) throw new KeyringError(id, 'the KMS returned different bytes when unwrapping the new key; nothing was written');
-    }
+    const entry: KeyEntry =
+      request.source.kind === 'local'
+        ? { ...base, source: 'local', key: bytes.toString('base64') }
+        : await wrapChecked(bytes, { ...base, source: request.source.kind, kmsKeyName: request.source.kmsKeyName }, ctx);
     const keys = doc.keys.map((k) => (becomesPrimary && k === current ? { ...k, status: 'active' as const } : k));
     return {
       doc: { ...doc, keys: [...keys, entry] },
       entry,
-      primaryChange: becomesPrimary ? { purpose: request.purpose, from: current?.id, to: id } : undefined,
+      primaryChange: becomesPrimary ? { purpose: request.purpose, from: current?.id ?? null, to: id } : undefined,
     };
   } finally {
     bytes.fill(0);
   }
 }
 
+/**
+ * Wraps key bytes for an entry and unwraps the result once, through the same fingerprint check
+ * start-up uses, before the entry is accepted. Wrapping alone proves only that the identity may
+ * encrypt; a key it cannot unwrap again would be lost once the file is written.
+ */
+async function wrapChecked(
+  bytes: Buffer,
+  entry: Omit<WrappedKeyEntry, 'kmsKeyVersion' | 'wrappedKey'>,
+  ctx: LifecycleContext,
+): Promise<WrappedKeyEntry> {
+  const target = { kmsKeyName: entry.kmsKeyName, keyId: entry.id, purpose: entry.purpose };
+  const wrapper = ctx.wrappers(entry.source);
+  const { wrapped, kmsKeyVersion } = await withRetry((l) => wrapper.wrap(bytes, target, l), ctx.retry, {
+    subject: { keyId: entry.id, source: entry.source, kmsKeyName: entry.kmsKeyName, operation: 'wrap' },
+    onRetry: ctx.onRetry,
+  });
+  const next: WrappedKeyEntry = { ...entry, kmsKeyVersion, wrappedKey: wrapped.toString('base64') };
+  const back = await entryBytes(next, ctx);
+  const same = back.length === bytes.length && timingSafeEqual(back, bytes);
+  back.fill(0);
+  if (!same) throw new KeyringError(entry.id, 'the KMS returned different bytes when unwrapping the newly wrapped key; nothing was written');
+  return next;
+}
+
 /** Makes a key the primary of its purpose; the previous primary stays active (still decrypts). */
 export function promoteKey(doc: KeyringDocument, id: string): { doc: KeyringDocument; change: PrimaryChange | undefined } {
   const entry = find(doc, id);
-  if (entry.status === 'retired') throw new KeyringError(id, 'is retired and cannot become primary');
+  if (entry.status === 'retired') throw new KeyringError(id, 'is retired and cannot become primary (run `keys reactivate` first)');
   if (entry.status === 'primary') return { doc, change: undefined };
   const current = primaryOf(doc, entry.purpose);
   const keys = doc.keys.map((k): KeyEntry => {
@@ -104,17 +130,19 @@ export function promoteKey(doc: KeyringDocument, id: string): { doc: KeyringDocu
     if (k === current) return { ...k, status: 'active' };
     return k;
   });
-  return { doc: { ...doc, keys }, change: { purpose: entry.purpose, from: current?.id, to: id } };
+  return { doc: { ...doc, keys }, change: { purpose: entry.purpose, from: current?.id ?? null, to: id } };
 }
 
 /**
- * Retires a key so it is no longer loaded. Refused for the primary key and while `usage` (from a
- * scan of the database) shows stored values that still need it.
+ * Retires a key so it is no longer loaded. Refused for the primary key, while `usage` (from a
+ * scan of the database) shows stored values that still need it, and when the scan covered no
+ * encrypted field at all (wrong schema or database: zero would prove nothing).
  */
 export function retireKey(doc: KeyringDocument, id: string, usage: KeyUsage, now = new Date()): { doc: KeyringDocument; changed: boolean } {
   const entry = checkRetirable(doc, id);
   if (!entry) return { doc, changed: false };
   if (usage.keyId !== id || usage.purpose !== entry.purpose) throw new KeyringError(id, 'usage counts are for another key');
+  if (usage.scannedFields === 0) throw new NothingScannedError(usage);
   if (usage.values > 0) throw new KeyInUseError(usage);
   const keys = doc.keys.map((k): KeyEntry => (k === entry ? { ...k, status: 'retired', retiredAt: now.toISOString() } : k));
   return { doc: { ...doc, keys }, changed: true };
@@ -131,6 +159,23 @@ export function checkRetirable(doc: KeyringDocument, id: string): KeyEntry | und
   return entry;
 }
 
+/**
+ * Undoes a retirement: the key becomes active (loaded, used for reading) again. The key is
+ * unwrapped once first, so a key whose KMS key version was disabled since is reported now
+ * rather than at the application's next start.
+ */
+export async function reactivateKey(doc: KeyringDocument, id: string, ctx: LifecycleContext): Promise<{ doc: KeyringDocument; changed: boolean }> {
+  const entry = find(doc, id);
+  if (entry.status !== 'retired') return { doc, changed: false };
+  (await entryBytes(entry, ctx)).fill(0);
+  const keys = doc.keys.map((k): KeyEntry => {
+    if (k !== entry) return k;
+    const { retiredAt: _dropped, ...rest } = k;
+    return { ...rest, status: 'active' };
+  });
+  return { doc: { ...doc, keys }, changed: true };
+}
+
 export interface RewrapResult {
   readonly id: string;
   readonly kmsKeyName: string;
@@ -138,46 +183,47 @@ export interface RewrapResult {
   readonly toVersion: string;
 }
 
+export interface RewrapOptions {
+  /** Move every wrapped key to this KMS key instead of the current one. */
+  readonly kmsKeyName?: string;
+  /** Leave retired keys as they are (their KMS key version may be gone; they are not loaded anyway). */
+  readonly skipRetired?: boolean;
+}
+
 /**
- * Re-wraps every wrapped key (retired ones too: backups may still need them) under the current
- * primary version of its KMS key, or under `kmsKeyName` when moving to another KMS key. Each key
- * is unwrapped, checked against its fingerprint and wrapped again; the document is returned only
- * when all succeeded.
+ * Re-wraps every wrapped key (retired ones too unless `skipRetired`: backups may still need them)
+ * under the current primary version of its KMS key, or under `kmsKeyName` when moving to another
+ * KMS key. Each key is unwrapped, checked against its fingerprint, wrapped again, and the new
+ * wrapped bytes are unwrapped and compared before they are accepted; the document is returned
+ * only when every key succeeded.
  */
 export async function rewrapKeys(
   doc: KeyringDocument,
   ctx: LifecycleContext,
-  options: { readonly kmsKeyName?: string } = {},
-): Promise<{ doc: KeyringDocument; results: RewrapResult[] }> {
+  options: RewrapOptions = {},
+): Promise<{ doc: KeyringDocument; results: RewrapResult[]; skipped: string[] }> {
   const at = (ctx.now?.() ?? new Date()).toISOString();
   const results: RewrapResult[] = [];
+  const skipped: string[] = [];
   const keys: KeyEntry[] = [];
   for (const entry of doc.keys) {
-    if (!isWrapped(entry)) {
+    if (!isWrapped(entry) || (options.skipRetired && entry.status === 'retired')) {
+      if (isWrapped(entry)) skipped.push(entry.id);
       keys.push(entry);
       continue;
     }
     const bytes = await entryBytes(entry, ctx);
     try {
       const kmsKeyName = options.kmsKeyName ?? entry.kmsKeyName;
-      const target = { kmsKeyName, keyId: entry.id, purpose: entry.purpose };
-      const wrapper = ctx.wrappers(entry.source);
-      const { wrapped, kmsKeyVersion } = await withRetry((l) => wrapper.wrap(bytes, target, l), ctx.retry, ctx.onRetry);
-      const next: WrappedKeyEntry = {
-        ...entry,
-        fingerprint: entry.fingerprint ?? fingerprintOf(createSecretKey(bytes)),
-        kmsKeyName,
-        kmsKeyVersion,
-        wrappedKey: wrapped.toString('base64'),
-        rewrappedAt: at,
-      };
+      const { kmsKeyVersion: _old, wrappedKey: _oldBytes, ...rest } = entry;
+      const next = await wrapChecked(bytes, { ...rest, kmsKeyName, rewrappedAt: at }, ctx);
       keys.push(next);
-      results.push({ id: entry.id, kmsKeyName, fromVersion: entry.kmsKeyVersion, toVersion: kmsKeyVersion });
+      results.push({ id: entry.id, kmsKeyName, fromVersion: entry.kmsKeyVersion, toVersion: next.kmsKeyVersion });
     } finally {
       bytes.fill(0);
     }
   }
-  return { doc: { ...doc, keys }, results };
+  return { doc: { ...doc, keys }, results, skipped };
 }
 
 export function primaryOf(doc: KeyringDocument, purpose: KeyPurpose): KeyEntry | undefined {

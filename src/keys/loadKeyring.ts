@@ -1,15 +1,16 @@
 import type { Logger } from 'pino';
-import { createAuditLog, type AuditLog } from '../audit/auditLog';
+import { createAuditLog } from '../audit/auditLog';
 import { KeyringError } from '../errors';
-import { entryBytes, wrapperLookup, type UnwrapContext } from './entryBytes';
-import { GcpKmsWrapper, type GcpKmsOptions } from './gcpKms';
+import { entryBytes } from './entryBytes';
+import type { GcpKmsOptions } from './gcpKms';
 import { Keyring } from './keyring';
 import { isWrapped, parseKeyringDocument, readKeyringFile, type KeyringDocument } from './keyringFile';
-import { KeySourceError } from './keySourceError';
 import type { KeyWrappers } from './keyWrapper';
-import { importKeyBytes, type KmsKind, type LoadedKey } from './keyMaterial';
+import { importKeyBytes, type LoadedKey } from './keyMaterial';
+import { envValue } from './envValue';
+import { withKmsSession } from './kmsSession';
 import { localKeysFromEnv } from './local';
-import { retryPolicy, type RetryPolicy } from './retry';
+import type { RetryPolicy } from './retry';
 
 /** Where the CLI and applications find their keys, and how wrapped keys are unwrapped. */
 export interface LoadKeyringOptions {
@@ -26,7 +27,7 @@ export interface LoadKeyringOptions {
   readonly gcpKms?: GcpKmsOptions;
   /** Retry and time limits for KMS calls (defaults: 10 s per attempt, 30 s overall). */
   readonly retry?: Partial<RetryPolicy>;
-  /** Receives the `keys.unwrapped` and KMS retry/failure audit events. */
+  /** Receives the `keys.unwrapped`, local-keys warning and KMS retry/failure audit events. */
   readonly logger?: Logger;
 }
 
@@ -47,33 +48,35 @@ export interface LoadKeyringOptions {
  */
 export async function loadKeyring(options: LoadKeyringOptions = {}): Promise<Keyring> {
   const env = options.env ?? process.env;
-  const file = options.file ?? nonEmpty(env.PCE_KEYRING_FILE);
+  const file = options.file ?? envValue(env.PCE_KEYRING_FILE);
   let doc: KeyringDocument;
+  let origin: string;
   if (file !== undefined) {
     doc = await readKeyringFile(file);
-  } else if (nonEmpty(env.PCE_KEYRING_JSON) !== undefined) {
+    origin = file;
+  } else if (envValue(env.PCE_KEYRING_JSON) !== undefined) {
     doc = parseInline(env.PCE_KEYRING_JSON!);
+    origin = 'PCE_KEYRING_JSON';
   } else {
     return localKeysFromEnv(env);
   }
-  return keyringFromDocument(doc, options);
+  return keyringFromDocument(doc, { ...options, origin });
 }
 
-/** Builds a Keyring from a parsed keyring document, unwrapping its non-retired keys once. */
+/**
+ * Builds a Keyring from a parsed keyring document, unwrapping its non-retired keys once.
+ * `origin` (file path or variable name) only labels the warning about local entries.
+ */
 export async function keyringFromDocument(
   doc: KeyringDocument,
-  options: Omit<LoadKeyringOptions, 'file'> = {},
+  options: Omit<LoadKeyringOptions, 'file'> & { readonly origin?: string } = {},
 ): Promise<Keyring> {
   const audit = options.logger ? createAuditLog(options.logger) : undefined;
   const live = doc.keys.filter((k) => k.status !== 'retired');
-  const { wrappers, close } = defaultWrappers(options, live.filter(isWrapped).map((k) => k.source));
-  const ctx: UnwrapContext = {
-    wrappers: wrapperLookup(wrappers),
-    retry: retryPolicy(options.retry),
-    onRetry: (e, attempt, delay) => audit?.kmsRetry(e.keyId!, e.operation, e.failure, attempt, delay),
-  };
+  const local = live.filter((k) => !isWrapped(k));
+  if (local.length > 0) audit?.localKeysInKeyring(options.origin ?? 'keyring document', local.map((k) => k.id));
   const started = Date.now();
-  try {
+  return withKmsSession(options, live.filter(isWrapped).map((k) => k.source), audit, async (ctx) => {
     const settled = await Promise.allSettled(
       live.map(async (entry): Promise<LoadedKey> => {
         const source = isWrapped(entry)
@@ -84,36 +87,17 @@ export async function keyringFromDocument(
     );
     // Report the first failure in file order, so the message is stable across runs.
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) {
-      reportFailure(audit, failed.reason);
-      throw failed.reason;
-    }
+    if (failed) throw failed.reason;
     const keys = settled.map((s) => (s as PromiseFulfilledResult<LoadedKey>).value);
     const primary = (purpose: string) => live.find((k) => k.purpose === purpose && k.status === 'primary')?.id;
-    const keyring = new Keyring(keys, { primaryDataKey: primary('data'), primaryIndexKey: primary('index') });
+    const keyring = new Keyring(keys, {
+      primaryDataKey: primary('data'),
+      primaryIndexKey: primary('index'),
+      retiredKeyIds: doc.keys.filter((k) => k.status === 'retired').map((k) => k.id),
+    });
     audit?.keysUnwrapped(keyring.describe(), doc.keys.length - live.length, Date.now() - started);
     return keyring;
-  } finally {
-    await close();
-  }
-}
-
-function reportFailure(audit: AuditLog | undefined, error: unknown): void {
-  if (audit && error instanceof KeySourceError) audit.kmsFailure(error.keyId!, error.operation, error.failure, error.attempts);
-}
-
-/**
- * The wrappers to use: the caller's, plus a GCP wrapper created here when gcp-kms keys need one.
- * Only wrappers created here are closed afterwards.
- */
-export function defaultWrappers(
-  options: Pick<LoadKeyringOptions, 'wrappers' | 'gcpKms' | 'env'>,
-  needed: readonly KmsKind[],
-): { wrappers: KeyWrappers; close: () => Promise<void> } {
-  const given = options.wrappers ?? {};
-  if (given['gcp-kms'] || !needed.includes('gcp-kms')) return { wrappers: given, close: async () => undefined };
-  const gcp = new GcpKmsWrapper(options.gcpKms, options.env ?? process.env);
-  return { wrappers: { ...given, 'gcp-kms': gcp }, close: () => gcp.close() };
+  });
 }
 
 function parseInline(text: string): KeyringDocument {
@@ -124,8 +108,4 @@ function parseInline(text: string): KeyringDocument {
     throw new KeyringError(undefined, 'PCE_KEYRING_JSON is not valid JSON');
   }
   return parseKeyringDocument(json, 'PCE_KEYRING_JSON');
-}
-
-function nonEmpty(v: string | undefined): string | undefined {
-  return v === undefined || v.trim() === '' ? undefined : v;
 }

@@ -8,6 +8,7 @@ export interface LocalKeySpec {
   readonly key: string;
 }
 
+/** Keys for {@link localKeys}: data and index keys given in code, and optionally which are primary. */
 export interface LocalKeysOptions {
   /** Data-encryption keys. The first is primary unless `primaryDataKey` says otherwise. */
   readonly data: readonly LocalKeySpec[];

@@ -50,4 +50,38 @@ describe('prisma-column-encryption keys (built executable)', () => {
     expect(error.stderr).toContain(`cannot wrap with gcp-kms key ${missing}: the KMS key does not exist (NOT_FOUND)`);
     expect(existsSync(file)).toBe(false);
   });
+
+  test('with --json a failure prints { error } on stdout for scripts, and the message on stderr', async () => {
+    const file = dir.file('json-fail.json');
+    const error = (await keys(file, 'promote', 'nope', '--json').catch((e: unknown) => e)) as { code: number; stdout: string; stderr: string };
+    expect(error.code).toBe(1);
+    expect(error.stderr).toContain(`keyring file ${file} does not exist`);
+    expect(JSON.parse(error.stdout)).toEqual({ error: { code: 'PCE_KEYRING', keyId: null, failure: null, message: expect.stringContaining('does not exist') } });
+  });
+
+  test('no Google credentials with a remote (TLS) endpoint: a typed error and exit code 1, not a crash', async () => {
+    const file = dir.file('no-creds.json');
+    const home = dir.file('home');
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: home,
+      CLOUDSDK_CONFIG: home,
+      // Not on Google Cloud: do not look for a metadata server.
+      METADATA_SERVER_DETECTION: 'none',
+      PCE_KEYRING_FILE: file,
+      PCE_KMS_ENDPOINT: 'kms.example.invalid:443',
+      PCE_KMS_KEY: 'projects/p/locations/global/keyRings/r/cryptoKeys/k',
+    };
+    const error = (await run(process.execPath, [BIN, 'keys', 'generate', '--purpose', 'data', '--id', 'd1', '--json'], { env }).catch((e: unknown) => e)) as {
+      code: number;
+      stdout: string;
+      stderr: string;
+    };
+    expect(error.code).toBe(1);
+    expect(JSON.parse(error.stdout).error).toMatchObject({ code: 'PCE_KEYRING', keyId: 'd1', failure: 'unauthenticated' });
+    expect(error.stderr).toContain("key 'd1': cannot wrap with gcp-kms key projects/p/locations/global/keyRings/r/cryptoKeys/k: no valid credentials");
+    expect(error.stderr).toContain('"event":"pce.kms.failed"');
+    expect(error.stderr).not.toMatch(/Could not load the default credentials|Node\.js v\d/);
+    expect(existsSync(file)).toBe(false);
+  });
 });

@@ -79,7 +79,8 @@ export class FakeKms {
   private readonly keys = new Map<string, CryptoKey>();
   private failures: PendingFailure[] = [];
   private latencyMs = 0;
-  private readonly denied = new Set<string>();
+  /** Denied key names ('*' for all), each with the methods denied (undefined: both). */
+  private readonly denied = new Map<string, Method | undefined>();
   private corruptNext = 0;
 
   private constructor(
@@ -153,9 +154,12 @@ export class FakeKms {
     this.latencyMs = ms;
   }
 
-  /** Calls on this key (or every key with '*') fail with PERMISSION_DENIED. */
-  deny(keyName = '*'): void {
-    this.denied.add(keyName);
+  /**
+   * Calls on this key (or every key with '*') fail with PERMISSION_DENIED; with `method`, only
+   * that one (an identity allowed to encrypt but not decrypt, say).
+   */
+  deny(keyName = '*', method?: Method): void {
+    this.denied.set(keyName, method);
   }
 
   /** The next `count` responses carry a wrong CRC32C, as if damaged in transit. */
@@ -204,13 +208,16 @@ export class FakeKms {
     };
   }
 
-  private lookup(name: string): CryptoKey {
+  private lookup(name: string, method: Method): CryptoKey {
     if (!CRYPTO_KEY_NAME.test(name) && !VERSION_NAME.test(name)) {
       throw new RpcError(grpc.status.INVALID_ARGUMENT, `Resource name [${name}] does not represent a valid CryptoKey`);
     }
     const keyName = VERSION_NAME.exec(name)?.[1] ?? name;
-    if (this.denied.has('*') || this.denied.has(keyName)) {
-      throw new RpcError(grpc.status.PERMISSION_DENIED, `Permission 'cloudkms.cryptoKeyVersions.useToEncrypt' denied on resource '${keyName}'`);
+    for (const name of ['*', keyName]) {
+      if (this.denied.has(name) && (this.denied.get(name) ?? method) === method) {
+        const permission = method === 'encrypt' ? 'useToEncrypt' : 'useToDecrypt';
+        throw new RpcError(grpc.status.PERMISSION_DENIED, `Permission 'cloudkms.cryptoKeyVersions.${permission}' denied on resource '${keyName}'`);
+      }
     }
     const key = this.keys.get(keyName);
     if (!key) throw new RpcError(grpc.status.NOT_FOUND, `${keyName} not found.`);
@@ -226,7 +233,7 @@ export class FakeKms {
   }
 
   private encrypt(req: EncryptRequest) {
-    const key = this.lookup(req.name);
+    const key = this.lookup(req.name, 'encrypt');
     const versionMatch = VERSION_NAME.exec(req.name);
     const versionNumber = versionMatch ? Number(versionMatch[2]) : key.primary;
     const version = key.versions[versionNumber - 1];
@@ -253,7 +260,7 @@ export class FakeKms {
 
   private decrypt(req: DecryptRequest) {
     if (VERSION_NAME.test(req.name)) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'Decrypt takes a CryptoKey name, not a version');
-    const key = this.lookup(req.name);
+    const key = this.lookup(req.name, 'decrypt');
     checkCrc(req.ciphertext, req.ciphertextCrc32c, 'ciphertext');
     checkCrc(req.additionalAuthenticatedData, req.additionalAuthenticatedDataCrc32c, 'additional authenticated data');
     const invalid = () => new RpcError(grpc.status.INVALID_ARGUMENT, 'Decryption failed: the ciphertext is invalid.');
