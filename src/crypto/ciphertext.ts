@@ -24,6 +24,9 @@ const V1_PREFIX = `${CIPHERTEXT_PREFIX}${CURRENT_VERSION}:`;
 export const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 export const NONCE_BYTES = 12;
+/** 12 bytes are exactly 16 base64url characters. */
+const NONCE_TEXT_LENGTH = 16;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
 export const TAG_BYTES = 16;
 
 export interface ParsedCiphertext {
@@ -68,9 +71,16 @@ export function parseCiphertext(value: string): ParseResult {
   const keyId = value.slice(V1_PREFIX.length, keyEnd);
   const nonceEnd = value.indexOf(':', keyEnd + 1);
   if (nonceEnd < 0 || !KEY_ID_PATTERN.test(keyId)) return { kind: 'malformed' };
-  const nonce = Buffer.from(value.slice(keyEnd + 1, nonceEnd), 'base64url');
-  const sealed = Buffer.from(value.slice(nonceEnd + 1), 'base64url');
-  if (nonce.length !== NONCE_BYTES || sealed.length < TAG_BYTES) return { kind: 'malformed', keyId };
+  const nonceText = value.slice(keyEnd + 1, nonceEnd);
+  const sealedText = value.slice(nonceEnd + 1);
+  // Node's base64url decoder skips characters outside the alphabet; checking first keeps the
+  // format unambiguous (one text for one envelope) instead of accepting trailing junk.
+  if (nonceText.length !== NONCE_TEXT_LENGTH || !BASE64URL.test(nonceText) || !BASE64URL.test(sealedText)) {
+    return { kind: 'malformed', keyId };
+  }
+  const nonce = Buffer.from(nonceText, 'base64url');
+  const sealed = Buffer.from(sealedText, 'base64url');
+  if (sealed.length < TAG_BYTES) return { kind: 'malformed', keyId };
   return { kind: 'ciphertext', value: { version: 'v1', keyId, nonce, sealed } };
 }
 

@@ -73,5 +73,10 @@ describe('ciphertext envelope', () => {
     expect(parseCiphertext('pce:v1:k1').kind).toBe('malformed');
     expect(parseCiphertext('pce:v1:k1:short:AAAA').kind).toBe('malformed');
     expect(parseCiphertext('pce:v1:bad id!:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA').kind).toBe('malformed');
+    // Characters the base64url decoder would silently skip make the value malformed.
+    const ct = seal('x', key, aad);
+    expect(parseCiphertext(`${ct}:junk`).kind).toBe('malformed');
+    expect(parseCiphertext(`${ct} `).kind).toBe('malformed');
+    expect(parseCiphertext(ct.replace(/:([^:]{16}):/, ':$1=:')).kind).toBe('malformed');
   });
 });
