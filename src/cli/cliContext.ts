@@ -6,7 +6,6 @@ import { ConfigurationError } from '../errors';
 import { buildEncryptionSchema } from '../generator/buildSchema';
 import type { Keyring } from '../keys/keyring';
 import { loadKeyring } from '../keys/loadKeyring';
-import { openConnection, type SqlConnection } from '../migrate/connection';
 import type { EncryptionSchema } from '../schema';
 
 /**
@@ -45,16 +44,17 @@ function internals(): Internals {
   return require('@prisma/internals') as Internals;
 }
 
-/**
- * Loads prisma.config.ts (or the file given) the way the Prisma CLI does. No config file is
- * fine; a config file that fails to load is an error only when it was named explicitly.
- */
+/** What the CLI takes from prisma.config.ts: the schema path, the datasource URL, and the folder paths are relative to. */
 interface PrismaConfigFacts {
   readonly schema?: string;
   readonly url?: string;
   readonly dir?: string;
 }
 
+/**
+ * Loads prisma.config.ts (or the file given) the way the Prisma CLI does. No config file is
+ * fine; a config file that fails to load is an error only when it was named explicitly.
+ */
 async function loadPrismaConfig(options: CommonCliOptions, cwd: string): Promise<PrismaConfigFacts> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { loadConfigFromFile } = require('@prisma/config') as PrismaConfigModule;
@@ -126,9 +126,6 @@ export function databaseUrl(options: CommonCliOptions, loaded?: LoadedSchema, en
   return url;
 }
 
-export function openDatabase(url: string): Promise<SqlConnection> {
-  return openConnection(url);
-}
 
 export function cliKeyring(options: CommonCliOptions, logger: Logger): Promise<Keyring> {
   return loadKeyring({ ...(options.keyring ? { file: options.keyring } : {}), logger });

@@ -14,7 +14,8 @@ import { envValue } from '../keys/envValue';
 import { withKmsSession } from '../keys/kmsSession';
 import type { RetryPolicy } from '../keys/retry';
 import { collectStatus } from '../migrate/status';
-import { databaseUrl, loadEncryptionSchema, openDatabase } from './cliContext';
+import { openConnection } from '../migrate/connection';
+import { databaseUrl, loadEncryptionSchema } from './cliContext';
 import {
   errorBody,
   generateLines,
@@ -264,7 +265,7 @@ async function countUsageFromDatabase(source: UsageSource): Promise<UsageScan> {
   const options = { schema: source.schema, config: source.config, databaseUrl: source.databaseUrl };
   const loaded = await loadEncryptionSchema(options);
   const url = databaseUrl(options, loaded, source.env);
-  const conn = await openDatabase(url);
+  const conn = await openConnection(url);
   try {
     return { database: databaseLabel(url), schema: loaded.schemaPath, counts: await collectStatus(conn, loaded.schema) };
   } finally {

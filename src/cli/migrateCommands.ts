@@ -6,9 +6,19 @@ import { encryptExisting, rotate, type MigrationMode, type MigrationReport } fro
 import { createProgressDisplay, type ProgressDisplay } from '../migrate/progress';
 import { collectStatus, type FieldStatus } from '../migrate/status';
 import { verify, type VerifyReport } from '../migrate/verify';
-import type { SqlConnection } from '../migrate/connection';
+import { openConnection, type SqlConnection } from '../migrate/connection';
+import { formatKey } from '../migrate/keyCodec';
 import type { EncryptionSchema } from '../schema';
-import { cliKeyring, cliLogger, databaseUrl, loadEncryptionSchema, openDatabase, type CommonCliOptions } from './cliContext';
+import { cliKeyring, cliLogger, databaseUrl, loadEncryptionSchema, type CommonCliOptions } from './cliContext';
+
+/**
+ * Exit codes of the migration commands: 0 done; 1 values failed (or verify found problems), or
+ * an error; 3 stopped before the work was done (`--max-batches`, rows left after concurrent
+ * changes): rerun to continue; 130 interrupted by Ctrl-C / SIGTERM.
+ */
+export const EXIT_FAILED = 1;
+export const EXIT_INCOMPLETE = 3;
+export const EXIT_INTERRUPTED = 130;
 
 interface ScopeOptions {
   readonly model?: string;
@@ -24,6 +34,8 @@ interface RunOptions extends CommonCliOptions, ScopeOptions {
   readonly dryRun?: boolean;
   readonly pause?: number;
   readonly maxBatches?: number;
+  readonly reindex?: boolean;
+  readonly lockTimeout?: number;
 }
 
 interface VerifyCliOptions extends CommonCliOptions, ScopeOptions {
@@ -75,7 +87,7 @@ async function withSession<T>(options: CommonCliOptions & ScopeOptions, fn: (s: 
   try {
     const loaded = await loadEncryptionSchema(options);
     const url = databaseUrl(options, loaded);
-    const conn = await openDatabase(url);
+    const conn = await openConnection(url);
     try {
       return await fn({ schema: loaded.schema, conn, url, display, logger });
     } finally {
@@ -91,7 +103,7 @@ async function withSession<T>(options: CommonCliOptions & ScopeOptions, fn: (s: 
 function interruptible(): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const onSignal = () => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
     process.stderr.write('\nstopping after the current batch (Ctrl-C again to exit now)\n');
     controller.abort();
   };
@@ -119,7 +131,7 @@ async function runMigrationCommand(mode: MigrationMode, options: RunOptions): Pr
       return run({
         connection: conn,
         concurrency: options.concurrency,
-        connect: () => openDatabase(url),
+        connect: () => openConnection(url),
         threads: options.threads ?? defaultThreads(options.concurrency),
         schema,
         keyring,
@@ -131,6 +143,8 @@ async function runMigrationCommand(mode: MigrationMode, options: RunOptions): Pr
         signal: stop.signal,
         ...(options.pause ? { pauseMs: options.pause } : {}),
         ...(options.maxBatches ? { maxBatches: options.maxBatches } : {}),
+        ...(options.reindex ? { reindex: true } : {}),
+        ...(options.lockTimeout !== undefined ? { lockTimeoutMs: options.lockTimeout } : {}),
         onProgress: (e) => {
           const label = `${mode}${options.dryRun ? ' (dry run)' : ''} ${e.model}`;
           if (e.phase === 'end') display.end(label);
@@ -138,9 +152,10 @@ async function runMigrationCommand(mode: MigrationMode, options: RunOptions): Pr
         },
       });
     });
+    for (const w of report.warnings) process.stderr.write(`warning: ${w}\n`);
     if (options.json) printJson(report);
     else process.stdout.write(formatMigrationReport(report));
-    if (report.failedCount > 0) process.exitCode = 1;
+    process.exitCode = stop.signal.aborted ? EXIT_INTERRUPTED : report.failedCount > 0 ? EXIT_FAILED : report.complete ? 0 : EXIT_INCOMPLETE;
   } finally {
     stop.dispose();
   }
@@ -153,7 +168,7 @@ function formatMigrationReport(r: MigrationReport): string {
       `${r.conflicts} left to the next run after concurrent changes, ${r.failedCount} values failed (${(r.durationMs / 1000).toFixed(1)} s)`,
   ];
   for (const m of r.models) {
-    const state = m.complete ? 'complete' : 'not complete (stopped early, or other processes still hold chunks)';
+    const state = m.complete ? 'complete' : m.conflicts > 0 ? 'not complete (rows kept changing: rerun to take them)' : 'not complete (stopped early: rerun to continue)';
     lines.push(`  ${m.model} [${m.fields.join(', ')}]: ${m.scanned} needed work, ${m.updated} ${verb}, ${m.conflicts} conflicts, ${m.failed} failed; ${state}`);
   }
   for (const f of r.failures) {
@@ -163,10 +178,8 @@ function formatMigrationReport(r: MigrationReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-function keyText(key: Record<string, unknown>): string {
-  return Object.entries(key)
-    .map(([k, v]) => `${k}=${String(v)}`)
-    .join(',');
+function keyText(key: Record<string, string | number | boolean | null>): string {
+  return formatKey(Object.keys(key), Object.values(key));
 }
 
 async function runStatus(options: CommonCliOptions & ScopeOptions): Promise<void> {
@@ -228,7 +241,7 @@ async function runVerify(options: VerifyCliOptions): Promise<void> {
     });
     if (options.json) printJson(report);
     else process.stdout.write(formatVerifyReport(report));
-    if (!report.ok) process.exitCode = 1;
+    process.exitCode = stop.signal.aborted ? EXIT_INTERRUPTED : report.ok ? 0 : EXIT_FAILED;
   } finally {
     stop.dispose();
   }
@@ -247,7 +260,7 @@ function formatVerifyReport(r: VerifyReport): string {
 
 /** `rotate`, `encrypt-existing`, `status`, `verify` (issue 6). */
 export function registerMigrateCommands(program: Command): void {
-  const migration = (name: MigrationMode, description: string) =>
+  const migration = (name: MigrationMode, description: string): Command =>
     commonOptions(program.command(name).description(description))
       .option('--keyring <file>', 'keyring file (default: PCE_KEYRING_FILE, PCE_KEYRING_JSON or PCE_DATA_KEYS/PCE_INDEX_KEYS)')
       .option('--audit-log <file>', 'append audit events (JSON lines) to this file instead of stderr')
@@ -256,11 +269,14 @@ export function registerMigrateCommands(program: Command): void {
       .option('--threads <n>', 'worker threads for encryption (default: one per batch in flight, up to the cores; 0: none)', nonNegativeInt)
       .option('--dry-run', 'read and plan, write nothing')
       .option('--pause <ms>', 'pause between batches, to spare a busy database', nonNegativeInt)
-      .option('--max-batches <n>', 'stop after this many batches (rerun to continue)', positiveInt)
-      .action((opts: RunOptions) => runMigrationCommand(name, opts));
-
-  migration('rotate', 'Re-encrypt values not under the primary data key and recompute blind indexes not under the primary index key');
-  migration('encrypt-existing', 'Encrypt legacy plaintext in annotated columns and fill their blind indexes');
+      .option('--max-batches <n>', 'stop after this many batches (rerun to continue; exit code 3)', positiveInt)
+      .option('--lock-timeout <ms>', 'longest wait for a row lock the application holds, per statement', positiveInt, 2000);
+  migration('rotate', 'Re-encrypt values not under the primary data key and recompute blind indexes not under the primary index key')
+    .option('--reindex', 'recompute every blind index and write those that differ (after a change to normalize)')
+    .action((opts: RunOptions) => runMigrationCommand('rotate', opts));
+  migration('encrypt-existing', 'Encrypt legacy plaintext in annotated columns and fill their blind indexes').action((opts: RunOptions) =>
+    runMigrationCommand('encrypt-existing', opts),
+  );
 
   commonOptions(program.command('status').description('Count values per key id, plaintext and nulls for each annotated field'))
     .option('--keyring <file>', 'keyring file, to mark the primary keys (optional)')

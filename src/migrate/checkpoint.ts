@@ -154,15 +154,42 @@ export async function advanceChunk(
   );
 }
 
+/** Chunks of the job not done yet, including those other processes hold right now. */
+export async function pendingChunks(conn: SqlConnection, job: Job): Promise<number> {
+  const [row] = await conn.query<{ n: unknown }>(
+    `SELECT COUNT(*) AS n FROM ${conn.quote(CHECKPOINT_TABLE)} WHERE job_id = ${conn.placeholder(1)} AND chunk > 0 AND state = 'pending'`,
+    [job.id],
+  );
+  return Number(row?.n ?? 0);
+}
+
 /**
  * Marks the job finished when no chunk is pending (locked ones count: their holders finish them).
- * Returns the number of chunks still pending, 0 when the job is finished.
+ * The header row is locked first, so the count and the update cannot interleave with a process
+ * restarting the job (which holds the same lock while it writes new chunks). Returns the number
+ * of chunks still pending, 0 when the job is finished.
  */
 export async function finishJob(conn: SqlConnection, job: Job): Promise<number> {
   const t = conn.quote(CHECKPOINT_TABLE);
   const ph = (n: number) => conn.placeholder(n);
-  const [row] = await conn.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${t} WHERE job_id = ${ph(1)} AND chunk > 0 AND state = 'pending'`, [job.id]);
-  const left = Number(row?.n ?? 0);
-  if (left === 0) await conn.execute(`UPDATE ${t} SET state = 'finished', updated_at = CURRENT_TIMESTAMP WHERE job_id = ${ph(1)} AND chunk = 0`, [job.id]);
-  return left;
+  return conn.transaction(async () => {
+    await conn.query(`SELECT state FROM ${t} WHERE job_id = ${ph(1)} AND chunk = 0 FOR UPDATE`, [job.id]);
+    const left = await pendingChunks(conn, job);
+    if (left === 0) await conn.execute(`UPDATE ${t} SET state = 'finished', updated_at = CURRENT_TIMESTAMP WHERE job_id = ${ph(1)} AND chunk = 0`, [job.id]);
+    return left;
+  });
+}
+
+/** The job description of the most recent rotate job for `model`, if the checkpoint table has one. */
+export async function lastRotateJob(conn: SqlConnection, model: string): Promise<string | undefined> {
+  const t = conn.quote(CHECKPOINT_TABLE);
+  try {
+    const rows = await conn.query<{ description: string | null }>(
+      `SELECT description FROM ${t} WHERE chunk = 0 AND description LIKE ${conn.placeholder(1)} ORDER BY updated_at DESC LIMIT 1`,
+      [`rotate ${model.replace(/[\\%_]/g, (c) => `\\${c}`)}(%`],
+    );
+    return rows[0]?.description ?? undefined;
+  } catch {
+    return undefined; // no checkpoint table yet (a dry run before any real run)
+  }
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ConfigurationError } from '../errors';
 
 /** SQL dialects the migrator speaks. `mysql` covers MySQL 8 and MariaDB 10.6+. */
@@ -22,12 +23,21 @@ export interface SqlConnection {
   placeholder(n: number): string;
   /**
    * Runs `fn` in a READ COMMITTED transaction: committed when it resolves, rolled back when it
-   * throws. Transactions do not nest.
+   * throws. Transactions do not nest. With `lockTimeoutMs`, a statement of the transaction that
+   * waits longer than that for a row lock fails (a transient error) instead of waiting for as long
+   * as the application holds the lock.
    */
-  transaction<T>(fn: (tx: SqlConnection) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlConnection) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** True for errors worth retrying the whole transaction for (deadlock, serialization, lock timeout). */
   isTransient(error: unknown): boolean;
+  /** True when a statement failed on a unique constraint (the rest of the transaction can go on after a savepoint rollback). */
+  isUniqueViolation(error: unknown): boolean;
   close(): Promise<void>;
+}
+
+export interface TransactionOptions {
+  /** Longest wait for a row lock, per statement. MySQL/MariaDB round it up to whole seconds. */
+  readonly lockTimeoutMs?: number;
 }
 
 /** `pg` and `mariadb` are optional peer dependencies: load the one the URL needs, with a clear message. */
@@ -93,11 +103,13 @@ async function openPostgres(url: string): Promise<SqlConnection> {
     },
     quote: quotePg,
     placeholder: (n) => `$${n}`,
-    async transaction(fn) {
+    async transaction(fn, options = {}) {
       if (inTransaction) throw new Error('transactions do not nest');
       inTransaction = true;
       try {
-        await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+        // SET LOCAL ends with the transaction, so the caller's session keeps its own setting.
+        const lock = options.lockTimeoutMs !== undefined ? `; SET LOCAL lock_timeout = ${Math.max(1, Math.ceil(options.lockTimeoutMs))}` : '';
+        await client.query(`BEGIN ISOLATION LEVEL READ COMMITTED${lock}`);
         try {
           const result = await fn(conn);
           await client.query('COMMIT');
@@ -115,6 +127,7 @@ async function openPostgres(url: string): Promise<SqlConnection> {
       // deadlock_detected, serialization_failure, lock_not_available
       return code === '40P01' || code === '40001' || code === '55P03';
     },
+    isUniqueViolation: (error) => (error as { code?: unknown } | null)?.code === '23505',
     close: () => client.end(),
   };
   return conn;
@@ -122,13 +135,8 @@ async function openPostgres(url: string): Promise<SqlConnection> {
 
 async function openMysql(url: string): Promise<SqlConnection> {
   const mariadb = requireDriver<typeof import('mariadb')>('mariadb');
-  const u = new URL(url);
   const connection = await mariadb.createConnection({
-    host: u.hostname,
-    port: Number(u.port || 3306),
-    user: decodeURIComponent(u.username || 'root'),
-    password: decodeURIComponent(u.password),
-    ...(u.pathname.length > 1 ? { database: decodeURIComponent(u.pathname.slice(1)) } : {}),
+    ...mysqlConnectionOptions(url),
     // UPDATE counts must be rows matched, so a compare-and-set that found its row counts as done.
     foundRows: true,
     // Error messages must not carry query parameters: they can be stored values.
@@ -149,10 +157,17 @@ async function openMysql(url: string): Promise<SqlConnection> {
     },
     quote: quoteMy,
     placeholder: () => '?',
-    async transaction(fn) {
+    async transaction(fn, options = {}) {
       if (inTransaction) throw new Error('transactions do not nest');
       inTransaction = true;
+      // innodb_lock_wait_timeout has no transaction scope: set it for the transaction, then put the session's value back.
+      let restoreLockWait: unknown;
       try {
+        if (options.lockTimeoutMs !== undefined) {
+          const [row] = (await connection.query('SELECT @@SESSION.innodb_lock_wait_timeout AS t')) as Array<{ t: unknown }>;
+          restoreLockWait = row?.t;
+          await connection.query('SET SESSION innodb_lock_wait_timeout = ?', [Math.max(1, Math.ceil(options.lockTimeoutMs / 1000))]);
+        }
         // READ COMMITTED: no gap locks, so the migrator does not block the application's inserts.
         await connection.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
         await connection.beginTransaction();
@@ -166,6 +181,7 @@ async function openMysql(url: string): Promise<SqlConnection> {
         }
       } finally {
         inTransaction = false;
+        if (restoreLockWait !== undefined) await connection.query('SET SESSION innodb_lock_wait_timeout = ?', [Number(restoreLockWait)]).catch(() => undefined);
       }
     },
     isTransient: (error) => {
@@ -173,7 +189,86 @@ async function openMysql(url: string): Promise<SqlConnection> {
       // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
       return errno === 1213 || errno === 1205;
     },
+    // ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME
+    isUniqueViolation: (error) => [1062, 1586].includes((error as { errno?: unknown } | null)?.errno as number),
     close: () => connection.end(),
   };
   return conn;
+}
+
+type MysqlOptions = import('mariadb').ConnectionConfig;
+
+/**
+ * mariadb connection options from a `mysql://` / `mariadb://` URL, with Prisma's query parameters
+ * (`sslaccept`, `sslcert`, `sslidentity`, `sslpassword`, `socket`, `connect_timeout`,
+ * `socket_timeout`; pool settings are accepted and have no effect on the migrator's single
+ * connections) and `ssl=true`. Any other parameter is refused, so a setting such as TLS is never
+ * silently dropped. Errors name the parameter, never the URL (it may hold a password).
+ */
+export function mysqlConnectionOptions(url: string): MysqlOptions {
+  const u = new URL(url);
+  const options: { -readonly [K in keyof MysqlOptions]: MysqlOptions[K] } = {
+    host: u.hostname,
+    port: Number(u.port || 3306),
+    user: decodeURIComponent(u.username || 'root'),
+    password: decodeURIComponent(u.password),
+    ...(u.pathname.length > 1 ? { database: decodeURIComponent(u.pathname.slice(1)) } : {}),
+  };
+  const ssl: { rejectUnauthorized?: boolean; ca?: Buffer; pfx?: Buffer; passphrase?: string } = {};
+  let useSsl = false;
+  const seconds = (name: string, value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) throw new ConfigurationError(undefined, undefined, `database URL parameter ${name} must be a number of seconds`);
+    return n * 1000;
+  };
+  const file = (name: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch {
+      throw new ConfigurationError(undefined, undefined, `database URL parameter ${name}: cannot read the file it names`);
+    }
+  };
+  for (const [name, value] of u.searchParams) {
+    switch (name) {
+      case 'ssl':
+      case 'sslmode':
+        if (['true', '1', 'required', 'require', 'verify-full', 'verify_identity', 'verify-ca', 'verify_ca'].includes(value.toLowerCase())) useSsl = true;
+        else if (!['false', '0', 'disabled', 'disable'].includes(value.toLowerCase())) throw new ConfigurationError(undefined, undefined, `database URL parameter ${name} has an unsupported value`);
+        break;
+      case 'sslaccept':
+        if (value !== 'strict' && value !== 'accept_invalid_certs') throw new ConfigurationError(undefined, undefined, `database URL parameter sslaccept must be strict or accept_invalid_certs`);
+        useSsl = true;
+        ssl.rejectUnauthorized = value === 'strict';
+        break;
+      case 'sslcert':
+        useSsl = true;
+        ssl.ca = file(name, value);
+        break;
+      case 'sslidentity':
+        useSsl = true;
+        ssl.pfx = file(name, value);
+        break;
+      case 'sslpassword':
+        ssl.passphrase = value;
+        break;
+      case 'socket':
+        options.socketPath = value;
+        break;
+      case 'connect_timeout':
+        options.connectTimeout = seconds(name, value);
+        break;
+      case 'socket_timeout':
+        options.socketTimeout = seconds(name, value);
+        break;
+      case 'connection_limit':
+      case 'pool_timeout':
+      case 'max_connection_lifetime':
+      case 'max_idle_connection_lifetime':
+        break;
+      default:
+        throw new ConfigurationError(undefined, undefined, `database URL parameter '${name}' is not supported for MySQL/MariaDB (supported: ssl, sslaccept, sslcert, sslidentity, sslpassword, socket, connect_timeout, socket_timeout)`);
+    }
+  }
+  if (useSsl) options.ssl = { rejectUnauthorized: true, ...ssl };
+  return options;
 }

@@ -2,7 +2,7 @@
  * The re-encryption migrator: rotate keys, encrypt legacy plaintext, report status, verify.
  * The CLI commands are thin wrappers around these functions.
  */
-export { openConnection, dialectOf, type SqlConnection, type Dialect, type SqlRow } from './connection';
+export { openConnection, dialectOf, type SqlConnection, type Dialect, type SqlRow, type TransactionOptions } from './connection';
 export {
   rotate,
   encryptExisting,
@@ -15,6 +15,6 @@ export {
 } from './migrator';
 export { collectStatus, UNSUPPORTED_FORMAT, type FieldStatus } from './status';
 export { verify, type VerifyOptions, type VerifyReport, type VerifyFailure, type VerifyProblem, type ModelVerifyReport } from './verify';
-export { MigrationError } from './migrationError';
+export { MigrationError, type DatabaseErrorSummary } from './migrationError';
 export { CHECKPOINT_TABLE } from './checkpoint';
 export type { ScopeFilter } from './scope';

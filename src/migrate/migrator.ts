@@ -5,16 +5,20 @@ import { createAuditLog, type AuditLog } from '../audit/auditLog';
 import { ConfigurationError } from '../errors';
 import type { Keyring } from '../keys/keyring';
 import type { EncryptionSchema } from '../schema';
-import { advanceChunk, claimChunk, ensureCheckpointTable, finishJob, jobFor, openJob, type Chunk, type ChunkBound, type Job, type JobStart } from './checkpoint';
+import { advanceChunk, claimChunk, ensureCheckpointTable, finishJob, jobFor, openJob, pendingChunks, type ChunkBound, type Job, type JobStart } from './checkpoint';
 import type { SqlConnection } from './connection';
-import { describeKey, encodeKey, formatKey, type KeyTuple } from './keyCodec';
+import { migrateBatch, planBatch, type RowFailure } from './batch';
+import { formatKey, type KeyTuple } from './keyCodec';
 import { databaseErrorCode, MigrationError } from './migrationError';
-import type { MigrationMode, ValueFailure } from './plan';
+import type { MigrationMode } from './plan';
 import { inlinePlanner, threadPlanner, type BatchPlanner } from './planner';
+import { assertWritable } from './readOnly';
 import { resolveScope, type ModelTarget, type ScopeFilter } from './scope';
-import { encryptExistingFilter, keyColumnTypes, readBatch, rotateFilter, updateRows, type RowFilter, type RowWrite, type StoredRow } from './sql';
+import { staleKeyringWarning } from './staleKeyring';
+import { encryptExistingFilter, keyColumnTypes, readBatch, reindexFilter, rotateFilter, type RowFilter } from './sql';
 
 export type { MigrationMode } from './plan';
+export type { RowFailure } from './batch';
 
 /** Options shared by {@link rotate} and {@link encryptExisting}. */
 export interface MigrationOptions extends ScopeFilter {
@@ -54,6 +58,16 @@ export interface MigrationOptions extends ScopeFilter {
   readonly worker?: string;
   /** How many failed values the report lists (all are counted and logged). Default 1000. */
   readonly maxReportedFailures?: number;
+  /**
+   * rotate only: recompute every blind index, also those under the primary index key, and write
+   * the ones that differ. For after a change to a field's `normalize` list.
+   */
+  readonly reindex?: boolean;
+  /**
+   * Longest wait for a row lock the application holds, per statement of a batch. A batch that
+   * times out is rolled back and retried, then the run stops with a MigrationError. Default 2000.
+   */
+  readonly lockTimeoutMs?: number;
 }
 
 export interface MigrationProgress {
@@ -64,12 +78,6 @@ export interface MigrationProgress {
   readonly total: number;
   readonly scanned: number;
   readonly updated: number;
-}
-
-/** A value that could not be migrated, named by model, primary key and field, never by content. */
-export interface RowFailure extends ValueFailure {
-  readonly model: string;
-  readonly key: Record<string, string | number | boolean | null>;
 }
 
 export interface ModelMigrationReport {
@@ -87,7 +95,7 @@ export interface ModelMigrationReport {
   /** Rows the application changed under the migrator more often than it retried; the next run takes them. */
   readonly conflicts: number;
   readonly failed: number;
-  /** True when no work is left for the model; false when stopped early or other processes still hold chunks. */
+  /** True when no work is left for the model: false when stopped early or when rows were left to the next run (conflicts). */
   readonly complete: boolean;
 }
 
@@ -103,7 +111,10 @@ export interface MigrationReport {
   readonly failedCount: number;
   /** The first `maxReportedFailures` of them. */
   readonly failures: readonly RowFailure[];
+  /** True when every model is complete: nothing stopped the run and no rows were left to the next run. */
   readonly complete: boolean;
+  /** Things worth a look that did not stop the run (such as a keyring that looks out of date). */
+  readonly warnings: readonly string[];
   readonly durationMs: number;
 }
 
@@ -125,13 +136,13 @@ export function encryptExisting(options: MigrationOptions): Promise<MigrationRep
   return runMigration('encrypt-existing', options);
 }
 
-/** Attempts per batch transaction when the database reports a deadlock or lock timeout. */
+/** Attempts per batch transaction when the database reports a deadlock or serialization failure. */
 const TRANSACTION_ATTEMPTS = 5;
-/** Re-reads of a batch's range after compare-and-set misses, before leaving rows to the next run. */
-const CAS_ROUNDS = 3;
-/** Upper bound on parameter bytes in one UPDATE (MySQL's max_allowed_packet is often 16 MiB). */
-const STATEMENT_BYTES = 4 * 1024 * 1024;
-
+/** Attempts when a batch timed out waiting for a row lock: each attempt already waited the lock timeout. */
+const LOCK_TIMEOUT_ATTEMPTS = 2;
+/** How often a process whose chunks are all taken checks on the chunks other processes hold. */
+const PEER_POLL_MS = 200;
+const DEFAULT_LOCK_TIMEOUT_MS = 2000;
 interface RunContext {
   readonly mode: MigrationMode;
   readonly options: MigrationOptions;
@@ -142,6 +153,8 @@ interface RunContext {
   readonly primary: { readonly dataKey: string; readonly indexKey: string };
   readonly filter: RowFilter;
   readonly failures: RowFailure[];
+  readonly warnings: string[];
+  readonly lockTimeoutMs: number;
   failedCount: number;
   batches: number;
 }
@@ -152,6 +165,10 @@ async function runMigration(mode: MigrationMode, options: MigrationOptions): Pro
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
   const targets = resolveScope(options.schema, options);
   const primary = { dataKey: options.keyring.primaryData.id, indexKey: options.keyring.primaryIndexKeyId };
+  if (options.reindex && mode !== 'rotate') throw new ConfigurationError(undefined, undefined, 'reindex is an option of rotate');
+  const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  if (!(lockTimeoutMs > 0)) throw new RangeError('lockTimeoutMs must be positive');
+  const dataKeyIds = options.keyring.describe().filter((k) => k.purpose === 'data').map((k) => k.id);
   const ctx: RunContext = {
     mode,
     options,
@@ -160,8 +177,15 @@ async function runMigration(mode: MigrationMode, options: MigrationOptions): Pro
     worker: options.worker ?? `${hostname()}:${process.pid}`,
     batchSize,
     primary,
-    filter: mode === 'rotate' ? rotateFilter(primary.dataKey, primary.indexKey) : encryptExistingFilter(),
+    filter:
+      mode === 'encrypt-existing'
+        ? encryptExistingFilter(dataKeyIds)
+        : options.reindex
+          ? reindexFilter(primary.dataKey, primary.indexKey)
+          : rotateFilter(primary.dataKey, primary.indexKey),
     failures: [],
+    warnings: [],
+    lockTimeoutMs,
     failedCount: 0,
     batches: 0,
   };
@@ -171,7 +195,16 @@ async function runMigration(mode: MigrationMode, options: MigrationOptions): Pro
   const models: ModelMigrationReport[] = [];
   const extra: SqlConnection[] = [];
   try {
-    if (!options.dryRun && targets.length > 0) await ensureCheckpointTable(ctx.conn);
+    if (!options.dryRun && targets.length > 0) {
+      await assertWritable(ctx.conn);
+      await ensureCheckpointTable(ctx.conn);
+    }
+    if (mode === 'rotate') {
+      for (const target of targets) {
+        const warning = await staleKeyringWarning(ctx.conn, options.keyring, primary, target, options.logger);
+        if (warning) ctx.warnings.push(warning);
+      }
+    }
     for (let i = 1; i < concurrency && targets.length > 0; i++) extra.push(await options.connect!());
     for (const target of targets) {
       if (stopped(ctx)) break;
@@ -192,6 +225,7 @@ async function runMigration(mode: MigrationMode, options: MigrationOptions): Pro
     failedCount: ctx.failedCount,
     failures: ctx.failures,
     complete: models.length === targets.length && models.every((m) => m.complete),
+    warnings: ctx.warnings,
     durationMs: Date.now() - started,
   };
 }
@@ -220,16 +254,6 @@ async function* chunkBounds(ctx: RunContext, target: ModelTarget): AsyncIterable
   yield { upper: undefined, planned: count };
 }
 
-interface BatchResult {
-  readonly scanned: number;
-  readonly updated: number;
-  readonly casMisses: number;
-  readonly conflicts: number;
-  readonly failures: readonly RowFailure[];
-  readonly cursor: KeyTuple | undefined;
-  readonly done: boolean;
-}
-
 interface ModelTotals {
   batches: number;
   scanned: number;
@@ -244,7 +268,7 @@ function describeTarget(target: ModelTarget): string {
 }
 
 function plannerFor(ctx: RunContext, target: ModelTarget): BatchPlanner {
-  const setup = { mode: ctx.mode, model: target.model, fields: target.fields, primary: ctx.primary };
+  const setup = { mode: ctx.mode, model: target.model, fields: target.fields, primary: ctx.primary, reindex: ctx.options.reindex === true };
   const threads = ctx.options.threads ?? 0;
   return threads > 0 ? threadPlanner(setup, ctx.options.keyring, threads) : inlinePlanner(setup, ctx.options.keyring);
 }
@@ -261,7 +285,7 @@ async function migrateModel(ctx: RunContext, target: ModelTarget, workers: reado
 async function migrateModelWith(ctx: RunContext, target: ModelTarget, workers: readonly SqlConnection[], planner: BatchPlanner): Promise<ModelMigrationReport> {
   const { conn, audit, mode } = ctx;
   const keyTypes = await keyColumnTypes(conn, target);
-  const job = jobFor(`${mode} ${target.model}(${describeTarget(target)}) data=${ctx.primary.dataKey} index=${ctx.primary.indexKey}`);
+  const job = jobFor(`${mode} ${target.model}(${describeTarget(target)}) data=${ctx.primary.dataKey} index=${ctx.primary.indexKey}${ctx.options.reindex ? ' reindex' : ''}`);
   const base = { command: mode, model: target.model, fields: describeTarget(target), job: job.id.slice(0, 16), worker: ctx.worker };
   const { start, pendingRows } = await openJob(conn, job, () => chunkBounds(ctx, target));
   audit.migration('start', { ...base, start, pendingRows, batchSize: ctx.batchSize, concurrency: workers.length, dataKey: ctx.primary.dataKey, indexKey: ctx.primary.indexKey });
@@ -272,10 +296,14 @@ async function migrateModelWith(ctx: RunContext, target: ModelTarget, workers: r
   const startedAt = Date.now();
 
   // Each worker claims chunks on its own connection: one's crypto overlaps another's database round trip.
+  // The first worker to fail halts the others, and the run ends only when every worker has
+  // stopped: nothing keeps writing after the caller has been told the run failed.
+  const halt = new AbortController();
+  const halted = () => halt.signal.aborted || stopped(ctx);
   const work = async (worker: SqlConnection, slot: number): Promise<void> => {
     let next = 1 + slot;
     for (;;) {
-      if (stopped(ctx)) return;
+      if (halted()) return;
       ctx.batches++; // reserved before the batch, so several workers never overshoot maxBatches
       const t0 = Date.now();
       let chunkNo: number | undefined;
@@ -289,7 +317,10 @@ async function migrateModelWith(ctx: RunContext, target: ModelTarget, workers: r
       });
       if (!result) {
         ctx.batches--;
-        return;
+        // Every chunk left is held by someone: wait for them, and take over any whose holder dies.
+        if ((await pendingChunks(worker, job)) === 0) return;
+        await sleep(PEER_POLL_MS, undefined, { signal: halt.signal }).catch(() => undefined);
+        continue;
       }
       next = chunkNo!;
       totals.batches++;
@@ -313,26 +344,44 @@ async function migrateModelWith(ctx: RunContext, target: ModelTarget, workers: r
       if (ctx.options.pauseMs) await sleep(ctx.options.pauseMs);
     }
   };
-  await Promise.all(workers.map(work));
-  const complete = !stopped(ctx) && (await finishJob(conn, job)) === 0;
+  let failure: { error: unknown } | undefined;
+  const onStop = () => halt.abort();
+  ctx.options.signal?.addEventListener('abort', onStop);
+  try {
+    await Promise.allSettled(
+      workers.map((w, slot) =>
+        work(w, slot).catch((error: unknown) => {
+          failure ??= { error };
+          halt.abort();
+        }),
+      ),
+    );
+  } finally {
+    ctx.options.signal?.removeEventListener('abort', onStop);
+  }
+  if (failure) throw failure.error;
+  const complete = !stopped(ctx) && totals.conflicts === 0 && (await finishJob(conn, job)) === 0;
   audit.migration('end', { ...base, complete, batches: totals.batches, scanned: totals.scanned, updated: totals.updated, casMisses: totals.casMisses, conflicts: totals.conflicts, failed: totals.failed, ms: Date.now() - startedAt });
   progress('end');
   return { model: target.model, fields: target.fields.map((f) => f.field), start, ...totals, complete };
 }
 
-/** Runs one batch transaction, retrying it on deadlocks; any other failure rolls back and stops the run. */
+const isLockTimeout = (error: unknown) => ['55P03', '1205', 'ER_LOCK_WAIT_TIMEOUT'].includes(databaseErrorCode(error) ?? '') || (error as { errno?: unknown } | null)?.errno === 1205;
+
+/** Runs one batch transaction, retrying it on deadlocks and lock timeouts; any other failure rolls back and stops the run. */
 async function inTransaction<T>(ctx: RunContext, conn: SqlConnection, target: ModelTarget, chunk: () => number | undefined, fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await conn.transaction(fn);
+      return await conn.transaction(fn, { lockTimeoutMs: ctx.lockTimeoutMs });
     } catch (error) {
-      if (conn.isTransient(error) && attempt < TRANSACTION_ATTEMPTS) {
+      const attempts = isLockTimeout(error) ? LOCK_TIMEOUT_ATTEMPTS : TRANSACTION_ATTEMPTS;
+      if (conn.isTransient(error) && attempt < attempts) {
         await sleep(20 * attempt + Math.random() * 30);
         continue;
       }
       const code = databaseErrorCode(error);
       ctx.audit.migration('failure', { command: ctx.mode, model: target.model, chunk: chunk(), worker: ctx.worker, reason: 'batch-failed', errorCode: code, attempts: attempt });
-      throw new MigrationError(ctx.mode, target.model, chunk(), code, { cause: error });
+      throw new MigrationError(ctx.mode, target.model, chunk(), code, { cause: error, lockTimeout: isLockTimeout(error) });
     }
   }
 }
@@ -343,109 +392,6 @@ function recordFailure(ctx: RunContext, base: AuditBase, f: RowFailure): void {
   ctx.failedCount++;
   if (ctx.failures.length < (ctx.options.maxReportedFailures ?? 1000)) ctx.failures.push(f);
   ctx.audit.migration('failure', { ...base, row: formatKey(Object.keys(f.key), Object.values(f.key)), field: f.field, keyId: f.keyId, reason: f.reason });
-}
-
-/**
- * One batch inside its chunk's transaction: read the next rows that need work, plan them, write
- * them with compare-and-set, and re-read the range for rows the application changed meanwhile.
- */
-async function migrateBatch(
-  ctx: RunContext,
-  conn: SqlConnection,
-  target: ModelTarget,
-  planner: BatchPlanner,
-  keyTypes: readonly string[],
-  chunk: Chunk,
-): Promise<BatchResult> {
-  const guarded = new Set(target.fields.map((f) => f.column));
-  const after = chunk.cursor ?? chunk.lower;
-  const range = { ...(after ? { after } : {}), ...(chunk.upper ? { atMost: chunk.upper } : {}), filter: ctx.filter };
-  let rows = await readBatch(conn, target, { ...range, limit: ctx.batchSize });
-  const scanned = rows.length;
-  const last = rows.length > 0 ? rows[rows.length - 1]!.key : chunk.cursor;
-  const failed = new Map<string, RowFailure[]>();
-  let updated = 0;
-  let casMisses = 0;
-  let conflicts = 0;
-  for (let round = 1; ; round++) {
-    const writes = await planBatch(target, planner, rows, failed);
-    if (writes.length === 0) break;
-    const written = await writeInStatements(conn, target, keyTypes, writes, guarded);
-    updated += written;
-    if (written === writes.length) break;
-    casMisses += writes.length - written;
-    if (round === CAS_ROUNDS) {
-      conflicts = writes.length - written;
-      break;
-    }
-    // Some rows changed since they were read: read the range again and plan what still needs work.
-    rows = await readBatch(conn, target, { ...range, ...(last ? { atMost: last } : {}) });
-  }
-  return {
-    scanned,
-    updated,
-    casMisses,
-    conflicts,
-    failures: [...failed.values()].flat(),
-    cursor: last,
-    // A full batch ending on the chunk's upper bound has finished the chunk too: no empty extra batch.
-    done: scanned < ctx.batchSize || (chunk.upper !== undefined && last !== undefined && encodeKey(last) === encodeKey(chunk.upper)),
-  };
-}
-
-/** Plans the rows not already known to fail; records new failures in `failed` (by encoded key). */
-async function planBatch(target: ModelTarget, planner: BatchPlanner, rows: readonly StoredRow[], failed: Map<string, RowFailure[]>): Promise<RowWrite[]> {
-  const todo = failed.size === 0 ? rows : rows.filter((r) => !failed.has(encodeKey(r.key)));
-  const plans = await planner.plan(
-    todo.map((r) => r.values),
-    todo.map((r) => r.indexes),
-  );
-  const writes: RowWrite[] = [];
-  plans.forEach((plan, i) => {
-    const row = todo[i]!;
-    if (plan.failures.length > 0) {
-      const key = describeKey(target.primaryKey, row.key);
-      failed.set(encodeKey(row.key), plan.failures.map((f) => ({ ...f, model: target.model, key })));
-    } else if (plan.next) {
-      writes.push(rowWrite(target, row, plan.next));
-    }
-  });
-  return writes;
-}
-
-/** Old and new text per column, in the order planRow lists them: each field's value, then its index. */
-function rowWrite(target: ModelTarget, row: StoredRow, next: ReadonlyArray<string | null>): RowWrite {
-  const columns: Array<[string, string | null, string | null]> = [];
-  let n = 0;
-  target.fields.forEach((f, i) => {
-    columns.push([f.column, (row.values[i] as string | null) ?? null, next[n++]!]);
-    if (f.indexColumn) columns.push([f.indexColumn, (row.indexes[i] as string | null) ?? null, next[n++]!]);
-  });
-  return { key: row.key, columns };
-}
-
-/** Splits a batch's writes into statements of bounded size, so long values never exceed packet limits. */
-async function writeInStatements(
-  conn: SqlConnection,
-  target: ModelTarget,
-  keyTypes: readonly string[],
-  writes: readonly RowWrite[],
-  guarded: ReadonlySet<string>,
-): Promise<number> {
-  let written = 0;
-  let group: RowWrite[] = [];
-  let bytes = 0;
-  for (const w of writes) {
-    const size = w.columns.reduce((n, [, o, x]) => n + (o?.length ?? 0) + (x?.length ?? 0), 64);
-    if (group.length > 0 && bytes + size > STATEMENT_BYTES) {
-      written += await updateRows(conn, target, keyTypes, group, guarded);
-      group = [];
-      bytes = 0;
-    }
-    group.push(w);
-    bytes += size;
-  }
-  return written + (await updateRows(conn, target, keyTypes, group, guarded));
 }
 
 /** A dry run: the same scan and plan without transactions, locks or writes. */

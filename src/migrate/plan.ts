@@ -20,6 +20,28 @@ export interface PlannedField {
   readonly indexColumn?: string;
 }
 
+/** Planning options beyond the mode. */
+export interface PlanOptions {
+  /** rotate: recompute every blind index and write those that differ (after a change to normalize). */
+  readonly reindex?: boolean;
+}
+
+/**
+ * The columns a row write names, in the one order every part of the migrator uses: each field's
+ * value column, then its index column when it has one.
+ */
+export function planColumns(fields: ReadonlyArray<{ readonly column: string; readonly indexColumn?: string }>): string[] {
+  return fields.flatMap((f) => (f.indexColumn ? [f.column, f.indexColumn] : [f.column]));
+}
+
+/** A stored row's cells in {@link planColumns} order. */
+export function storedCells(fields: ReadonlyArray<{ readonly indexColumn?: string }>, row: Pick<StoredRow, 'values' | 'indexes'>): Array<string | null> {
+  return fields.flatMap((f, i) => {
+    const value = (row.values[i] as string | null | undefined) ?? null;
+    return f.indexColumn ? [value, (row.indexes[i] as string | null | undefined) ?? null] : [value];
+  });
+}
+
 export interface RowPlan {
   /** The write for this row, or undefined when nothing is to change. */
   readonly write?: RowWrite;
@@ -34,7 +56,10 @@ export interface RowPlan {
  *   index that is missing or under another index key is recomputed. Plaintext is left alone.
  * - `encrypt-existing`: a value without the envelope prefix is legacy plaintext and is encrypted
  *   and indexed; a ciphertext value only gets a missing index filled. Anything carrying the prefix
- *   is never treated as plaintext, so no value is ever encrypted twice.
+ *   is never treated as plaintext, so no value is ever encrypted twice; such a value is decrypted
+ *   to check it, and one that does not decrypt (damaged, unknown key) is a failure.
+ * - `reindex` (rotate): every index is recomputed and written when it differs, so a change to a
+ *   field's normalisation is repaired.
  *
  * A value that cannot be decrypted is reported and its row is not written at all.
  */
@@ -43,9 +68,10 @@ export function planRow(
   fields: readonly PlannedField[],
   row: StoredRow,
   primary: { readonly dataKey: string; readonly indexKey: string },
+  options: PlanOptions = {},
 ): RowPlan {
   const failures: ValueFailure[] = [];
-  const columns: Array<[string, string | null, string | null]> = [];
+  const next: Array<string | null> = [];
   let changed = false;
   fields.forEach((f, i) => {
     const value = row.values[i];
@@ -57,7 +83,7 @@ export function planRow(
         failures.push({ field: f.codec.field, keyId: undefined, reason: 'not-text' });
       } else {
         try {
-          const decided = decide(mode, f, value, index ?? null, primary);
+          const decided = decide(mode, f, value, index ?? null, primary, options);
           if (decided) {
             nextValue = decided.value;
             if (f.indexColumn && decided.index !== undefined) nextIndex = decided.index;
@@ -68,11 +94,13 @@ export function planRow(
       }
     }
     if (nextValue !== value || nextIndex !== index) changed = true;
-    columns.push([f.column, (value as string | null) ?? null, nextValue ?? null]);
-    if (f.indexColumn) columns.push([f.indexColumn, index ?? null, nextIndex ?? null]);
+    next.push(nextValue ?? null);
+    if (f.indexColumn) next.push(nextIndex ?? null);
   });
   if (failures.length > 0 || !changed) return { failures };
-  return { write: { key: row.key, columns }, failures };
+  const names = planColumns(fields);
+  const old = storedCells(fields, row);
+  return { write: { key: row.key, columns: names.map((c, j) => [c, old[j]!, next[j]!] as const) }, failures };
 }
 
 function decide(
@@ -81,20 +109,30 @@ function decide(
   value: string,
   index: string | null,
   primary: { readonly dataKey: string; readonly indexKey: string },
+  options: PlanOptions,
 ): { value: string; index?: string } | undefined {
   const { codec } = f;
+  const recompute = options.reindex === true && mode === 'rotate' && f.indexColumn !== undefined;
   if (!looksLikeCiphertext(value)) {
+    if (recompute) {
+      const fresh = codec.indexForWrite(value);
+      return fresh === index ? undefined : { value, index: fresh };
+    }
     if (mode !== 'encrypt-existing') return undefined;
     return { value: codec.encrypt(value), ...(f.indexColumn ? { index: codec.indexForWrite(value) } : {}) };
   }
   const reencrypt = mode === 'rotate' && keyIdOf(value) !== primary.dataKey;
-  const reindex = f.indexColumn !== undefined && (index === null || (mode === 'rotate' && indexKeyIdOf(index) !== primary.indexKey));
-  if (!reencrypt && !reindex) return undefined;
+  const reindex = recompute || (f.indexColumn !== undefined && (index === null || (mode === 'rotate' && indexKeyIdOf(index) !== primary.indexKey)));
+  // encrypt-existing checks every prefixed value it meets, so a damaged one is reported, not skipped.
+  if (!reencrypt && !reindex && mode !== 'encrypt-existing') return undefined;
   // Throws DecryptionError for malformed values, unknown keys and failed authentication.
   const plaintext = codec.decrypt(value);
+  if (!reencrypt && !reindex) return undefined;
+  const fresh = reindex ? codec.indexForWrite(plaintext) : undefined;
+  if (!reencrypt && fresh === index) return undefined;
   return {
     value: reencrypt ? codec.encrypt(plaintext) : value,
-    ...(reindex ? { index: codec.indexForWrite(plaintext) } : {}),
+    ...(fresh !== undefined ? { index: fresh } : {}),
   };
 }
 

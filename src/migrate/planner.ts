@@ -33,6 +33,8 @@ export interface PlannerSetup {
   readonly model: string;
   readonly fields: readonly FieldTarget[];
   readonly primary: { readonly dataKey: string; readonly indexKey: string };
+  /** rotate --reindex: recompute every blind index. */
+  readonly reindex?: boolean;
 }
 
 /** Codecs for the fields of one model, bound to a keyring. */
@@ -46,9 +48,10 @@ export function plannedFields(setup: PlannerSetup, keyring: Keyring): PlannedFie
 }
 
 /** Plans every row of a batch; pure apart from fresh nonces. Runs on whichever thread calls it. */
-export function planRows(mode: MigrationMode, fields: readonly PlannedField[], primary: PlannerSetup['primary'], values: readonly (readonly unknown[])[], indexes: readonly (readonly unknown[])[]): PlannedRow[] {
+export function planRows(setup: Pick<PlannerSetup, 'mode' | 'primary' | 'reindex'>, fields: readonly PlannedField[], values: readonly (readonly unknown[])[], indexes: readonly (readonly unknown[])[]): PlannedRow[] {
+  const options = { reindex: setup.reindex === true };
   return values.map((v, i) => {
-    const plan = planRow(mode, fields, { key: [], values: v, indexes: indexes[i]! }, primary);
+    const plan = planRow(setup.mode, fields, { key: [], values: v, indexes: indexes[i]! }, setup.primary, options);
     return plan.write ? { next: plan.write.columns.map(([, , next]) => next), failures: plan.failures } : { failures: plan.failures };
   });
 }
@@ -56,7 +59,7 @@ export function planRows(mode: MigrationMode, fields: readonly PlannedField[], p
 export function inlinePlanner(setup: PlannerSetup, keyring: Keyring): BatchPlanner {
   const fields = plannedFields(setup, keyring);
   return {
-    plan: async (values, indexes) => planRows(setup.mode, fields, setup.primary, values, indexes),
+    plan: async (values, indexes) => planRows(setup, fields, values, indexes),
     close: async () => undefined,
   };
 }
@@ -123,16 +126,24 @@ export function workerScript(): string | undefined {
 /**
  * A pool of `threads` worker threads, each holding its own codecs. Batches go to an idle thread,
  * or wait for one. Falls back to inline planning when the compiled worker script is missing.
+ * A thread that fails or exits breaks the pool: every batch waiting on it, and every later one,
+ * is rejected, so a run never hangs on a thread that is gone.
  */
-export function threadPlanner(setup: PlannerSetup, keyring: Keyring, threads: number): BatchPlanner {
-  const script = workerScript();
+export function threadPlanner(setup: PlannerSetup, keyring: Keyring, threads: number, script: string | undefined = workerScript()): BatchPlanner {
   if (!script || threads < 1) return inlinePlanner(setup, keyring);
   const init: WorkerInit = { setup, keys: snapshotKeyring(keyring, setup) };
   const idle: Worker[] = [];
-  const waiting: Array<(w: Worker) => void> = [];
+  const waiting: Array<{ resolve: (w: Worker) => void; reject: (e: Error) => void }> = [];
   const pending = new Map<number, { resolve: (rows: PlannedRow[]) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let broken: Error | undefined;
+  let closing = false;
+  const breakPool = (error: Error) => {
+    broken ??= error;
+    for (const p of pending.values()) p.reject(broken);
+    pending.clear();
+    for (const w of waiting.splice(0)) w.reject(broken);
+  };
   const workers = Array.from({ length: threads }, () => {
     const w = new Worker(script, { workerData: init });
     w.on('message', (msg: WorkerResponse) => {
@@ -142,31 +153,37 @@ export function threadPlanner(setup: PlannerSetup, keyring: Keyring, threads: nu
       else p?.resolve(msg.rows);
       release(w);
     });
-    w.on('error', (e) => {
-      broken = e;
-      for (const p of pending.values()) p.reject(e);
-      pending.clear();
+    w.on('error', (e) => breakPool(e));
+    w.on('exit', (code) => {
+      if (!closing) breakPool(new Error(`a planner worker thread exited (code ${code})`));
     });
     idle.push(w);
     return w;
   });
   const release = (w: Worker) => {
     const next = waiting.shift();
-    if (next) next(w);
+    if (next) next.resolve(w);
     else idle.push(w);
   };
-  const acquire = () => new Promise<Worker>((resolve) => (idle.length > 0 ? resolve(idle.pop()!) : waiting.push(resolve)));
+  const acquire = () =>
+    new Promise<Worker>((resolve, reject) => {
+      if (broken) reject(broken);
+      else if (idle.length > 0) resolve(idle.pop()!);
+      else waiting.push({ resolve, reject });
+    });
   return {
     async plan(values, indexes) {
       if (broken) throw broken;
       const w = await acquire();
       const id = nextId++;
       return new Promise<PlannedRow[]>((resolve, reject) => {
+        if (broken) return reject(broken);
         pending.set(id, { resolve, reject });
         w.postMessage({ id, values, indexes } satisfies WorkerRequest);
       });
     },
     async close() {
+      closing = true;
       await Promise.all(workers.map((w) => w.terminate()));
     },
   };

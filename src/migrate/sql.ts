@@ -31,6 +31,24 @@ export function exact(conn: SqlConnection, expr: string): string {
   return conn.dialect === 'mysql' ? `CONVERT(${expr} USING utf8mb4) COLLATE utf8mb4_bin` : expr;
 }
 
+/**
+ * Null-safe equality of two text expressions, byte for byte. On MySQL even utf8mb4_bin is PAD
+ * SPACE ('a' = 'a  '), so both sides are compared as binary strings.
+ */
+export function sameText(conn: SqlConnection, left: string, right: string): string {
+  return conn.dialect === 'mysql'
+    ? `CAST(CONVERT(${left} USING utf8mb4) AS BINARY) <=> CAST(CONVERT(${right} USING utf8mb4) AS BINARY)`
+    : `${left} IS NOT DISTINCT FROM ${right}`;
+}
+
+/** True when the text in `column` matches the regular expression parameter, case-sensitively. */
+function matches(conn: SqlConnection, p: Params, column: string, pattern: string): string {
+  return conn.dialect === 'postgres' ? `${column} ~ ${p.add(pattern)}` : `${exact(conn, column)} REGEXP ${p.add(pattern)}`;
+}
+
+/** The shape of a v1 envelope; whether its key is known is checked separately, with parameters. */
+const V1_SHAPE = '^pce:v1:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$';
+
 /** True when the text in `column` starts with `prefix` (exact, never a LIKE pattern). */
 export function startsWith(conn: SqlConnection, p: Params, column: string, prefix: string): string {
   return `${exact(conn, `LEFT(${column}, ${prefix.length})`)} = ${p.add(prefix)}`;
@@ -71,7 +89,9 @@ export interface StoredRow {
   readonly indexes: readonly unknown[];
 }
 
-const A = '_pce_t';
+/** Alias of the model's table in the migrator's statements, unlikely to clash with a column name. */
+export const TABLE_ALIAS = '_pce_t';
+const A = TABLE_ALIAS;
 
 /** Columns of the batch select, aliased positionally so odd column names cannot collide. */
 export function selectBatch(conn: SqlConnection, target: ModelTarget, q: BatchQuery): { sql: string; params: unknown[] } {
@@ -133,17 +153,34 @@ export function rotateFilter(primaryDataKey: string, primaryIndexKey: string): R
       .join(' OR ');
 }
 
-/** Rows that `encrypt-existing` has work on: legacy plaintext, or a value whose index is missing. */
-export function encryptExistingFilter(): RowFilter {
+/**
+ * Rows that `encrypt-existing` has work on: legacy plaintext, a value whose index is missing, or a
+ * value that carries the envelope prefix but is not a well-formed v1 value under one of
+ * `dataKeyIds` (reported as a failure, never encrypted as if it were plaintext).
+ */
+export function encryptExistingFilter(dataKeyIds: readonly string[]): RowFilter {
   return (conn, p, target, alias) =>
     target.fields
       .map((f) => {
         const v = `${alias}.${conn.quote(f.column)}`;
-        const work = [`NOT (${startsWith(conn, p, v, CIPHERTEXT_PREFIX)})`];
+        const plaintext = `NOT (${startsWith(conn, p, v, CIPHERTEXT_PREFIX)})`;
+        const known = dataKeyIds.map((id) => startsWith(conn, p, v, headerFor(id)));
+        const suspect = `NOT (${matches(conn, p, v, V1_SHAPE)}${known.length > 0 ? ` AND (${known.join(' OR ')})` : ''})`;
+        const work = [plaintext, suspect];
         if (f.indexColumn) work.push(`${alias}.${conn.quote(f.indexColumn)} IS NULL`);
         return `(${v} IS NOT NULL AND (${work.join(' OR ')}))`;
       })
       .join(' OR ');
+}
+
+/** `rotate --reindex`: everything rotate has work on, and every row with a value in an indexed field. */
+export function reindexFilter(primaryDataKey: string, primaryIndexKey: string): RowFilter {
+  const stale = rotateFilter(primaryDataKey, primaryIndexKey);
+  return (conn, p, target, alias) => {
+    const indexed = target.fields.filter((f) => f.indexColumn).map((f) => `${alias}.${conn.quote(f.column)} IS NOT NULL`);
+    const base = stale(conn, p, target, alias);
+    return [base, ...indexed].filter((x) => x).join(' OR ');
+  };
 }
 
 /** Types of the key columns, for the array casts of the PostgreSQL batch update. */
@@ -187,7 +224,7 @@ export async function updateRows(
   if (rows.length === 0) return 0;
   const columns = rows[0]!.columns.map(([c]) => c);
   const guards = columns.map((c) => guarded.has(c));
-  const t = '_pce_t';
+  const t = TABLE_ALIAS;
   const v = '_pce_v';
   const p = new Params(conn);
   const set = columns.map((c, j) => `${conn.quote(c)} = ${v}.n${j}`);
@@ -199,7 +236,7 @@ export async function updateRows(
     const types = [...keyTypes, ...names.slice(keyTypes.length).map(() => 'text')];
     const matrix = rows.map(cells);
     const arrays = names.map((_, i) => `${p.add(matrix.map((r) => r[i]))}::${types[i]}[]`);
-    const cas = columns.flatMap((c, j) => (guards[j] ? [`${t}.${conn.quote(c)} IS NOT DISTINCT FROM ${v}.o${j}`] : []));
+    const cas = columns.flatMap((c, j) => (guards[j] ? [sameText(conn, `${t}.${conn.quote(c)}`, `${v}.o${j}`)] : []));
     const sql =
       `UPDATE ${conn.quote(target.table)} AS ${t} SET ${set.join(', ')} ` +
       `FROM unnest(${arrays.join(', ')}) AS ${v}(${names.join(', ')}) ` +
@@ -210,7 +247,7 @@ export async function updateRows(
     const placeholders = cells(r).map((c) => p.add(c));
     return n > 0 ? `SELECT ${placeholders.join(', ')}` : `SELECT ${placeholders.map((c, i) => `${c} AS ${names[i]}`).join(', ')}`;
   });
-  const cas = columns.flatMap((c, j) => (guards[j] ? [`${exact(conn, `${t}.${conn.quote(c)}`)} <=> ${v}.o${j}`] : []));
+  const cas = columns.flatMap((c, j) => (guards[j] ? [sameText(conn, `${t}.${conn.quote(c)}`, `${v}.o${j}`)] : []));
   const sql =
     `UPDATE ${conn.quote(target.table)} AS ${t} JOIN (${selects.join(' UNION ALL ')}) AS ${v} ` +
     `ON ${[...keyMatch, ...cas].join(' AND ')} SET ${set.map((s) => `${t}.${s}`).join(', ')}`;

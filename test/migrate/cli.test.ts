@@ -5,7 +5,7 @@ import { createHarness, providers, type Harness } from '../support/clients';
 import { databaseUrl, loadEncryptionSchema } from '../../src/cli/cliContext';
 import { collectStatus } from '../../src';
 import type { SqlConnection } from '../../src/migrate/connection';
-import { connect, emailOf, rawUsers, ROOT, rotation, runCli, schemaFor, schemaPath, seedUsers, userId, type Rotation } from './migrateSupport';
+import { connect, emailOf, rawUsers, ROOT, rotation, runCli, schemaFor, schemaPath, seedUsers, startCli, userId, type Rotation } from './migrateSupport';
 
 describe('the CLI finds the schema the way Prisma does', () => {
   let dir: string;
@@ -120,6 +120,26 @@ describe.each(providers())('CLI commands on %s', (provider) => {
     expect(text.stdout).toContain(`failed: User id=${userId(4)} name: authentication-failed (key d1)`);
   });
 
+  // Exit codes do not depend on the database: checked on PostgreSQL only, to keep the suite short.
+  (provider === 'postgres' ? test : test.skip)('exit codes: 3 when stopped before the work is done, 130 when interrupted', async () => {
+    const partial = await runCli(base('rotate', '--model', 'User', '--batch-size', '8', '--max-batches', '1'), env());
+    expect(partial.code).toBe(3);
+    expect(partial.stdout).toMatch(/not complete \(stopped early: rerun to continue\)/);
+
+    const run = startCli(base('rotate', '--model', 'User', '--batch-size', '5', '--pause', '300', '--concurrency', '1'), env());
+    let stderr = '';
+    await new Promise<void>((resolve) =>
+      run.child.stderr!.on('data', (d) => {
+        stderr += String(d);
+        if (stderr.includes('"event":"pce.migrate.batch"')) resolve();
+      }),
+    );
+    run.child.kill('SIGINT');
+    const interrupted = await run.done;
+    expect(interrupted.code).toBe(130);
+    expect(interrupted.stdout).toMatch(/not complete/);
+  });
+
   test('errors name what is wrong: unknown model, missing keys', async () => {
     const unknown = await runCli(base('rotate', '--model', 'Nope'), env());
     expect(unknown.code).toBe(1);
@@ -130,5 +150,22 @@ describe.each(providers())('CLI commands on %s', (provider) => {
     const noUrl = await runCli(base('status'), keys.env);
     expect(noUrl.code).toBe(1);
     expect(noUrl.stderr).toMatch(/DATABASE_URL/);
+  });
+});
+
+describe('MySQL URLs keep their TLS settings', () => {
+  const url = process.env.MYSQL_URL;
+  (url ? test : test.skip)('sslaccept=strict against a server without TLS fails instead of connecting in the clear', async () => {
+    const secured = `${url!.replace(/\/$/, '')}/mysql?sslaccept=strict`;
+    const outcome = await connect(secured).then(
+      async (c) => {
+        // A server with TLS: the session must really be encrypted.
+        const [row] = await c.query<{ Value: string }>(`SHOW SESSION STATUS LIKE 'Ssl_cipher'`);
+        await c.close();
+        return row?.Value ? 'encrypted' : 'plaintext';
+      },
+      () => 'refused',
+    );
+    expect(outcome).not.toBe('plaintext');
   });
 });

@@ -154,3 +154,51 @@ export function startCli(args: readonly string[], env: Record<string, string>): 
 export function runCli(args: readonly string[], env: Record<string, string>): Promise<CliResult> {
   return startCli(args, env).done;
 }
+
+/** True when some session of this database waits for a row lock (InnoDB's view refreshes after 0.1 s idle: callers poll slower on MySQL). */
+export async function someoneWaitsForALock(conn: SqlConnection): Promise<boolean> {
+  const sql =
+    conn.dialect === 'postgres'
+      ? `SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
+      : `SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+         WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()`;
+  return Number((await conn.query<{ n: unknown }>(sql))[0]!.n) > 0;
+}
+
+/** Waits until some session of this database waits for a row lock (one the test holds). */
+export async function waitForLockWait(conn: SqlConnection, timeoutMs = 20000): Promise<void> {
+  const interval = conn.dialect === 'postgres' ? 10 : 150;
+  for (let waited = 0; waited < timeoutMs; waited += interval) {
+    if (await someoneWaitsForALock(conn)) return;
+    await new Promise((r) => setTimeout(r, interval));
+  }
+  throw new Error('nobody waited for the row lock');
+}
+
+/**
+ * Holds a row lock on one User row (an open transaction that updates it) until `release` is
+ * called; the transaction is then rolled back.
+ */
+export async function holdUserRowLock(url: string, id: string): Promise<{ release: () => Promise<void> }> {
+  const locker = await openConnection(url);
+  let unlock!: () => void;
+  const unlocked = new Promise<void>((r) => (unlock = r));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => (locked = r));
+  const hold = locker
+    .transaction(async (tx) => {
+      await tx.execute(`UPDATE ${tx.quote('User')} SET ${tx.quote('karma')} = ${tx.quote('karma')} + 1 WHERE ${tx.quote('id')} = ${tx.placeholder(1)}`, [id]);
+      locked();
+      await unlocked;
+      throw new Error('roll back the test lock');
+    })
+    .catch(() => undefined);
+  await isLocked;
+  return {
+    release: async () => {
+      unlock();
+      await hold;
+      await locker.close();
+    },
+  };
+}

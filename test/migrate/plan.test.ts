@@ -2,7 +2,11 @@ import { localKeys } from '../../src';
 import { FieldCodec } from '../../src/extension/fieldCodec';
 import { decodeKey, encodeKey } from '../../src/migrate/keyCodec';
 import { planRow, type PlannedField } from '../../src/migrate/plan';
-import { keyringFromSnapshot, planRows, snapshotKeyring } from '../../src/migrate/planner';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mysqlConnectionOptions } from '../../src/migrate/connection';
+import { keyringFromSnapshot, planRows, snapshotKeyring, threadPlanner } from '../../src/migrate/planner';
 import type { FieldTarget } from '../../src/migrate/scope';
 import { randomKey } from '../support/keys';
 
@@ -56,6 +60,45 @@ describe('planRow', () => {
   });
 });
 
+describe('planRow, more', () => {
+  test('encrypt-existing reports a damaged value even when its row has nothing else to do', () => {
+    const notIndexed: PlannedField = { codec: new FieldCodec('C', 'notes', { readMode: 'passthrough' }, after, () => undefined), column: 'notes' };
+    expect(planRow('encrypt-existing', [notIndexed], { key: [1], values: ['pce: my note'], indexes: [undefined] }, primary).failures).toHaveLength(1);
+    expect(planRow('encrypt-existing', [notIndexed], { key: [1], values: [notIndexed.codec.encrypt('ok')], indexes: [undefined] }, primary)).toEqual({ failures: [] });
+  });
+
+  test('reindex rewrites an index under the primary key only when it differs', () => {
+    const now = field(after);
+    const value = now.codec.encrypt('Ada@Example.org');
+    const right = now.codec.indexForWrite('ada@example.org');
+    const wrong = now.codec.indexForWrite('someone else');
+    expect(planRow('rotate', [now], row(value, wrong), primary).write).toBeUndefined();
+    const plan = planRow('rotate', [now], row(value, wrong), primary, { reindex: true });
+    expect(plan.write!.columns).toEqual([['email', value, value], ['email_index', wrong, right]]);
+    expect(planRow('rotate', [now], row(value, right), primary, { reindex: true }).write).toBeUndefined();
+  });
+});
+
+describe('MySQL URL parameters', () => {
+  const base = 'mysql://app:s3cret-pw@db.internal:3307/shop';
+  test('maps Prisma parameters to driver options, TLS included', () => {
+    expect(mysqlConnectionOptions(`${base}?sslaccept=strict`)).toMatchObject({ host: 'db.internal', port: 3307, user: 'app', database: 'shop', ssl: { rejectUnauthorized: true } });
+    expect(mysqlConnectionOptions(`${base}?ssl=true&sslaccept=accept_invalid_certs`).ssl).toEqual({ rejectUnauthorized: false });
+    expect(mysqlConnectionOptions(`${base}?socket=/run/mysqld.sock&connect_timeout=5&connection_limit=3`)).toMatchObject({ socketPath: '/run/mysqld.sock', connectTimeout: 5000 });
+    expect(mysqlConnectionOptions(base).ssl).toBeUndefined();
+  });
+  test('refuses parameters it does not know, naming the parameter and never the password', () => {
+    expect(() => mysqlConnectionOptions(`${base}?sslmode=required&tls_version=1.3`)).toThrow(/'tls_version' is not supported/);
+    try {
+      mysqlConnectionOptions(`${base}?sslcert=/nonexistent/ca.pem`);
+      throw new Error('no error');
+    } catch (error) {
+      expect((error as Error).message).toMatch(/sslcert/);
+      expect((error as Error).message).not.toContain('s3cret-pw');
+    }
+  });
+});
+
 describe('planner worker support', () => {
   test('a keyring rebuilt from a snapshot encrypts and indexes exactly like the original', () => {
     const target: FieldTarget = { field: 'email', column: 'email', spec, indexField: 'emailIndex', indexColumn: 'email_index' };
@@ -65,8 +108,27 @@ describe('planner worker support', () => {
     const original = new FieldCodec('C', 'email', spec, after, () => undefined);
     expect(viaClone.indexForWrite('Q@x.org')).toBe(original.indexForWrite('Q@x.org'));
     expect(original.decrypt(viaClone.encrypt('round trip'))).toBe('round trip');
-    const [planned] = planRows('rotate', [{ codec: viaClone, column: 'email', indexColumn: 'email_index' }], primary, [[field(before).codec.encrypt('z')]], [[null]]);
+    const [planned] = planRows({ mode: 'rotate', primary }, [{ codec: viaClone, column: 'email', indexColumn: 'email_index' }], [[field(before).codec.encrypt('z')]], [[null]]);
     expect(original.decrypt(planned!.next![0]!)).toBe('z');
+  });
+
+  test('a worker thread that exits without an error fails the batches waiting on it instead of hanging', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pce-worker-'));
+    const script = join(dir, 'exiting.js');
+    // Takes the first batch, then ends its thread: no 'error' event, only 'exit'.
+    writeFileSync(script, "require('node:worker_threads').parentPort.on('message', () => process.exit(0));\n");
+    const target: FieldTarget = { field: 'email', column: 'email', spec, indexField: 'emailIndex', indexColumn: 'email_index' };
+    const planner = threadPlanner({ mode: 'rotate', model: 'C', fields: [target], primary }, after, 1, script);
+    try {
+      const first = planner.plan([['x']], [[null]]);
+      const second = planner.plan([['y']], [[null]]);
+      await expect(first).rejects.toThrow(/exited/);
+      await expect(second).rejects.toThrow(/exited/);
+      await expect(planner.plan([['z']], [[null]])).rejects.toThrow(/exited/);
+    } finally {
+      await planner.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('checkpoint keys keep their driver types through text', () => {

@@ -4,7 +4,7 @@ import type { Provider } from '../support/databases';
 import { verify } from '../../src';
 import { CHECKPOINT_TABLE } from '../../src/migrate/checkpoint';
 import type { SqlConnection } from '../../src/migrate/connection';
-import { connect, expectUsersIntact, rawUsers, rotation, schemaFor, schemaPath, seedUsers, startCli, userId, type Rotation } from './migrateSupport';
+import { connect, expectUsersIntact, holdUserRowLock, rawUsers, rotation, schemaFor, schemaPath, seedUsers, someoneWaitsForALock, startCli, userId, type Rotation } from './migrateSupport';
 
 /**
  * Counts committed writes per User row with a trigger, so "no row done twice" is checked by the
@@ -45,17 +45,6 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
   }
 }
 
-/** Lock waits of this database, as in the concurrency tests (InnoDB's view refreshes after 0.1 s idle). */
-async function someoneWaitsForALock(conn: SqlConnection, provider: Provider): Promise<boolean> {
-  const sql =
-    provider === 'postgres'
-      ? `SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
-      : `SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
-         WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()`;
-  if (provider === 'mysql') await sleep(150);
-  return Number((await conn.query<{ n: unknown }>(sql))[0]!.n) > 0;
-}
-
 describe.each(providers())('migrator processes on %s', (provider) => {
   let h: Harness;
   let conn: SqlConnection;
@@ -87,25 +76,17 @@ describe.each(providers())('migrator processes on %s', (provider) => {
     };
 
     // Kill 1: inside a batch transaction. The test holds a row lock so the batch UPDATE is stuck mid-way.
-    const locker = await connect(h.db.url);
-    let unlock!: () => void;
-    const unlocked = new Promise<void>((r) => (unlock = r));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => (locked = r));
-    const hold = locker.transaction(async (tx) => {
-      await tx.execute(`UPDATE ${tx.quote('User')} SET ${tx.quote('karma')} = ${tx.quote('karma')} + 1 WHERE ${tx.quote('id')} = ${tx.placeholder(1)}`, [userId(310)]);
-      locked();
-      await unlocked;
-      throw new Error('roll back the test lock');
+    // One batch in flight (so the chunks after it are left for kills 2 and 3) and a lock timeout
+    // longer than the test waits (so the batch is still stuck, not retried, when it is killed).
+    const lock = await holdUserRowLock(h.db.url, userId(310));
+    const first = startCli(cliArgs('--batch-size', '40', '--pause', '10', '--concurrency', '1', '--lock-timeout', '60000'), env());
+    await waitFor('the migrator to block on the locked row', async () => {
+      if (provider === 'mysql') await sleep(150);
+      return someoneWaitsForALock(conn);
     });
-    await isLocked;
-    const first = startCli(cliArgs('--batch-size', '40', '--pause', '10'), env());
-    await waitFor('the migrator to block on the locked row', () => someoneWaitsForALock(conn, provider));
     first.child.kill('SIGKILL');
     expect((await first.done).signal).toBe('SIGKILL');
-    unlock();
-    await expect(hold).rejects.toThrow('roll back the test lock');
-    await locker.close();
+    await lock.release();
     // The server rolls the killed sessions back once it notices; give it a moment.
     await sleep(300);
     const afterFirst = await check();
@@ -150,7 +131,22 @@ describe.each(providers())('migrator processes on %s', (provider) => {
     const N = 1500;
     await seedUsers(conn, provider, keys.before, N);
     await countWrites(conn, provider);
-    const runs = [0, 1, 2].map(() => startCli(cliArgs('--batch-size', '25', '--pause', '25', '--json'), env()));
+    // A held row lock keeps the job open until all three have opened it, however slowly they start:
+    // one creates it, the others join it (none finds it finished and restarts it).
+    const lock = await holdUserRowLock(h.db.url, userId(700));
+    const runs = [0, 1, 2].map(() => startCli(cliArgs('--batch-size', '25', '--pause', '25', '--json', '--lock-timeout', '60000'), env()));
+    const started = runs.map(
+      (r) =>
+        new Promise<void>((resolve) => {
+          let err = '';
+          r.child.stderr!.on('data', (d) => {
+            err += String(d);
+            if (err.includes('"event":"pce.migrate.start"')) resolve();
+          });
+        }),
+    );
+    await Promise.all(started);
+    await lock.release();
     const results = await Promise.all(runs.map((r) => r.done));
     for (const r of results) expect(r.code).toBe(0);
     const reports = results.map((r) => JSON.parse(r.stdout) as { updated: number; failedCount: number; models: Array<{ start: string; batches: number }> });
