@@ -12,13 +12,19 @@ export type ReadMode =
   /** Return it as is: the column still holds legacy plaintext while `encrypt-existing` runs. */
   | 'passthrough';
 
-export interface EncryptedFieldSpec {
-  /** Field holding the blind index of this field, if equality lookups are wanted. */
-  readonly index?: string;
-  /** Normalisations applied before hashing into the index, in order. */
-  readonly normalize?: readonly Normalizer[];
-  readonly readMode: ReadMode;
-}
+/**
+ * One annotated field. `normalize` exists only together with `index`: normalisation applies to
+ * the blind index, never to the stored value.
+ */
+export type EncryptedFieldSpec =
+  | { readonly readMode: ReadMode; readonly index?: undefined; readonly normalize?: undefined }
+  | {
+      readonly readMode: ReadMode;
+      /** Field holding the blind index of this field, for equality lookups. */
+      readonly index: string;
+      /** Normalisations applied before hashing into the index, in order. */
+      readonly normalize?: readonly Normalizer[];
+    };
 
 export interface RelationSpec {
   readonly model: string;

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import type { DecryptionFailure } from '../errors';
 import type { KeyInfo } from '../keys/keyring';
 
 /**
@@ -25,7 +26,7 @@ export interface AuditLog {
   kmsFailure(keyId: string, operation: string, failure: string, attempts: number): void;
   /** `keys retire` refused: values still use the key. */
   retireRefused(keyId: string, values: number): void;
-  decryptFailure(model: string, field: string, keyId: string | undefined, reason: string): void;
+  decryptFailure(model: string, field: string, keyId: string | undefined, reason: DecryptionFailure): void;
   refusedQuery(model: string, field: string, operator: string, operation: string): void;
   queryStats(model: string, operation: string, stats: CryptoStats): void;
   migration(event: 'start' | 'batch' | 'end' | 'failure', details: Readonly<Record<string, string | number | boolean | undefined>>): void;

@@ -130,9 +130,6 @@ function parseOptions(body: string, fail: (reason: string) => never): Map<Option
 }
 
 export function toFieldSpec(parsed: ParsedAnnotation): EncryptedFieldSpec {
-  return {
-    ...(parsed.index ? { index: parsed.index } : {}),
-    ...(parsed.normalize ? { normalize: parsed.normalize } : {}),
-    readMode: parsed.readMode,
-  };
+  if (!parsed.index) return { readMode: parsed.readMode };
+  return { index: parsed.index, ...(parsed.normalize ? { normalize: parsed.normalize } : {}), readMode: parsed.readMode };
 }
