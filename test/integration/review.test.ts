@@ -107,3 +107,33 @@ describe('start-up checks', () => {
     expect(() => localKeys({ data: [{ id: 'A', key: password }], index: [{ id: 'i', key: b64() }] })).toThrow(/too weak/);
   });
 });
+
+describe('keys given as a loader function', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness('postgres');
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  test('a failed load fails the query with its error and is retried by the next query', async () => {
+    const ring = localKeys({ data: [{ id: 'A', key: keyA }], index: [{ id: 'i1', key: index1 }] });
+    let kmsDown = true;
+    let calls = 0;
+    const prisma = h.extend({
+      keys: async () => {
+        calls++;
+        if (kmsDown) throw new KeyringError('A', 'KMS unreachable (simulated transient start-up failure)');
+        return ring;
+      },
+    });
+    await expect(prisma.user.count()).rejects.toThrow(/KMS unreachable/);
+    kmsDown = false;
+    const created = await prisma.user.create({ data: { email: 'after-retry@x.org' } });
+    expect(created.email).toBe('after-retry@x.org');
+    const loads = calls;
+    await prisma.user.count();
+    expect(calls).toBe(loads); // loaded once it worked, then kept
+  });
+});
