@@ -31,6 +31,7 @@ export interface RelationSpec {
   readonly list: boolean;
 }
 
+/** What the extension and the migrator need to know about one model. */
 export interface ModelSpec {
   /** Database table name (`@@map`), for the migrator's SQL. */
   readonly dbName: string;
@@ -46,6 +47,7 @@ export interface ModelSpec {
   readonly compoundUniques: Readonly<Record<string, readonly string[]>>;
 }
 
+/** The generated encryption map (`encryptedFields`): every model of the schema, by name. */
 export interface EncryptionSchema {
   readonly version: 1;
   readonly provider: string;

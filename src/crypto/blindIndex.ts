@@ -2,6 +2,7 @@ import { createHmac, hkdfSync, createSecretKey, type KeyObject } from 'node:cryp
 
 /** Stored blind index text: `<indexKeyId>:<base64url HMAC-SHA-256>`. */
 declare const blindIndexBrand: unique symbol;
+/** A stored blind index, `<indexKeyId>:<base64url HMAC>`, as computed by {@link computeBlindIndex}. */
 export type BlindIndex = string & { readonly [blindIndexBrand]: true };
 
 const HKDF_SALT = Buffer.from('prisma-column-encryption/blind-index/v1', 'utf8');

@@ -13,6 +13,7 @@ export const NORMALIZERS = {
   removeWhitespace: (v: string) => v.replace(/\s+/g, ''),
 } as const satisfies Record<string, (v: string) => string>;
 
+/** Name of a normalisation step, as written in `@encrypted(normalize: [...])`. */
 export type Normalizer = keyof typeof NORMALIZERS;
 
 export function isNormalizer(name: string): name is Normalizer {

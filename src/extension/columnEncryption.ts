@@ -9,6 +9,7 @@ import { rewriteArgs } from './rewriteArgs';
 import { buildRuntimeSchema, type RuntimeModel, type RuntimeSchema } from './runtimeSchema';
 import { type Obj, type UniqueLookup, WalkContext } from './walkContext';
 
+/** Options of {@link columnEncryption}. */
 export interface ColumnEncryptionOptions {
   /** The `encryptedFields` map from the module the generator wrote. */
   readonly fields: EncryptionSchema;

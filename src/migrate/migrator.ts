@@ -70,6 +70,7 @@ export interface MigrationOptions extends ScopeFilter {
   readonly lockTimeoutMs?: number;
 }
 
+/** Progress of a running migration, as passed to the `onProgress` callback. */
 export interface MigrationProgress {
   readonly command: MigrationMode;
   readonly model: string;
@@ -80,6 +81,7 @@ export interface MigrationProgress {
   readonly updated: number;
 }
 
+/** What a migration did for one model: rows scanned, updated, failed and conflicting. */
 export interface ModelMigrationReport {
   readonly model: string;
   readonly fields: readonly string[];
@@ -99,6 +101,7 @@ export interface ModelMigrationReport {
   readonly complete: boolean;
 }
 
+/** The result of `rotate` or `encryptExisting`: per-model counts, failures by primary key, and whether the run completed. */
 export interface MigrationReport {
   readonly command: MigrationMode;
   readonly dryRun: boolean;

@@ -12,6 +12,7 @@ import { describeKey, formatKey, type KeyTuple } from './keyCodec';
 import { resolveScope, type ModelTarget, type ScopeFilter } from './scope';
 import { readBatch, type StoredRow } from './sql';
 
+/** Options of {@link verify}: the connection, schema and keyring, an optional model/field filter and batch size. */
 export interface VerifyOptions extends ScopeFilter {
   readonly connection: SqlConnection;
   readonly schema: EncryptionSchema;
@@ -60,6 +61,7 @@ export interface ModelVerifyReport {
   readonly failed: number;
 }
 
+/** The result of {@link verify}: values checked and the failures, by model, field and primary key (never content). */
 export interface VerifyReport {
   /** True when every value decrypted and every index matched. */
   readonly ok: boolean;
