@@ -44,6 +44,7 @@ const RETURNS_RECORDS = new Set([
   'upsert',
   'delete',
 ]);
+
 /**
  * The Prisma Client extension: encrypts annotated fields on write, decrypts them on read, and
  * rewrites equality filters into blind-index lookups.
