@@ -1,9 +1,9 @@
-import { createHarness, providers, silentLogger, type Harness } from '../support/clients';
+import { providers, silentLogger, type Harness } from '../support/clients';
 import { rotate } from '../../src';
 import type { SqlConnection } from '../../src/migrate/connection';
 import { resolveScope } from '../../src/migrate/scope';
 import { keyColumnTypes, readBatch, updateRows } from '../../src/migrate/sql';
-import { codec, connect, emailOf, nameOf, rawUsers, rotation, schemaFor, seedUsers, userId, waitForLockWait, type Rotation } from './migrateSupport';
+import { closeFixture, codec, connect, emailOf, nameOf, openFixture, rawUsers, rotation, schemaFor, seedUsers, signal, userId, waitForLockWait, type Rotation } from './migrateSupport';
 
 describe.each(providers())('rotate with live traffic on %s', (provider) => {
   let h: Harness;
@@ -12,14 +12,9 @@ describe.each(providers())('rotate with live traffic on %s', (provider) => {
   const schema = schemaFor(provider);
 
   beforeEach(async () => {
-    keys = rotation();
-    h = await createHarness(provider, { keys: keys.before });
-    conn = await connect(h.db.url);
+    ({ h, conn, keys } = await openFixture(provider));
   });
-  afterEach(async () => {
-    await conn?.close();
-    await h?.close();
-  });
+  afterEach(() => closeFixture({ h, conn }));
 
   test('the batch UPDATE is a compare-and-set: a row changed since it was read keeps the new value', async () => {
     await seedUsers(conn, provider, keys.before, 3);
@@ -48,25 +43,23 @@ describe.each(providers())('rotate with live traffic on %s', (provider) => {
     // The migrator's connection is busy while it waits, so lock waits are watched from a third one.
     const probe = await connect(h.db.url);
     try {
-      let release!: () => void;
-      const released = new Promise<void>((r) => (release = r));
-      let locked!: () => void;
-      const rowLocked = new Promise<void>((r) => (locked = r));
+      const released = signal();
+      const rowLocked = signal();
       // The old application version (still on d1) updates u00025 in an open transaction.
       const appWrite = writer.transaction(async (tx) => {
         await tx.execute(`UPDATE ${tx.quote('User')} SET ${tx.quote('name')} = ${tx.placeholder(1)} WHERE ${tx.quote('id')} = ${tx.placeholder(2)}`, [
           oldApp.encrypt('Written During Rotation'),
           userId(25),
         ]);
-        locked();
-        await released;
+        rowLocked.fire();
+        await released.fired;
       });
-      await rowLocked;
+      await rowLocked.fired;
       // A lock timeout far above the test's wait: the batch must wait for the lock, not time out and start over.
       const run = rotate({ connection: conn, schema, keyring: keys.after, model: 'User', batchSize: 20, lockTimeoutMs: 60000, logger: silentLogger });
       // The migrator has read u00025's old value and now waits for the row lock; commit the app's write.
       await waitForLockWait(probe);
-      release();
+      released.fire();
       await appWrite;
       const report = await run;
       // u00025's first write missed (the application's value was newer); it was re-read and written under d2.

@@ -1,7 +1,7 @@
-import { createHarness, providers, silentLogger, type Harness } from '../support/clients';
+import { providers, silentLogger, type Harness } from '../support/clients';
 import { encryptExisting } from '../../src';
 import type { SqlConnection } from '../../src/migrate/connection';
-import { codec, connect, rotation, schemaFor, type Rotation } from './migrateSupport';
+import { closeFixture, codec, openFixture, schemaFor, type Rotation } from './migrateSupport';
 
 interface RawContact {
   id: number;
@@ -17,14 +17,9 @@ describe.each(providers())('encrypt-existing on %s', (provider) => {
   const schema = schemaFor(provider);
 
   beforeEach(async () => {
-    keys = rotation();
-    h = await createHarness(provider, { keys: keys.after });
-    conn = await connect(h.db.url);
+    ({ h, conn, keys } = await openFixture(provider, 'after'));
   });
-  afterEach(async () => {
-    await conn?.close();
-    await h?.close();
-  });
+  afterEach(() => closeFixture({ h, conn }));
 
   const contacts = async () => {
     const q = conn.quote;

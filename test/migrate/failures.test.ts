@@ -1,12 +1,12 @@
 import { inspect } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createHarness, providers, silentLogger, type Harness } from '../support/clients';
+import { providers, silentLogger, type Harness } from '../support/clients';
 import { encryptExisting, MigrationError, rotate, verify } from '../../src';
 import type { SqlConnection } from '../../src/migrate/connection';
 import { resolveScope } from '../../src/migrate/scope';
 import { keyColumnTypes, readBatch, updateRows } from '../../src/migrate/sql';
 import { CHECKPOINT_TABLE, ensureCheckpointTable, finishJob, jobFor } from '../../src/migrate/checkpoint';
-import { capturingLogger, codec, connect, emailOf, holdUserRowLock, rawUsers, rotation, schemaFor, seedUsers, userId, waitForLockWait, type Rotation } from './migrateSupport';
+import { capturingLogger, closeFixture, codec, connect, emailOf, holdUserRowLock, openFixture, rawUsers, rotation, schemaFor, seedUsers, signal, userId, waitForLockWait, type Rotation } from './migrateSupport';
 
 /** Review findings on failure paths: each test failed before its fix. */
 describe.each(providers())('migrator failure paths on %s', (provider) => {
@@ -18,14 +18,9 @@ describe.each(providers())('migrator failure paths on %s', (provider) => {
   const ph = (n: number) => conn.placeholder(n);
 
   beforeEach(async () => {
-    keys = rotation();
-    h = await createHarness(provider, { keys: keys.before });
-    conn = await connect(h.db.url);
+    ({ h, conn, keys } = await openFixture(provider));
   });
-  afterEach(async () => {
-    await conn?.close();
-    await h?.close();
-  });
+  afterEach(() => closeFixture({ h, conn }));
 
   const setUser = (id: string, column: string, value: string | null) => conn.execute(`UPDATE ${q('User')} SET ${q(column)} = ${ph(1)} WHERE ${q('id')} = ${ph(2)}`, [value, id]);
   const underD2 = async () => (await rawUsers(conn)).filter((r) => r.email.startsWith('pce:v1:d2:')).length;
@@ -188,20 +183,18 @@ describe.each(providers())('migrator failure paths on %s', (provider) => {
     const other = await connect(h.db.url);
     const probe = await connect(h.db.url);
     try {
-      let commit!: () => void;
-      const committed = new Promise<void>((r) => (commit = r));
-      let started!: () => void;
-      const restarting = new Promise<void>((r) => (started = r));
+      const committed = signal();
+      const restarting = signal();
       const restart = other.transaction(async (tx) => {
         await tx.execute(`UPDATE ${t} SET state = 'running' WHERE job_id = ${tx.placeholder(1)} AND chunk = 0`, [job.id]);
         await tx.execute(`INSERT INTO ${t} (job_id, chunk, state) VALUES (${tx.placeholder(1)}, 2, 'pending')`, [job.id]);
-        started();
-        await committed;
+        restarting.fire();
+        await committed.fired;
       });
-      await restarting;
+      await restarting.fired;
       const finishing = finishJob(conn, job);
       await waitForLockWait(probe);
-      commit();
+      committed.fire();
       await restart;
       expect(await finishing).toBe(1);
       const [header] = await conn.query<{ state: string }>(`SELECT state FROM ${t} WHERE job_id = ${ph(1)} AND chunk = 0`, [job.id]);

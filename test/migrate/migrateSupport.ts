@@ -7,6 +7,7 @@ import { encryptedFields as myFields } from '../../generated/mysql/encryption';
 import { localKeys, type EncryptionSchema, type Keyring } from '../../src';
 import { FieldCodec } from '../../src/extension/fieldCodec';
 import { openConnection, type SqlConnection } from '../../src/migrate/connection';
+import { createHarness, type Harness } from '../support/clients';
 import type { Provider } from '../support/databases';
 import { randomKey } from '../support/keys';
 
@@ -47,6 +48,33 @@ export function schemaPath(provider: Provider): string {
 
 export function connect(url: string): Promise<SqlConnection> {
   return openConnection(url);
+}
+
+/** What each migrator test starts from: fresh keys, a fresh database with its harness, and a raw connection. */
+export interface MigrationFixture {
+  readonly h: Harness;
+  readonly conn: SqlConnection;
+  readonly keys: Rotation;
+}
+
+/** Opens a fixture whose extended client uses the `before` (default) or `after` keyring. */
+export async function openFixture(provider: Provider, appKeys: 'before' | 'after' = 'before'): Promise<MigrationFixture> {
+  const keys = rotation();
+  const h = await createHarness(provider, { keys: keys[appKeys] });
+  return { h, conn: await connect(h.db.url), keys };
+}
+
+/** Closes what {@link openFixture} opened; tolerates a fixture that failed half way. */
+export async function closeFixture(fixture: { readonly h?: Harness; readonly conn?: SqlConnection }): Promise<void> {
+  await fixture.conn?.close();
+  await fixture.h?.close();
+}
+
+/** A one-shot signal between a test and a transaction it holds open: `fire()` resolves `fired`. */
+export function signal(): { readonly fired: Promise<void>; readonly fire: () => void } {
+  let fire!: () => void;
+  const fired = new Promise<void>((resolve) => (fire = resolve));
+  return { fired, fire };
 }
 
 /** A codec for a field of the test schema, to write stored values directly with SQL. */
@@ -181,22 +209,20 @@ export async function waitForLockWait(conn: SqlConnection, timeoutMs = 20000): P
  */
 export async function holdUserRowLock(url: string, id: string): Promise<{ release: () => Promise<void> }> {
   const locker = await openConnection(url);
-  let unlock!: () => void;
-  const unlocked = new Promise<void>((r) => (unlock = r));
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => (locked = r));
+  const unlocked = signal();
+  const locked = signal();
   const hold = locker
     .transaction(async (tx) => {
       await tx.execute(`UPDATE ${tx.quote('User')} SET ${tx.quote('karma')} = ${tx.quote('karma')} + 1 WHERE ${tx.quote('id')} = ${tx.placeholder(1)}`, [id]);
-      locked();
-      await unlocked;
+      locked.fire();
+      await unlocked.fired;
       throw new Error('roll back the test lock');
     })
     .catch(() => undefined);
-  await isLocked;
+  await locked.fired;
   return {
     release: async () => {
-      unlock();
+      unlocked.fire();
       await hold;
       await locker.close();
     },

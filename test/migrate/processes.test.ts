@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createHarness, providers, silentLogger, type Harness } from '../support/clients';
+import { providers, silentLogger, type Harness } from '../support/clients';
 import type { Provider } from '../support/databases';
 import { verify } from '../../src';
 import { CHECKPOINT_TABLE } from '../../src/migrate/checkpoint';
 import type { SqlConnection } from '../../src/migrate/connection';
-import { connect, expectUsersIntact, holdUserRowLock, rawUsers, rotation, schemaFor, schemaPath, seedUsers, someoneWaitsForALock, startCli, userId, type Rotation } from './migrateSupport';
+import { closeFixture, expectUsersIntact, holdUserRowLock, openFixture, rawUsers, schemaFor, schemaPath, seedUsers, someoneWaitsForALock, startCli, userId, type Rotation } from './migrateSupport';
 
 /**
  * Counts committed writes per User row with a trigger, so "no row done twice" is checked by the
@@ -53,14 +53,9 @@ describe.each(providers())('migrator processes on %s', (provider) => {
   const env = () => ({ DATABASE_URL: h.db.url, ...keys.env });
 
   beforeEach(async () => {
-    keys = rotation();
-    h = await createHarness(provider, { keys: keys.before });
-    conn = await connect(h.db.url);
+    ({ h, conn, keys } = await openFixture(provider));
   });
-  afterEach(async () => {
-    await conn?.close();
-    await h?.close();
-  });
+  afterEach(() => closeFixture({ h, conn }));
 
   test('killed at any moment, a rerun resumes: no row lost, written twice, or left unreadable', async () => {
     const N = 1200;

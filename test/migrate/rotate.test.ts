@@ -1,9 +1,9 @@
-import { createHarness, providers, silentLogger, type Harness } from '../support/clients';
+import { providers, silentLogger, type Harness } from '../support/clients';
 import { collectStatus, encryptExisting, localKeys, rotate } from '../../src';
 import { randomKey } from '../support/keys';
 import { CHECKPOINT_TABLE } from '../../src/migrate/checkpoint';
 import type { SqlConnection } from '../../src/migrate/connection';
-import { capturingLogger, codec, connect, emailOf, expectUsersIntact, nameOf, rawUsers, rotation, schemaFor, seedUsers, userId, type Rotation } from './migrateSupport';
+import { capturingLogger, closeFixture, codec, emailOf, expectUsersIntact, nameOf, openFixture, rawUsers, rotation, schemaFor, seedUsers, userId, type Rotation } from './migrateSupport';
 
 const USERS = 600;
 
@@ -14,14 +14,9 @@ describe.each(providers())('rotate on %s', (provider) => {
   const schema = schemaFor(provider);
 
   beforeEach(async () => {
-    keys = rotation();
-    h = await createHarness(provider, { keys: keys.before });
-    conn = await connect(h.db.url);
+    ({ h, conn, keys } = await openFixture(provider));
   });
-  afterEach(async () => {
-    await conn?.close();
-    await h?.close();
-  });
+  afterEach(() => closeFixture({ h, conn }));
 
   test('re-encrypts every value under the primary key, reindexes, and a second run writes nothing', async () => {
     await seedUsers(conn, provider, keys.before, USERS);

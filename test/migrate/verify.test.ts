@@ -1,7 +1,7 @@
-import { createHarness, providers, silentLogger, type Harness } from '../support/clients';
+import { providers, silentLogger, type Harness } from '../support/clients';
 import { verify } from '../../src';
 import type { SqlConnection } from '../../src/migrate/connection';
-import { capturingLogger, codec, connect, emailOf, nameOf, rotation, schemaFor, seedUsers, userId, type Rotation } from './migrateSupport';
+import { capturingLogger, closeFixture, codec, emailOf, nameOf, openFixture, schemaFor, seedUsers, userId, type Rotation } from './migrateSupport';
 
 describe.each(providers())('verify on %s', (provider) => {
   let h: Harness;
@@ -10,14 +10,9 @@ describe.each(providers())('verify on %s', (provider) => {
   const schema = schemaFor(provider);
 
   beforeEach(async () => {
-    keys = rotation();
-    h = await createHarness(provider, { keys: keys.before });
-    conn = await connect(h.db.url);
+    ({ h, conn, keys } = await openFixture(provider));
   });
-  afterEach(async () => {
-    await conn?.close();
-    await h?.close();
-  });
+  afterEach(() => closeFixture({ h, conn }));
 
   const set = async (id: string, column: string, value: string | null) => {
     const q = conn.quote;
