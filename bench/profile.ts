@@ -7,32 +7,19 @@
  * writes a .cpuprofile into .tmp/profiles/ (gitignored; open it in Chrome DevTools or VS Code)
  * and prints the heaviest frames.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { frameTimes, type CpuProfile } from './support/cpuProfile';
 import { fmt, renderTable } from './support/table';
-import { Client as PgRaw } from 'pg';
-import { localKeys } from '../dist';
-import { createDatabase } from '../test/support/databases';
-import { createClients } from './clients';
-import { loadPeerDmmf, peerKey } from './peer/fieldEncryption';
 import { seed } from './seed';
-import { startServer } from './support/server';
+import { openBenchEnvironment } from './support/environment';
 import { buildWorkloads, RawKit } from './workloads';
 
 async function main(): Promise<void> {
   const [pattern = 'findMany 1000', contender = 'extension', roundsText = '200'] = process.argv.slice(2);
-  const server = await startServer();
-  const ours = await createDatabase('postgres', server.adminUrl, 'pce_prof');
-  const peerDb = await createDatabase('postgres', server.adminUrl, 'pce_prof_peer');
-  const oursSql = new PgRaw({ connectionString: ours.url });
-  const peerSql = new PgRaw({ connectionString: peerDb.url });
-  await Promise.all([oursSql.connect(), peerSql.connect()]);
-  const keyring = localKeys({ data: [{ id: 'd1', key: randomBytes(32).toString('base64') }], index: [{ id: 'i1', key: randomBytes(32).toString('base64') }] });
-  process.env.PRISMA_FIELD_ENCRYPTION_HASH_SALT ??= randomBytes(16).toString('hex');
-  const clients = createClients(ours.url, peerDb.url, keyring, loadPeerDmmf(), peerKey());
+  const env = await openBenchEnvironment('pce_prof');
+  const { oursSql, peerSql, keyring, clients } = env;
   try {
     await seed(clients.extension);
     await seed(clients.peer);
@@ -68,11 +55,7 @@ async function main(): Promise<void> {
     const perRun = (ms: number) => `${fmt((ms * 1000) / rounds, 1)} us`;
     process.stdout.write(`${renderTable(['frame (heaviest self time)', 'self / run', 'total / run'], frames.slice(0, 25).map((f) => [f.frame, perRun(f.self), perRun(f.total)]))}\n`);
   } finally {
-    await clients.close();
-    await Promise.all([oursSql.end(), peerSql.end()]);
-    await ours.drop();
-    await peerDb.drop();
-    await server.stop();
+    await env.close();
   }
 }
 

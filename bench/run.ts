@@ -5,19 +5,15 @@
  * BENCH_ONLY=createMany,include runs only the workloads whose names start so. It measures the
  * built package (dist/, rebuilt by the prebench step), i.e. what users install.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client as PgRaw } from 'pg';
-import { localKeys } from '../dist';
-import { createDatabase } from '../test/support/databases';
-import { createClients } from './clients';
+import type { Client as PgRaw } from 'pg';
 import { measureFieldCosts, type FieldCost } from './fieldCosts';
-import { dmmfMismatches, loadPeerDmmf, peerKey, whyPeerNeedsDmmf } from './peer/fieldEncryption';
+import { dmmfMismatches, whyPeerNeedsDmmf } from './peer/fieldEncryption';
 import { seed } from './seed';
 import { describeMachine } from './support/machine';
 import { runRounds } from './support/rounds';
-import { startServer } from './support/server';
+import { openBenchEnvironment } from './support/environment';
 import { summarize, type Summary } from './support/stats';
 import { fmt, renderTable } from './support/table';
 import { runExperiments, type Experiment } from './beyondFloor';
@@ -39,20 +35,11 @@ async function main(): Promise<void> {
     log(`warning: load average ${machine.loadAverage} on ${machine.cores} cores - other work on this machine will skew the medians`);
   }
 
-  const server = await startServer();
+  const env = await openBenchEnvironment('pce_bench');
+  const { server, ours, peerDb, oursSql, peerSql, keyring, peerDmmf, peerKeyText, clients } = env;
   log(`database: ${server.description}`);
-  const ours = await createDatabase('postgres', server.adminUrl, 'pce_bench');
-  const peerDb = await createDatabase('postgres', server.adminUrl, 'pce_bench_peer');
-  const oursSql = new PgRaw({ connectionString: ours.url });
-  const peerSql = new PgRaw({ connectionString: peerDb.url });
-  await Promise.all([oursSql.connect(), peerSql.connect()]);
   await relaxDurability([ours.name, peerDb.name], oursSql);
 
-  const keyring = localKeys({ data: [{ id: 'd1', key: randomBytes(32).toString('base64') }], index: [{ id: 'i1', key: randomBytes(32).toString('base64') }] });
-  const peerDmmf = loadPeerDmmf();
-  const peerKeyText = peerKey();
-  process.env.PRISMA_FIELD_ENCRYPTION_HASH_SALT ??= randomBytes(16).toString('hex');
-  const clients = createClients(ours.url, peerDb.url, keyring, peerDmmf, peerKeyText);
   const runtime = (clients.plain as unknown as { _runtimeDataModel: Parameters<typeof dmmfMismatches>[1] })._runtimeDataModel;
   const mismatches = dmmfMismatches(peerDmmf, runtime);
   if (mismatches.length > 0) throw new Error(`bench/peer/schema.prisma no longer matches the client: ${mismatches.join(', ')}`);
@@ -95,11 +82,7 @@ async function main(): Promise<void> {
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
     log(`results: ${file}`);
   } finally {
-    await clients.close();
-    await Promise.all([oursSql.end(), peerSql.end()]);
-    await ours.drop();
-    await peerDb.drop();
-    await server.stop();
+    await env.close();
   }
 }
 

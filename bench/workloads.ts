@@ -113,6 +113,15 @@ export async function buildWorkloads(ctx: WorkloadContext): Promise<Workload[]> 
     return { email: t.email as string, emailIndex: fakeIndex(kit.indexPrefix), name: t.name as string, phone: t.phone as string, phoneIndex: t.phoneIndex as string, nickname };
   };
 
+  // Read workloads: every contender runs the same findMany; the raw reference decrypts the same values.
+  const findManyEntrants = (args: object, sealed: Parameters<typeof decryptAll>[1]): Entrant[] => [
+    { name: 'plain', run: () => plain.user.findMany(args) },
+    { name: 'hook', run: () => hook.user.findMany(args) },
+    { name: 'extension', run: () => extension.user.findMany(args) },
+    { name: 'peer', run: () => peer.user.findMany(args) },
+    { name: 'raw', run: () => decryptAll(kit, sealed) },
+  ];
+
   for (const take of [1, 100, 1000]) {
     const args = { where: seedWhere, take, orderBy: { karma: 'asc' as const } };
     const stored = (await plain.user.findMany(args)) as Row[];
@@ -124,13 +133,7 @@ export async function buildWorkloads(ctx: WorkloadContext): Promise<Workload[]> 
       rounds: take === 1000 ? r(30) : take === 100 ? r(100) : r(300),
       ops: { encrypt: 0, decrypt: sealed.length, hmac: 0 },
       absoluteTarget: false,
-      entrants: [
-        { name: 'plain', run: () => plain.user.findMany(args) },
-        { name: 'hook', run: () => hook.user.findMany(args) },
-        { name: 'extension', run: () => extension.user.findMany(args) },
-        { name: 'peer', run: () => peer.user.findMany(args) },
-        { name: 'raw', run: () => decryptAll(kit, sealed) },
-      ],
+      entrants: findManyEntrants(args, sealed),
     });
   }
 
@@ -231,13 +234,7 @@ export async function buildWorkloads(ctx: WorkloadContext): Promise<Workload[]> 
       rounds: r(30),
       ops: { encrypt: 0, decrypt: sealed.length, hmac: 0 },
       absoluteTarget: false,
-      entrants: [
-        { name: 'plain', run: () => plain.user.findMany(args) },
-        { name: 'hook', run: () => hook.user.findMany(args) },
-        { name: 'extension', run: () => extension.user.findMany(args) },
-        { name: 'peer', run: () => peer.user.findMany(args) },
-        { name: 'raw', run: () => decryptAll(kit, sealed) },
-      ],
+      entrants: findManyEntrants(args, sealed),
     });
   }
 
