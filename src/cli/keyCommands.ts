@@ -6,14 +6,14 @@ import type { UnwrapContext } from '../keys/entryBytes';
 import type { GcpKmsOptions } from '../keys/gcpKms';
 import { isWrapped, readKeyringFile, writeKeyringFile } from '../keys/keyringFile';
 import { withKeyringLock } from '../keys/keyringLock';
-import { keyUsage, type FieldKeyCounts, type KeyUsage } from '../keys/keyUsage';
+import { keyUsage, type KeyUsage } from '../keys/keyUsage';
 import type { KeyWrappers } from '../keys/keyWrapper';
 import { checkRetirable, findKey, generateKey, KeyInUseError, NothingScannedError, promoteKey, reactivateKey, retireKey, rewrapKeys } from '../keys/lifecycle';
 import { KMS_KINDS, type KeyPurpose, type KmsKind } from '../keys/keyMaterial';
 import { envValue } from '../keys/envValue';
 import { withKmsSession } from '../keys/kmsSession';
 import type { RetryPolicy } from '../keys/retry';
-import { collectStatus } from '../migrate/status';
+import { collectStatus, type FieldStatus } from '../migrate/status';
 import { openConnection } from '../migrate/connection';
 import { databaseUrl, loadEncryptionSchema } from './cliContext';
 import {
@@ -50,7 +50,7 @@ export interface UsageScan {
   /** `host[:port]/database`: never user or password. */
   readonly database: string;
   readonly schema: string | null;
-  readonly counts: readonly FieldKeyCounts[];
+  readonly counts: readonly FieldStatus[];
 }
 
 /** What the key commands need from the outside world; tests replace parts of it. */

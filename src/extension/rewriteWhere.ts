@@ -23,21 +23,16 @@ export function rewriteWhere(ctx: WalkContext, model: RuntimeModel, where: unkno
       out[key] = mapOneOrMany(value, (w) => rewriteWhere(ctx, model, w));
       continue;
     }
-    const codec = model.codecs.get(key);
-    if (codec) {
-      const conditions = rewriteFieldFilter(ctx, codec, value);
-      if (conditions === 'keep') out[key] = value;
-      else extra.push(...conditions);
-      continue;
-    }
     const owner = model.indexOwners.get(key);
     if (owner && unique && (typeof value === 'string' || (isObject(value) && typeof value.equals === 'string' && Object.keys(value).length === 1))) {
       const plain = typeof value === 'string' ? value : (value as Obj).equals;
       setUniqueIndex(ctx, model, out, key, owner.indexesForLookup(plain));
       continue;
     }
-    if (owner) {
-      const conditions = rewriteFieldFilter(ctx, owner, value);
+    // A filter on the encrypted field, or on its index field (which takes the plaintext too).
+    const codec = model.codecs.get(key) ?? owner;
+    if (codec) {
+      const conditions = rewriteFieldFilter(ctx, codec, value);
       if (conditions === 'keep') out[key] = value;
       else extra.push(...conditions);
       continue;

@@ -1,20 +1,5 @@
+import type { FieldStatus } from '../migrate/status';
 import type { KeyPurpose } from './keyMaterial';
-
-/**
- * Per-field counts of stored values by key, as the migrator's status scan reports them
- * (`collectStatus` in src/migrate/status.ts returns a superset of this shape).
- */
-export interface FieldKeyCounts {
-  readonly model: string;
-  readonly field: string;
-  /** Encrypted values per data key id (the key id named in `pce:v1:<keyId>:...`). */
-  readonly byKey: Readonly<Record<string, number>>;
-  /** Blind indexes per index key id (the `<keyId>:` prefix). */
-  readonly indexByKey: Readonly<Record<string, number>>;
-  /** Values stored without encryption (legacy plaintext). */
-  readonly plaintext: number;
-  readonly nulls: number;
-}
 
 /** How many stored values still need a key, in total and per field, and how much was looked at. */
 export interface KeyUsage {
@@ -33,7 +18,7 @@ export interface KeyUsage {
  * indexes prefixed with it for an index key. A key may be retired only when this is zero and
  * something was scanned.
  */
-export function keyUsage(counts: readonly FieldKeyCounts[], keyId: string, purpose: KeyPurpose): KeyUsage {
+export function keyUsage(counts: readonly FieldStatus[], keyId: string, purpose: KeyPurpose): KeyUsage {
   const fields = counts
     .map((c) => ({ model: c.model, field: c.field, values: (purpose === 'data' ? c.byKey : c.indexByKey)[keyId] ?? 0 }))
     .filter((f) => f.values > 0);
@@ -48,7 +33,7 @@ export function keyUsage(counts: readonly FieldKeyCounts[], keyId: string, purpo
 }
 
 /** Every field of a model is counted over the same table: the model's rows are any one field's total. */
-function rowsScanned(counts: readonly FieldKeyCounts[]): number {
+function rowsScanned(counts: readonly FieldStatus[]): number {
   const byModel = new Map<string, number>();
   for (const c of counts) {
     const rows = Object.values(c.byKey).reduce((sum, n) => sum + n, 0) + c.plaintext + c.nulls;

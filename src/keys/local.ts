@@ -1,5 +1,6 @@
 import { KeyringError } from '../errors';
 import { Keyring } from './keyring';
+import { envValue } from './envValue';
 import { decodeBase64Key, importKeyBytes, type KeyPurpose, type LoadedKey } from './keyMaterial';
 
 /** A key given in code: an id and base64 of 32 random bytes. */
@@ -40,8 +41,9 @@ export function localKeys(options: LocalKeysOptions): Keyring {
  * Parses `id:base64,id:base64` (first entry primary) as used in environment variables.
  * Exposed for tests; prefer {@link localKeysFromEnv}.
  */
-export function parseKeyList(variable: string, text: string | undefined): LocalKeySpec[] {
-  if (text === undefined || text.trim() === '') {
+export function parseKeyList(variable: string, raw: string | undefined): LocalKeySpec[] {
+  const text = envValue(raw);
+  if (text === undefined) {
     throw new KeyringError(undefined, `environment variable ${variable} is not set (format: id:base64,id:base64; the first is primary)`);
   }
   return text.split(',').map((entry, i) => {

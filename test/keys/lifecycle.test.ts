@@ -1,7 +1,8 @@
 import { KeyringError } from '../../src/errors';
 import { wrapperLookup } from '../../src/keys/entryBytes';
 import { emptyKeyring, parseKeyringDocument, type KeyringDocument } from '../../src/keys/keyringFile';
-import { keyUsage, type FieldKeyCounts } from '../../src/keys/keyUsage';
+import { keyUsage } from '../../src/keys/keyUsage';
+import type { FieldStatus } from '../../src/migrate/status';
 import { generateKey, KeyInUseError, NothingScannedError, promoteKey, reactivateKey, retireKey, type LifecycleContext } from '../../src/keys/lifecycle';
 import { keyringFromDocument } from '../../src/keys/loadKeyring';
 import { retryPolicy } from '../../src/keys/retry';
@@ -56,7 +57,7 @@ describe('keyring lifecycle', () => {
   test('retire is refused for the primary and while values use the key, with counts per field', async () => {
     const doc = await ring();
     expect(() => retireKey(doc, 'd1', noUse('d1'))).toThrow("key 'd1': is the primary data key: promote another key first");
-    const counts: FieldKeyCounts[] = [
+    const counts: FieldStatus[] = [
       { model: 'User', field: 'email', byKey: { d1: 2, d2: 5 }, indexByKey: { i1: 7 }, plaintext: 0, nulls: 0 },
       { model: 'User', field: 'name', byKey: { d2: 1 }, indexByKey: {}, plaintext: 4, nulls: 2 },
       { model: 'Profile', field: 'birthPlace', byKey: {}, indexByKey: {}, plaintext: 0, nulls: 3 },
