@@ -2,7 +2,7 @@ import { hashString } from 'prisma-field-encryption/dist/hash';
 import { decryptStringSync, encryptStringSync, parseKeySync } from '@47ng/cloak';
 import { encryptedFields } from '../generated/postgres/encryption';
 import type { Keyring } from '../dist';
-import { FieldCodec } from '../dist/extension/fieldCodec';
+import { FieldCodec } from '../dist/codec/fieldCodec';
 import { rawDecrypt, rawEncrypt, rawIndex } from './support/rawCrypto';
 import { microsPerCall } from './support/rounds';
 import { summarize, type Summary } from './support/stats';

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import pino from 'pino';
 // The built package (rebuilt by the prebench:rotate step): what users install, worker threads included.
-import { FieldCodec } from '../dist/extension/fieldCodec';
+import { FieldCodec } from '../dist/codec/fieldCodec';
 import { localKeys, openConnection, rotate, type EncryptionSchema, type Keyring, type SqlConnection } from '../dist';
 import { startEmbeddedPostgres } from '../test/support/embeddedPostgres';
 

@@ -19,10 +19,14 @@ export function deriveFieldIndexKey(root: KeyObject, binding: string): KeyObject
   return key;
 }
 
-/** HMAC-SHA-256 of an already normalised value. Pure. */
+/** HMAC-SHA-256 of an already normalised value, with node:crypto. Pure. */
 export function computeBlindIndex(fieldKey: KeyObject, indexKeyId: string, normalized: string): BlindIndex {
-  const mac = createHmac('sha256', fieldKey).update(normalized, 'utf8').digest('base64url');
-  return `${indexKeyId}:${mac}` as BlindIndex;
+  return formatBlindIndex(indexKeyId, createHmac('sha256', fieldKey).update(normalized, 'utf8').digest());
+}
+
+/** The stored text of a blind index from its key id and MAC bytes (computed by any backend). */
+export function formatBlindIndex(indexKeyId: string, mac: Buffer): BlindIndex {
+  return `${indexKeyId}:${mac.toString('base64url')}` as BlindIndex;
 }
 
 /** The index key id a stored blind index was computed under. */

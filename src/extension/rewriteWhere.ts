@@ -1,5 +1,5 @@
 import type { BlindIndex } from '../crypto/blindIndex';
-import type { FieldCodec } from './fieldCodec';
+import type { FieldCodec } from '../codec/fieldCodec';
 import type { RuntimeModel } from './runtimeSchema';
 import { isObject, mapOneOrMany, type Obj, type WalkContext } from './walkContext';
 

@@ -1,7 +1,7 @@
 import { ConfigurationError, type DecryptionError } from '../errors';
 import type { Keyring } from '../keys/keyring';
 import type { EncryptionSchema, ModelSpec, RelationSpec } from '../schema';
-import { FieldCodec } from './fieldCodec';
+import { FieldCodec } from '../codec/fieldCodec';
 
 /** Everything the query walkers need about one model, precomputed once. */
 export interface RuntimeModel {

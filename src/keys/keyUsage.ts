@@ -1,5 +1,21 @@
-import type { FieldStatus } from '../migrate/status';
 import type { KeyPurpose } from './keyMaterial';
+
+/**
+ * How one encrypted field's stored values spread over key ids: what a census of the database
+ * (the migrator's `collectStatus`) yields. Declared here, beside its only consumer in keys/, so
+ * key lifecycle code depends on a shape, not on the migrator.
+ */
+export interface StoredKeyCounts {
+  readonly model: string;
+  readonly field: string;
+  /** Ciphertext values per data key id. */
+  readonly byKey: Readonly<Record<string, number>>;
+  /** Values without the envelope prefix: legacy plaintext. */
+  readonly plaintext: number;
+  readonly nulls: number;
+  /** Non-null blind indexes per index key id (empty for fields without an index). */
+  readonly indexByKey: Readonly<Record<string, number>>;
+}
 
 /** How many stored values still need a key, in total and per field, and how much was looked at. */
 export interface KeyUsage {
@@ -18,7 +34,7 @@ export interface KeyUsage {
  * indexes prefixed with it for an index key. A key may be retired only when this is zero and
  * something was scanned.
  */
-export function keyUsage(counts: readonly FieldStatus[], keyId: string, purpose: KeyPurpose): KeyUsage {
+export function keyUsage(counts: readonly StoredKeyCounts[], keyId: string, purpose: KeyPurpose): KeyUsage {
   const fields = counts
     .map((c) => ({ model: c.model, field: c.field, values: (purpose === 'data' ? c.byKey : c.indexByKey)[keyId] ?? 0 }))
     .filter((f) => f.values > 0);
@@ -33,7 +49,7 @@ export function keyUsage(counts: readonly FieldStatus[], keyId: string, purpose:
 }
 
 /** Every field of a model is counted over the same table: the model's rows are any one field's total. */
-function rowsScanned(counts: readonly FieldStatus[]): number {
+function rowsScanned(counts: readonly StoredKeyCounts[]): number {
   const byModel = new Map<string, number>();
   for (const c of counts) {
     const rows = Object.values(c.byKey).reduce((sum, n) => sum + n, 0) + c.plaintext + c.nulls;

@@ -1,8 +1,13 @@
 import type { KeyObject } from 'node:crypto';
-import type { DataKey } from '../crypto/aead';
 import { deriveFieldIndexKey } from '../crypto/blindIndex';
 import { KeyringError } from '../errors';
 import { fingerprintOf, KEY_BYTES, type KeyPurpose, type KeySource, type LoadedKey } from './keyMaterial';
+
+/** A data-encryption key: AES-256 key material kept in a KeyObject, never a plain Buffer. */
+export interface DataKey {
+  readonly id: string;
+  readonly key: KeyObject;
+}
 
 /** One index key ready for a field: its id and the HKDF-derived per-field HMAC key. */
 export interface FieldIndexKey {

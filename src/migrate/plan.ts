@@ -1,7 +1,7 @@
 import { indexKeyIdOf } from '../crypto/blindIndex';
 import { keyIdOf, looksLikeCiphertext } from '../crypto/ciphertext';
 import { DecryptionError, EncryptionError } from '../errors';
-import type { FieldCodec } from '../extension/fieldCodec';
+import type { FieldCodec } from '../codec/fieldCodec';
 import type { RowWrite, StoredRow } from './sql';
 
 /** What a migration run does to each value. */

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { DataKey } from '../crypto/aead';
-import { FieldCodec } from '../extension/fieldCodec';
+import type { DataKey } from '../keys/keyring';
+import { FieldCodec } from '../codec/fieldCodec';
 import type { FieldIndexKey, Keyring } from '../keys/keyring';
 import { planRow, type MigrationMode, type PlannedField, type ValueFailure } from './plan';
 import type { FieldTarget } from './scope';

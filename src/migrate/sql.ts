@@ -1,4 +1,7 @@
-import { CIPHERTEXT_PREFIX, headerFor } from '../crypto/ciphertext';
+import { CIPHERTEXT_PREFIX, headerFor, headerText } from '../crypto/ciphertext';
+
+/** The header a String value under shared data key `keyId` starts with (what the SQL prefix tests match). */
+const v1Header = (keyId: string): string => headerText(headerFor('String', 'shared', keyId));
 import { ConfigurationError } from '../errors';
 import type { SqlConnection, SqlRow } from './connection';
 import type { KeyTuple } from './keyCodec';
@@ -143,7 +146,7 @@ export function rotateFilter(primaryDataKey: string, primaryIndexKey: string): R
         const v = `${alias}.${conn.quote(f.column)}`;
         // Parameters are added in text order: MySQL placeholders are positional.
         const isCiphertext = startsWith(conn, p, v, CIPHERTEXT_PREFIX);
-        const stale = [`NOT (${startsWith(conn, p, v, headerFor(primaryDataKey))})`];
+        const stale = [`NOT (${startsWith(conn, p, v, v1Header(primaryDataKey))})`];
         if (f.indexColumn) {
           const x = `${alias}.${conn.quote(f.indexColumn)}`;
           stale.push(`${x} IS NULL`, `NOT (${startsWith(conn, p, x, `${primaryIndexKey}:`)})`);
@@ -164,7 +167,7 @@ export function encryptExistingFilter(dataKeyIds: readonly string[]): RowFilter 
       .map((f) => {
         const v = `${alias}.${conn.quote(f.column)}`;
         const plaintext = `NOT (${startsWith(conn, p, v, CIPHERTEXT_PREFIX)})`;
-        const known = dataKeyIds.map((id) => startsWith(conn, p, v, headerFor(id)));
+        const known = dataKeyIds.map((id) => startsWith(conn, p, v, v1Header(id)));
         const suspect = `NOT (${matches(conn, p, v, V1_SHAPE)}${known.length > 0 ? ` AND (${known.join(' OR ')})` : ''})`;
         const work = [plaintext, suspect];
         if (f.indexColumn) work.push(`${alias}.${conn.quote(f.indexColumn)} IS NULL`);

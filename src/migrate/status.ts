@@ -1,19 +1,14 @@
 import { CIPHERTEXT_PREFIX, CURRENT_VERSION } from '../crypto/ciphertext';
+import type { StoredKeyCounts } from '../keys/keyUsage';
 import type { EncryptionSchema } from '../schema';
 import type { SqlConnection } from './connection';
 import { resolveScope, type ScopeFilter } from './scope';
 import { exact, Params, startsWith } from './sql';
 
 /** Where one encrypted field stands: stored values per data key id, plaintext, nulls, and indexes per index key id. */
-export interface FieldStatus {
-  readonly model: string;
-  readonly field: string;
+export interface FieldStatus extends StoredKeyCounts {
   /** Ciphertext values per data key id. Values with the envelope prefix but an unknown format version count under {@link UNSUPPORTED_FORMAT}. */
   readonly byKey: Record<string, number>;
-  /** Values without the envelope prefix: legacy plaintext. */
-  readonly plaintext: number;
-  readonly nulls: number;
-  /** Non-null blind indexes per index key id (empty for fields without an index). */
   readonly indexByKey: Record<string, number>;
 }
 

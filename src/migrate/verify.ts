@@ -4,7 +4,7 @@ import { createAuditLog } from '../audit/auditLog';
 import { indexKeyIdOf } from '../crypto/blindIndex';
 import { looksLikeCiphertext } from '../crypto/ciphertext';
 import { DecryptionError, type DecryptionFailure } from '../errors';
-import { FieldCodec } from '../extension/fieldCodec';
+import { FieldCodec } from '../codec/fieldCodec';
 import type { Keyring } from '../keys/keyring';
 import type { EncryptionSchema } from '../schema';
 import type { SqlConnection } from './connection';

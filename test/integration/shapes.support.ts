@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { encryptedFields } from '../../generated/postgres/encryption';
 import { UnsupportedQueryError } from '../../src';
-import { FieldCodec } from '../../src/extension/fieldCodec';
+import { FieldCodec } from '../../src/codec/fieldCodec';
 import type { EncryptionSchema } from '../../src/schema';
 import type { Harness } from '../support/clients';
 

@@ -5,7 +5,7 @@ import pino, { type Logger } from 'pino';
 import { encryptedFields as pgFields } from '../../generated/postgres/encryption';
 import { encryptedFields as myFields } from '../../generated/mysql/encryption';
 import { localKeys, type EncryptionSchema, type Keyring } from '../../src';
-import { FieldCodec } from '../../src/extension/fieldCodec';
+import { FieldCodec } from '../../src/codec/fieldCodec';
 import { openConnection, type SqlConnection } from '../../src/migrate/connection';
 import { createHarness, type Harness } from '../support/clients';
 import type { Provider } from '../support/databases';

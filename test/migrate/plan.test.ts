@@ -1,5 +1,5 @@
 import { localKeys } from '../../src';
-import { FieldCodec } from '../../src/extension/fieldCodec';
+import { FieldCodec } from '../../src/codec/fieldCodec';
 import { decodeKey, encodeKey } from '../../src/migrate/keyCodec';
 import { planRow, type PlannedField } from '../../src/migrate/plan';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -8,7 +8,7 @@ import { evaluateTargets, type WorkloadResult } from '../../bench/targets';
 import { RawKit } from '../../bench/workloads';
 // The benchmark measures the built package (dist), so its helpers are typed against it.
 import { localKeys } from '../../dist';
-import { FieldCodec } from '../../dist/extension/fieldCodec';
+import { FieldCodec } from '../../dist/codec/fieldCodec';
 import { randomKey } from '../support/keys';
 
 describe('bench statistics', () => {

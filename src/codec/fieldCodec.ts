@@ -1,0 +1,112 @@
+import { formatBlindIndex, type BlindIndex } from '../crypto/blindIndex';
+import { headerFor, parseCiphertext, type Ciphertext, type EnvelopeHeader } from '../crypto/ciphertext';
+import { normalize } from '../crypto/normalize';
+import { DecryptionError, EncryptionError, type DecryptionFailure } from '../errors';
+import type { EncryptedFieldSpec } from '../schema';
+import { nodeBackend, type CryptoBackend } from './backend';
+import { associatedData, openValue, sealValue } from './envelope';
+import { sharedKeys, type KeyChoice, type KeyringView } from './keyChoice';
+import { describeType, encodingFor, type ValueEncoding } from './valueEncoding';
+
+/** What a {@link FieldCodec} is built from besides the field: where keys come from and which backend computes. */
+export interface FieldCodecOptions {
+  /** Called with every decryption failure before it is thrown (the extension audit-logs them). */
+  readonly onDecryptFailure?: (error: DecryptionError) => void;
+  readonly backend?: CryptoBackend;
+  /** Key choice; shared keyring keys by default. */
+  readonly keys?: KeyChoice;
+}
+
+/**
+ * Encryption, decryption and blind indexing for one annotated field: the one place where a
+ * field's value encoding, key choice, envelope and crypto backend meet. Both the extension and
+ * the migrator use it, so a value written by one is read by the other byte for byte.
+ * Caches what depends only on (field, key): associated data.
+ */
+export class FieldCodec {
+  readonly binding: string;
+  readonly indexField: string | undefined;
+  private readonly aad = new Map<string, Buffer>();
+  private readonly encoding: ValueEncoding;
+  private readonly keys: KeyChoice;
+  private readonly backend: CryptoBackend;
+  private readonly onDecryptFailure: (error: DecryptionError) => void;
+
+  constructor(
+    readonly model: string,
+    readonly field: string,
+    readonly spec: EncryptedFieldSpec,
+    keyring: KeyringView,
+    options: FieldCodecOptions | ((error: DecryptionError) => void) = {},
+  ) {
+    const opts = typeof options === 'function' ? { onDecryptFailure: options } : options;
+    this.binding = `${model}.${field}`;
+    this.indexField = spec.index;
+    const encoding = encodingFor('String');
+    if (!encoding) throw new Error('no encoding for String');
+    this.encoding = encoding;
+    this.keys = opts.keys ?? sharedKeys(keyring);
+    this.backend = opts.backend ?? nodeBackend;
+    this.onDecryptFailure = opts.onDecryptFailure ?? (() => undefined);
+  }
+
+  private aadFor(header: EnvelopeHeader): Buffer {
+    const cacheKey = `${header.version}:${header.scope}:${header.keyId}`;
+    let aad = this.aad.get(cacheKey);
+    if (!aad) {
+      aad = associatedData(header, this.binding);
+      this.aad.set(cacheKey, aad);
+    }
+    return aad;
+  }
+
+  /** Encrypts under the write key. Throws EncryptionError (naming model and field) for a value of the wrong type. */
+  encrypt(value: unknown): Ciphertext {
+    const plaintext = this.encoding.encode(value);
+    if (plaintext === undefined) throw new EncryptionError(this.model, this.field, `expected ${this.encoding.expects}, got ${describeType(value)}`);
+    const key = this.keys.forWrite();
+    const header = headerFor(this.encoding.type, key.scope, key.id);
+    return sealValue(this.backend, header, key.key, plaintext, this.aadFor(header));
+  }
+
+  /** Decrypts a stored value, honouring the field's read mode for legacy plaintext. */
+  decrypt(stored: string): string {
+    const parsed = parseCiphertext(stored);
+    if (parsed.kind !== 'ciphertext') {
+      if (parsed.kind === 'not-ciphertext' && this.spec.readMode === 'passthrough') return stored;
+      return this.fail(undefined, parsed.kind === 'malformed' ? 'malformed' : parsed.kind);
+    }
+    const header = parsed.value;
+    const key = this.keys.forRead(header.scope, header.keyId);
+    if (typeof key === 'string') return this.fail(header.keyId, key);
+    // The type is authenticated, so a mismatch can only mean a value from another field's codec.
+    if (header.type !== this.encoding.type) return this.fail(header.keyId, 'authentication-failed');
+    const plaintext = openValue(this.backend, header, key.key, this.aadFor(header));
+    if (plaintext === undefined) return this.fail(header.keyId, 'authentication-failed');
+    return this.encoding.decode(plaintext) as string;
+  }
+
+  private fail(keyId: string | undefined, reason: DecryptionFailure): never {
+    const error = new DecryptionError(this.model, this.field, keyId, reason);
+    this.onDecryptFailure(error);
+    throw error;
+  }
+
+  private canonical(value: unknown, what: string): string {
+    const text = this.encoding.canonical(value);
+    if (text === undefined) throw new EncryptionError(this.model, this.field, `${what} must be ${this.encoding.expects}, got ${describeType(value)}`);
+    return normalize(text, this.spec.normalize ?? []);
+  }
+
+  /** The blind index to store for a value (primary index key). */
+  indexForWrite(value: unknown): BlindIndex {
+    const primary = this.keys.indexKeys(this.binding)[0]!;
+    return formatBlindIndex(primary.id, this.backend.hmac(primary.key, Buffer.from(this.canonical(value, 'the value'), 'utf8')));
+  }
+
+  /** Every blind index the value may be stored under: one per index key, primary first. */
+  indexesForLookup(value: unknown): BlindIndex[] {
+    const data = Buffer.from(this.canonical(value, 'lookup value'), 'utf8');
+    return this.keys.indexKeys(this.binding).map((k) => formatBlindIndex(k.id, this.backend.hmac(k.key, data)));
+  }
+}

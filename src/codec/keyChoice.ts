@@ -1,0 +1,47 @@
+import type { KeyObject } from 'node:crypto';
+import type { KeyScope } from '../crypto/ciphertext';
+import type { DecryptionFailure } from '../errors';
+import type { FieldIndexKey, Keyring } from '../keys/keyring';
+
+/** A data key ready to encrypt or decrypt with: which key space and id it is, and its secret. */
+export interface ChosenKey {
+  readonly scope: KeyScope;
+  readonly id: string;
+  readonly key: KeyObject;
+}
+
+/** Why no key could be found for a stored value: the DecryptionError reason to raise. */
+export type MissingKey = Extract<DecryptionFailure, 'unknown-key' | 'retired-key'>;
+
+/**
+ * Which data key encrypts a new value, which decrypts a stored one, and which index keys hash a
+ * field's blind index. One interface, so shared keyring keys and per-subject keys plug into the
+ * same {@link FieldCodec}.
+ */
+export interface KeyChoice {
+  /** The key new values are encrypted under. */
+  forWrite(): ChosenKey;
+  /** The key a stored value names, or why there is none. */
+  forRead(scope: KeyScope, keyId: string): ChosenKey | MissingKey;
+  /** Per-field HMAC keys, primary (the one new indexes are written under) first. */
+  indexKeys(binding: string): readonly FieldIndexKey[];
+}
+
+/** The subset of {@link Keyring} key choice needs; the migrator's worker threads serve it from a snapshot. */
+export type KeyringView = Pick<Keyring, 'primaryData' | 'dataKey' | 'indexKeysFor'> & Partial<Pick<Keyring, 'isRetired'>>;
+
+/** Shared keys: every row of the field is encrypted under the keyring's primary data key. */
+export function sharedKeys(keyring: KeyringView): KeyChoice {
+  return {
+    forWrite: () => ({ scope: 'shared', id: keyring.primaryData.id, key: keyring.primaryData.key }),
+    forRead(scope, keyId) {
+      // A shared-key field never holds subject-scoped values: refusing them here means a value
+      // copied in from a subject-keyed field fails as an unknown key, not as a silent read.
+      const found = scope === 'shared' ? keyring.dataKey(keyId) : undefined;
+      if (found) return { scope, id: found.id, key: found.key };
+      // `?.`: the migrator's worker-thread keyring view has no retired list.
+      return scope === 'shared' && keyring.isRetired?.(keyId) ? 'retired-key' : 'unknown-key';
+    },
+    indexKeys: (binding) => keyring.indexKeysFor(binding),
+  };
+}
