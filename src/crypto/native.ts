@@ -1,0 +1,150 @@
+import { createCipheriv, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import path from 'node:path';
+
+/** Opaque per-key state inside the native module (an N-API external; wiped when collected). */
+declare const handleBrand: unique symbol;
+type AeadHandle = { readonly [handleBrand]: 'aead' };
+type MacHandle = { readonly [handleBrand]: 'mac' };
+
+/** The functions src/crypto/native/pce_crypto.c exports. Outputs go into caller-allocated buffers. */
+interface NativeModule {
+  aeadKey(key: Uint8Array): AeadHandle;
+  macKey(key: Uint8Array): MacHandle;
+  seal(key: AeadHandle, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array): void;
+  open(key: AeadHandle, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array, out: Uint8Array): boolean;
+  hmac(key: MacHandle, data: Uint8Array, out: Uint8Array): void;
+  openTexts(key: AeadHandle, aad: Uint8Array, texts: readonly string[], starts: Uint32Array, out: Uint8Array, ends: Int32Array): number;
+}
+
+const TAG_BYTES = 16;
+const MAC_BYTES = 32;
+const KEY_BYTES = 32;
+/** Bytes of envelope text between the nonce's start and the sealed body: 16 nonce characters and ':'. */
+const NONCE_FIELD = 17;
+
+/** Decrypted values of one {@link NativeCrypto.openTexts} call: value i is `out[ends[i-1]..ends[i])`, or not decided when ends[i] < 0. */
+export interface OpenedTexts {
+  readonly out: Buffer;
+  readonly ends: Int32Array;
+}
+
+/**
+ * AES-256-GCM and HMAC-SHA-256 through the native module, keyed by KeyObject. Each KeyObject gets
+ * its native state once (key schedule, HMAC pads) and keeps it while the KeyObject lives: the
+ * state hangs off a WeakMap entry, so when the KeyObject is collected the native finalizer frees
+ * and wipes it. The raw key bytes exist in JavaScript only for the moment of that set-up, in a
+ * Buffer zeroed right after.
+ */
+export class NativeCrypto {
+  private readonly aeadKeys = new WeakMap<KeyObject, AeadHandle>();
+  private readonly macKeys = new WeakMap<KeyObject, MacHandle>();
+
+  constructor(private readonly native: NativeModule) {}
+
+  private handle<H>(cache: WeakMap<KeyObject, H>, key: KeyObject, make: (bytes: Buffer) => H): H {
+    let handle = cache.get(key);
+    if (handle === undefined) {
+      if (key.type !== 'secret' || key.symmetricKeySize !== KEY_BYTES) throw new TypeError(`expected a ${KEY_BYTES}-byte secret key`);
+      const bytes = key.export();
+      try {
+        handle = make(bytes);
+      } finally {
+        bytes.fill(0);
+      }
+      cache.set(key, handle);
+    }
+    return handle;
+  }
+
+  private aead(key: KeyObject): AeadHandle {
+    return this.handle(this.aeadKeys, key, (bytes) => this.native.aeadKey(bytes));
+  }
+
+  /** AES-256-GCM: ciphertext followed by the 16-byte tag. */
+  seal(key: KeyObject, nonce: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
+    const out = Buffer.allocUnsafe(plaintext.length + TAG_BYTES);
+    this.native.seal(this.aead(key), nonce, plaintext, aad, out);
+    return out;
+  }
+
+  /** The plaintext, or `undefined` when the tag does not verify (compared inside OpenSSL). */
+  open(key: KeyObject, nonce: Buffer, sealed: Buffer, aad: Buffer): Buffer | undefined {
+    if (sealed.length < TAG_BYTES) return undefined;
+    const out = Buffer.allocUnsafe(sealed.length - TAG_BYTES);
+    return this.native.open(this.aead(key), nonce, sealed, aad, out) ? out : undefined;
+  }
+
+  /** HMAC-SHA-256 (32 bytes). */
+  hmac(key: KeyObject, data: Buffer): Buffer {
+    const handle = this.handle(this.macKeys, key, (bytes) => this.native.macKey(bytes));
+    const out = Buffer.allocUnsafe(MAC_BYTES);
+    this.native.hmac(handle, data, out);
+    return out;
+  }
+
+  /**
+   * Decrypts many envelope texts under one key and AAD in one native call. `starts[i]` is where
+   * the 16-character nonce text of `texts[i]` begins; the sealed body follows after ':' to the end.
+   * Values the native side does not decide (anything malformed, non-canonical or failing
+   * authentication) get `ends[i] < 0`, and the caller takes its one-value path for them, so every
+   * error is raised by the same code whatever the backend.
+   */
+  openTexts(key: KeyObject, aad: Buffer, texts: readonly string[], starts: Uint32Array): OpenedTexts {
+    let capacity = 0;
+    for (let i = 0; i < texts.length; i++) {
+      const text: unknown = texts[i];
+      if (typeof text === 'string') capacity += Math.max(0, text.length - (starts[i] ?? 0) - NONCE_FIELD);
+    }
+    // Base64url text of n bytes is at least 4n/3 characters: 3/4 of the text bounds the plaintext.
+    const out = Buffer.allocUnsafe(Math.ceil((capacity * 3) / 4));
+    const ends = new Int32Array(texts.length);
+    this.native.openTexts(this.aead(key), aad, texts, starts, out, ends);
+    return { out, ends };
+  }
+}
+
+/** Why the native module is or is not in use: shown by {@link nativeCryptoStatus} and the audit log. */
+export type NativeStatus =
+  | { readonly loaded: true; readonly crypto: NativeCrypto; /** The file loaded. */ readonly path: string }
+  | { readonly loaded: false; readonly reason: string };
+
+let status: NativeStatus | undefined;
+
+/**
+ * Loads the native module once per process (per worker thread), and checks it against node:crypto
+ * on fixed inputs before trusting it: a prebuild that loads but computes anything else is refused.
+ * Never throws; a module that cannot load (another platform, musl, no prebuild, a Node without
+ * OpenSSL's symbols) gives `loaded: false` and the reason.
+ */
+export function loadNativeCrypto(): NativeStatus {
+  if (status) return status;
+  try {
+    // Same depth from src/crypto and dist/crypto: the package root holds prebuilds/.
+    const finder = require('node-gyp-build') as { resolve(dir: string): string };
+    const file = finder.resolve(path.join(__dirname, '..', '..'));
+    const crypto = new NativeCrypto(require(file) as NativeModule);
+    const problem = selfTest(crypto);
+    status = problem ? { loaded: false, reason: `self-test failed: ${problem}` } : { loaded: true, crypto, path: file };
+  } catch (error) {
+    status = { loaded: false, reason: error instanceof Error ? error.message.split('\n')[0]! : String(error) };
+  }
+  return status;
+}
+
+/** Known-answer comparison with node:crypto; the name of the first primitive that differs. */
+function selfTest(native: NativeCrypto): string | undefined {
+  const raw = Buffer.alloc(KEY_BYTES, 7);
+  const key = createSecretKey(raw);
+  const nonce = Buffer.alloc(12, 1);
+  const aad = Buffer.from('pce:self-test', 'utf8');
+  const plaintext = Buffer.from('prisma-column-encryption', 'utf8');
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES }).setAAD(aad);
+  const expected = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+  const sealed = native.seal(key, nonce, plaintext, aad);
+  if (!sealed.equals(expected)) return 'seal';
+  if (!native.open(key, nonce, sealed, aad)?.equals(plaintext)) return 'open';
+  sealed[0]! ^= 1;
+  if (native.open(key, nonce, sealed, aad) !== undefined) return 'open accepted a tampered value';
+  if (!native.hmac(key, plaintext).equals(createHmac('sha256', key).update(plaintext).digest())) return 'hmac';
+  return undefined;
+}

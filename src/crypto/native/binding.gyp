@@ -1,0 +1,20 @@
+{
+  "targets": [
+    {
+      "target_name": "pce_crypto",
+      "sources": ["pce_crypto.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"],
+      "conditions": [
+        ["OS=='linux'", {
+          # Resolve every OpenSSL symbol against the loading Node at dlopen time: a Node without them
+          # (another TLS library) then fails to load the module, and the JavaScript side falls back to
+          # node:crypto, instead of aborting on the first call.
+          "ldflags": ["-Wl,-z,now"]
+        }],
+        ["OS=='mac'", {
+          "xcode_settings": { "OTHER_LDFLAGS": ["-undefined", "dynamic_lookup"] }
+        }]
+      ]
+    }
+  ]
+}

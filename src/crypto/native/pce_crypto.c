@@ -1,0 +1,466 @@
+/*
+ * AES-256-GCM and HMAC-SHA-256 for prisma-column-encryption, through the OpenSSL that Node itself
+ * links and exports (no second OpenSSL). Why native: node:crypto builds a new cipher object, runs
+ * the key schedule and checks its arguments on every call, which is ~3 us of a short value's cost;
+ * here one EVP_CIPHER_CTX per key keeps the key schedule and each value only sets its IV.
+ *
+ * Key bytes: the caller hands them in once; they are passed straight to OpenSSL, which keeps them
+ * (expanded) inside the context and wipes them on EVP_CIPHER_CTX_free / HMAC_CTX_free. This file
+ * never stores key bytes itself. Tag comparison happens in EVP_DecryptFinal_ex (constant time).
+ *
+ * No global mutable state: the module is loaded once per Node environment (main thread and each
+ * worker thread), and every key handle belongs to the environment that made it.
+ */
+#define NAPI_VERSION 8
+/* HMAC_CTX is deprecated in OpenSSL 3 in favour of EVP_MAC, which wraps it with a provider lookup per
+ * call; HMAC_CTX re-initialised from its keyed state is the cheaper of the two and still exported. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <node_api.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/crypto.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uchar.h>
+
+#define KEY_BYTES 32
+#define NONCE_BYTES 12
+#define TAG_BYTES 16
+#define MAC_BYTES 32
+/* Batch results (ends[i]) for values the fast path does not decide: the caller takes its reference path. */
+#define NOT_HANDLED (-1)
+
+typedef struct {
+  EVP_CIPHER_CTX *enc;
+  EVP_CIPHER_CTX *dec;
+} aead_key;
+
+typedef struct {
+  HMAC_CTX *ctx;
+} mac_key;
+
+#define CHECK(env, call)                                   \
+  do {                                                     \
+    if ((call) != napi_ok) return throw_last(env);         \
+  } while (0)
+
+static napi_value throw_last(napi_env env) {
+  const napi_extended_error_info *info = NULL;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) {
+    napi_get_last_error_info(env, &info);
+    napi_throw_error(env, NULL, info && info->error_message ? info->error_message : "N-API call failed");
+  }
+  return NULL;
+}
+
+static napi_value type_error(napi_env env, const char *message) {
+  napi_throw_type_error(env, NULL, message);
+  return NULL;
+}
+
+static napi_value undefined_value(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+/* Bytes of a Uint8Array (Buffer) argument; false when it is not one. */
+static bool bytes_of(napi_env env, napi_value v, const unsigned char **data, size_t *len) {
+  bool is_typed = false;
+  napi_typedarray_type type;
+  void *raw = NULL;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return false;
+  if (napi_get_typedarray_info(env, v, &type, len, &raw, NULL, NULL) != napi_ok || type != napi_uint8_array) return false;
+  static const unsigned char empty = 0;
+  *data = raw ? (const unsigned char *)raw : &empty;
+  return *len <= INT_MAX;
+}
+
+/*
+ * Key handles are externals tagged with their kind, so an AES handle is never read as an HMAC one
+ * (or any other module's external as either).
+ */
+static const napi_type_tag AEAD_TAG = {0x7063652d61656164ULL, 0x9f1c3a5e2b7d4c61ULL};
+static const napi_type_tag MAC_TAG = {0x7063652d686d6163ULL, 0x4e8a2d6c1b3f5a97ULL};
+
+static void free_aead_key(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  aead_key *key = data;
+  EVP_CIPHER_CTX_free(key->enc); /* frees and cleanses the key schedule */
+  EVP_CIPHER_CTX_free(key->dec);
+  OPENSSL_cleanse(key, sizeof *key);
+  free(key);
+}
+
+static void free_mac_key(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  mac_key *key = data;
+  HMAC_CTX_free(key->ctx); /* cleanses the padded key blocks */
+  OPENSSL_cleanse(key, sizeof *key);
+  free(key);
+}
+
+/* aeadKey(key: Uint8Array(32)): an opaque handle holding encrypt and decrypt contexts keyed once. */
+static napi_value aead_key_new(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], handle;
+  const unsigned char *key_bytes;
+  size_t key_len;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || !bytes_of(env, argv[0], &key_bytes, &key_len) || key_len != KEY_BYTES) {
+    return type_error(env, "aeadKey expects 32 key bytes");
+  }
+  aead_key *key = calloc(1, sizeof *key);
+  if (!key) return type_error(env, "out of memory");
+  key->enc = EVP_CIPHER_CTX_new();
+  key->dec = EVP_CIPHER_CTX_new();
+  const EVP_CIPHER *cipher = EVP_aes_256_gcm();
+  int ok = key->enc && key->dec &&
+           EVP_EncryptInit_ex(key->enc, cipher, NULL, NULL, NULL) == 1 &&
+           EVP_CIPHER_CTX_ctrl(key->enc, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, NULL) == 1 &&
+           EVP_EncryptInit_ex(key->enc, NULL, NULL, key_bytes, NULL) == 1 &&
+           EVP_DecryptInit_ex(key->dec, cipher, NULL, NULL, NULL) == 1 &&
+           EVP_CIPHER_CTX_ctrl(key->dec, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, NULL) == 1 &&
+           EVP_DecryptInit_ex(key->dec, NULL, NULL, key_bytes, NULL) == 1;
+  if (!ok) {
+    free_aead_key(env, key, NULL);
+    napi_throw_error(env, NULL, "OpenSSL could not set up AES-256-GCM");
+    return NULL;
+  }
+  if (napi_create_external(env, key, free_aead_key, NULL, &handle) != napi_ok) {
+    free_aead_key(env, key, NULL);
+    return throw_last(env);
+  }
+  /* From here the external owns the key: its finalizer frees it. */
+  if (napi_type_tag_object(env, handle, &AEAD_TAG) != napi_ok) return throw_last(env);
+  return handle;
+}
+
+/* macKey(key: Uint8Array(32)): an opaque handle holding an HMAC-SHA-256 context keyed once. */
+static napi_value mac_key_new(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], handle;
+  const unsigned char *key_bytes;
+  size_t key_len;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || !bytes_of(env, argv[0], &key_bytes, &key_len) || key_len != KEY_BYTES) {
+    return type_error(env, "macKey expects 32 key bytes");
+  }
+  mac_key *key = calloc(1, sizeof *key);
+  if (!key) return type_error(env, "out of memory");
+  key->ctx = HMAC_CTX_new();
+  if (!key->ctx || HMAC_Init_ex(key->ctx, key_bytes, (int)key_len, EVP_sha256(), NULL) != 1) {
+    free_mac_key(env, key, NULL);
+    napi_throw_error(env, NULL, "OpenSSL could not set up HMAC-SHA-256");
+    return NULL;
+  }
+  if (napi_create_external(env, key, free_mac_key, NULL, &handle) != napi_ok) {
+    free_mac_key(env, key, NULL);
+    return throw_last(env);
+  }
+  /* From here the external owns the key: its finalizer frees it. */
+  if (napi_type_tag_object(env, handle, &MAC_TAG) != napi_ok) return throw_last(env);
+  return handle;
+}
+
+static bool unwrap(napi_env env, napi_value handle, const napi_type_tag *tag, void **out) {
+  bool tagged = false;
+  napi_valuetype vt;
+  return napi_typeof(env, handle, &vt) == napi_ok && vt == napi_external &&
+         napi_check_object_type_tag(env, handle, tag, &tagged) == napi_ok && tagged &&
+         napi_get_value_external(env, handle, out) == napi_ok && *out != NULL;
+}
+
+/* Runs one GCM operation on a keyed context: IV, AAD, body. Returns false on an OpenSSL failure. */
+static bool gcm_begin(EVP_CIPHER_CTX *ctx, int encrypt, const unsigned char *nonce, const unsigned char *aad, size_t aad_len) {
+  int outl = 0;
+  if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, encrypt) != 1) return false;
+  return aad_len == 0 || EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len) == 1;
+}
+
+static bool gcm_body(EVP_CIPHER_CTX *ctx, unsigned char *out, const unsigned char *in, size_t len) {
+  int outl = 0;
+  /* Skipped when empty: Update with a NULL output would be read as more AAD. */
+  return len == 0 || (EVP_CipherUpdate(ctx, out, &outl, in, (int)len) == 1 && (size_t)outl == len);
+}
+
+/* Decrypts and verifies; on failure the partial plaintext is wiped. */
+static bool gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *nonce, const unsigned char *sealed, size_t sealed_len,
+                     const unsigned char *aad, size_t aad_len, unsigned char *out) {
+  int outl = 0;
+  size_t body = sealed_len - TAG_BYTES;
+  bool ok = gcm_begin(ctx, 0, nonce, aad, aad_len) && gcm_body(ctx, out, sealed, body) &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, (void *)(sealed + body)) == 1 &&
+            EVP_DecryptFinal_ex(ctx, out + body, &outl) == 1;
+  if (!ok && body > 0) OPENSSL_cleanse(out, body);
+  return ok;
+}
+
+/*
+ * Outputs go into a Uint8Array the caller allocated (Buffer.allocUnsafe draws on Node's pool):
+ * creating a Buffer here costs more than the AES-GCM of a short value.
+ */
+
+/* seal(key, nonce: 12 bytes, plaintext, aad, out: plaintext.length + 16): ciphertext then tag into out. */
+static napi_value seal(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  aead_key *key;
+  const unsigned char *nonce, *plain, *aad, *out;
+  size_t nonce_len, plain_len, aad_len, out_len;
+  int outl = 0;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5 || !unwrap(env, argv[0], &AEAD_TAG, (void **)&key) || !bytes_of(env, argv[1], &nonce, &nonce_len) ||
+      nonce_len != NONCE_BYTES || !bytes_of(env, argv[2], &plain, &plain_len) || !bytes_of(env, argv[3], &aad, &aad_len) ||
+      !bytes_of(env, argv[4], &out, &out_len) || out_len != plain_len + TAG_BYTES) {
+    return type_error(env, "seal expects (aeadKey, 12-byte nonce, plaintext, aad, out of plaintext.length + 16 bytes)");
+  }
+  unsigned char *o = (unsigned char *)out;
+  if (!gcm_begin(key->enc, 1, nonce, aad, aad_len) || !gcm_body(key->enc, o, plain, plain_len) ||
+      EVP_EncryptFinal_ex(key->enc, o + plain_len, &outl) != 1 ||
+      EVP_CIPHER_CTX_ctrl(key->enc, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, o + plain_len) != 1) {
+    napi_throw_error(env, NULL, "AES-256-GCM encryption failed");
+    return NULL;
+  }
+  return undefined_value(env);
+}
+
+static napi_value boolean(napi_env env, bool value) {
+  napi_value b;
+  napi_get_boolean(env, value, &b);
+  return b;
+}
+
+/* open(key, nonce, sealed, aad, out: sealed.length - 16): true with the plaintext in out, false when the tag does not verify. */
+static napi_value open_one(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  aead_key *key;
+  const unsigned char *nonce, *sealed, *aad, *out;
+  size_t nonce_len, sealed_len, aad_len, out_len;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5 || !unwrap(env, argv[0], &AEAD_TAG, (void **)&key) || !bytes_of(env, argv[1], &nonce, &nonce_len) ||
+      nonce_len != NONCE_BYTES || !bytes_of(env, argv[2], &sealed, &sealed_len) || !bytes_of(env, argv[3], &aad, &aad_len) ||
+      !bytes_of(env, argv[4], &out, &out_len) || sealed_len < TAG_BYTES || out_len != sealed_len - TAG_BYTES) {
+    return type_error(env, "open expects (aeadKey, 12-byte nonce, sealed of at least 16 bytes, aad, out of sealed.length - 16 bytes)");
+  }
+  return boolean(env, gcm_open(key->dec, nonce, sealed, sealed_len, aad, aad_len, (unsigned char *)out));
+}
+
+/* NULL key and digest: restart from the keyed state set once in macKey. */
+static bool mac_into(HMAC_CTX *ctx, const unsigned char *data, size_t len, unsigned char *out) {
+  unsigned int outl = 0;
+  return HMAC_Init_ex(ctx, NULL, 0, NULL, NULL) == 1 && HMAC_Update(ctx, data, len) == 1 && HMAC_Final(ctx, out, &outl) == 1 &&
+         outl == MAC_BYTES;
+}
+
+/* hmac(key, data, out: 32 bytes): HMAC-SHA-256 of data into out. */
+static napi_value hmac(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  mac_key *key;
+  const unsigned char *data, *out;
+  size_t len, out_len;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || !unwrap(env, argv[0], &MAC_TAG, (void **)&key) || !bytes_of(env, argv[1], &data, &len) ||
+      !bytes_of(env, argv[2], &out, &out_len) || out_len != MAC_BYTES) {
+    return type_error(env, "hmac expects (macKey, data, out of 32 bytes)");
+  }
+  if (!mac_into(key->ctx, data, len, (unsigned char *)out)) {
+    napi_throw_error(env, NULL, "HMAC-SHA-256 failed");
+    return NULL;
+  }
+  return undefined_value(env);
+}
+
+/* ---- batch decryption of envelope text ---------------------------------------------------- */
+
+/* base64url alphabet value of each byte, 64 for anything outside it (constant: no init race between threads). */
+static const unsigned char B64[256] = {
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 62, 64, 64,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 64, 64, 64, 64, 64, 64,
+    64,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 64, 64, 64, 64, 63,
+    64, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+};
+
+/*
+ * Strict base64url (no padding) decoding into out; returns the decoded length or -1. Only the
+ * canonical text of some bytes is accepted (no stray characters, no non-zero trailing bits), so
+ * whatever this accepts decodes to the same bytes under Node's lenient decoder; everything else is
+ * left to the caller's reference path, which decides what it means.
+ */
+static long b64url_decode(const unsigned char *in, size_t len, unsigned char *out) {
+  size_t o = 0, i = 0;
+  if (len % 4 == 1) return -1;
+  for (; i + 4 <= len; i += 4) {
+    unsigned a = B64[in[i]], b = B64[in[i + 1]], c = B64[in[i + 2]], d = B64[in[i + 3]];
+    if ((a | b | c | d) & 64) return -1;
+    unsigned v = a << 18 | b << 12 | c << 6 | d;
+    out[o++] = (unsigned char)(v >> 16);
+    out[o++] = (unsigned char)(v >> 8);
+    out[o++] = (unsigned char)v;
+  }
+  size_t rest = len - i;
+  if (rest >= 2) {
+    unsigned a = B64[in[i]], b = B64[in[i + 1]];
+    if ((a | b) & 64) return -1;
+    if (rest == 2) {
+      if (b & 0x0f) return -1;
+      out[o++] = (unsigned char)(a << 2 | b >> 4);
+    } else {
+      unsigned c = B64[in[i + 2]];
+      if ((c & 64) || (c & 0x03)) return -1;
+      out[o++] = (unsigned char)(a << 2 | b >> 4);
+      out[o++] = (unsigned char)(b << 4 | c >> 2);
+    }
+  }
+  return (long)o;
+}
+
+typedef struct {
+  char16_t *units; /* UTF-16 of the current value */
+  size_t units_cap;
+  unsigned char *text; /* its ASCII bytes */
+  unsigned char *sealed; /* its decoded nonce + ciphertext + tag */
+  size_t cap;           /* of text and sealed, in bytes */
+} scratch;
+
+static bool reserve(scratch *s, size_t units) {
+  if (units <= s->cap) return true;
+  size_t next = units < 256 ? 256 : units;
+  char16_t *u = malloc(next * sizeof *u);
+  unsigned char *t = malloc(next), *d = malloc(next);
+  if (!u || !t || !d) {
+    free(u);
+    free(t);
+    free(d);
+    return false;
+  }
+  /* Envelope text is public (it is what the database stores); only plaintext needs wiping, and it never lands here. */
+  free(s->units);
+  free(s->text);
+  if (s->sealed) OPENSSL_cleanse(s->sealed, s->cap);
+  free(s->sealed);
+  s->units = u;
+  s->text = t;
+  s->sealed = d;
+  s->cap = next;
+  return true;
+}
+
+static void scratch_free(scratch *s) {
+  if (s->sealed) OPENSSL_cleanse(s->sealed, s->cap);
+  free(s->units);
+  free(s->text);
+  free(s->sealed);
+}
+
+/*
+ * Decrypts one envelope text whose nonce text starts at UTF-16 offset `start`:
+ * `<16 base64url chars>:<base64url ciphertext+tag>` to the end of the text. Writes the plaintext
+ * at out (capacity out_cap) and returns its length, or NOT_HANDLED for anything unusual.
+ */
+static long open_text(napi_env env, aead_key *key, napi_value text, size_t start, const unsigned char *aad, size_t aad_len,
+                      unsigned char *out, size_t out_cap, scratch *s) {
+  size_t len = 0;
+  if (napi_get_value_string_utf16(env, text, NULL, 0, &len) != napi_ok) return NOT_HANDLED;
+  if (start > len || len - start < 16 + 1 || !reserve(s, len + 1)) return NOT_HANDLED;
+  if (napi_get_value_string_utf16(env, text, s->units, len + 1, &len) != napi_ok) return NOT_HANDLED;
+  size_t body_text = len - start - 17;
+  /* Narrow to bytes: any unit outside ASCII maps to a byte outside the base64url alphabet. */
+  for (size_t i = start; i < len; i++) s->text[i - start] = s->units[i] < 0x80 ? (unsigned char)s->units[i] : 0xff;
+  if (s->text[16] != ':') return NOT_HANDLED;
+  if (b64url_decode(s->text, 16, s->sealed) != NONCE_BYTES) return NOT_HANDLED;
+  long sealed_len = b64url_decode(s->text + 17, body_text, s->sealed + NONCE_BYTES);
+  if (sealed_len < TAG_BYTES || (size_t)sealed_len - TAG_BYTES > out_cap) return NOT_HANDLED;
+  if (!gcm_open(key->dec, s->sealed, s->sealed + NONCE_BYTES, (size_t)sealed_len, aad, aad_len, out)) return NOT_HANDLED;
+  return sealed_len - TAG_BYTES;
+}
+
+/*
+ * openTexts(key, aad, texts: string[], starts: Uint32Array, out: Uint8Array, ends: Int32Array):
+ * decrypts every texts[i] (nonce text at starts[i]) into out, back to back; ends[i] is the end
+ * offset of value i in out, or -1 when the value was not decided here (malformed, non-canonical,
+ * failed authentication, or out full): the caller runs its reference path for those, so errors
+ * are always raised by one implementation. Returns the number of values decrypted.
+ */
+static napi_value open_texts(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6], result;
+  aead_key *key;
+  const unsigned char *aad;
+  size_t aad_len, out_cap, starts_len, ends_len;
+  unsigned char *out;
+  uint32_t *starts, count;
+  int32_t *ends;
+  napi_typedarray_type type;
+  bool is_array = false;
+  void *raw;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6 || !unwrap(env, argv[0], &AEAD_TAG, (void **)&key) || !bytes_of(env, argv[1], &aad, &aad_len) ||
+      napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[2], &count) != napi_ok) {
+    return type_error(env, "openTexts expects (aeadKey, aad bytes, string[], Uint32Array, Uint8Array, Int32Array)");
+  }
+  if (napi_get_typedarray_info(env, argv[3], &type, &starts_len, &raw, NULL, NULL) != napi_ok || type != napi_uint32_array ||
+      starts_len < count) {
+    return type_error(env, "openTexts: starts must be a Uint32Array with one entry per text");
+  }
+  starts = raw;
+  if (!bytes_of(env, argv[4], (const unsigned char **)&out, &out_cap)) return type_error(env, "openTexts: out must be a Uint8Array");
+  if (napi_get_typedarray_info(env, argv[5], &type, &ends_len, &raw, NULL, NULL) != napi_ok || type != napi_int32_array ||
+      ends_len < count) {
+    return type_error(env, "openTexts: ends must be an Int32Array with one entry per text");
+  }
+  ends = raw;
+  scratch s = {0};
+  size_t used = 0;
+  uint32_t done = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value text;
+    napi_valuetype vt;
+    long n = NOT_HANDLED;
+    if (napi_get_element(env, argv[2], i, &text) == napi_ok && napi_typeof(env, text, &vt) == napi_ok && vt == napi_string) {
+      n = open_text(env, key, text, starts[i], aad, aad_len, out + used, out_cap - used, &s);
+    }
+    if (n >= 0 && used + (size_t)n <= INT32_MAX) {
+      used += (size_t)n;
+      ends[i] = (int32_t)used;
+      done++;
+    } else {
+      ends[i] = NOT_HANDLED;
+    }
+  }
+  scratch_free(&s);
+  CHECK(env, napi_create_uint32(env, done, &result));
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"aeadKey", NULL, aead_key_new, NULL, NULL, NULL, napi_default, NULL},
+      {"macKey", NULL, mac_key_new, NULL, NULL, NULL, napi_default, NULL},
+      {"seal", NULL, seal, NULL, NULL, NULL, napi_default, NULL},
+      {"open", NULL, open_one, NULL, NULL, NULL, napi_default, NULL},
+      {"hmac", NULL, hmac, NULL, NULL, NULL, napi_default, NULL},
+      {"openTexts", NULL, open_texts, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

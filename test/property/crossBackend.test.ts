@@ -1,0 +1,168 @@
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import fc from 'fast-check';
+import { loadNativeCrypto, type NativeCrypto } from '../../src/crypto/native';
+
+/**
+ * The native backend against node:crypto, byte for byte: random keys, nonces, AAD and values of
+ * every length up to 64 KiB; both must accept exactly what the other produced and reject the same
+ * tampering. node:crypto here is written out directly (not through the library) so the reference
+ * cannot share a mistake with the code under test.
+ */
+
+// The package ships a linux-x64 (glibc) prebuild and CI builds it: there, not loading is a failure.
+const mustLoad = process.platform === 'linux' && process.arch === 'x64';
+const status = loadNativeCrypto();
+const describeNative = status.loaded || mustLoad ? describe : describe.skip;
+
+const TAG = 16;
+const ref = {
+  seal(key: KeyObject, nonce: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
+    const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG }).setAAD(aad);
+    return Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
+  },
+  open(key: KeyObject, nonce: Buffer, sealed: Buffer, aad: Buffer): Buffer | undefined {
+    if (sealed.length < TAG) return undefined;
+    const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG }).setAAD(aad);
+    d.setAuthTag(sealed.subarray(sealed.length - TAG));
+    const body = d.update(sealed.subarray(0, sealed.length - TAG));
+    try {
+      d.final();
+    } catch {
+      return undefined;
+    }
+    return body;
+  },
+  hmac: (key: KeyObject, data: Buffer) => createHmac('sha256', key).update(data).digest(),
+};
+
+const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max }).map((a) => Buffer.from(a));
+const key = bytes(32, 32).map((b) => createSecretKey(b));
+const nonce = bytes(12, 12);
+/** Mostly short values (the common case), some up to 64 KiB. */
+const value = fc.oneof({ weight: 3, arbitrary: bytes(0, 64) }, { weight: 1, arbitrary: bytes(0, 65536) });
+const aad = bytes(0, 96);
+
+describeNative('native crypto backend matches node:crypto', () => {
+  let native: NativeCrypto;
+
+  beforeAll(() => {
+    if (!status.loaded) throw new Error(`native crypto module did not load: ${status.reason}`);
+    native = status.crypto;
+  });
+
+  // scripts/asan.sh names its sanitized build: make sure that is the one under test.
+  const expectedBuild = process.env.PCE_EXPECT_NATIVE_BUILD;
+  (expectedBuild ? test : test.skip)('the sanitized build is the one loaded', () => {
+    expect(status.loaded && status.path.startsWith(`${expectedBuild}/`)).toBe(true);
+  });
+
+  test('seal gives the same bytes, and each side opens what the other sealed', () => {
+    fc.assert(
+      fc.property(key, nonce, value, aad, (k, n, v, a) => {
+        const sealed = native.seal(k, n, v, a);
+        expect(sealed.equals(ref.seal(k, n, v, a))).toBe(true);
+        expect(native.open(k, n, sealed, a)?.equals(v)).toBe(true);
+        expect(ref.open(k, n, sealed, a)?.equals(v)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('every length from 0 to 4 KiB, and exactly 64 KiB, round-trips identically', () => {
+    const k = createSecretKey(randomBytes(32));
+    const n = randomBytes(12);
+    const a = randomBytes(40);
+    const all = randomBytes(65536);
+    for (const length of [...Array.from({ length: 4097 }, (_, i) => i), 65535, 65536]) {
+      const v = all.subarray(0, length);
+      const sealed = native.seal(k, n, v, a);
+      if (!sealed.equals(ref.seal(k, n, v, a)) || !native.open(k, n, sealed, a)?.equals(v)) throw new Error(`length ${length} differs`);
+    }
+  });
+
+  test('tampering with any bit of ciphertext, tag, nonce or AAD, or a wrong key, is rejected by both', () => {
+    const tamper = fc.constantFrom('sealed', 'nonce', 'aad', 'key', 'truncate');
+    fc.assert(
+      fc.property(key, nonce, bytes(0, 200), aad, tamper, fc.nat(), (k, n, v, a, where, at) => {
+        const sealed = ref.seal(k, n, v, a);
+        let [k2, n2, s2, a2] = [k, Buffer.from(n), Buffer.from(sealed), Buffer.from(a)];
+        const flip = (b: Buffer) => {
+          b[at % b.length]! ^= 1 << at % 8;
+        };
+        if (where === 'sealed') flip(s2);
+        else if (where === 'nonce') flip(n2);
+        else if (where === 'aad') a2 = a.length === 0 ? Buffer.from([at & 0xff]) : (flip(a2), a2);
+        else if (where === 'key') k2 = createSecretKey(Buffer.from(k.export().map((x, i) => (i === at % 32 ? x ^ 1 : x))));
+        else s2 = s2.subarray(0, at % s2.length);
+        expect(native.open(k2, n2, s2, a2)).toBeUndefined();
+        expect(ref.open(k2, n2, s2, a2)).toBeUndefined();
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  test('HMAC-SHA-256 is the same for random keys and data', () => {
+    fc.assert(
+      fc.property(key, value, (k, d) => {
+        expect(native.hmac(k, d).equals(ref.hmac(k, d))).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('batch decryption of envelope text decides exactly the canonical, authentic values, with the same plaintext', () => {
+    const prefix = 'pce:v1:k1:';
+    const damage = fc.constantFrom('none', 'none', 'flip', 'pad', 'junk', 'non-ascii', 'short', 'trailing-bits');
+    fc.assert(
+      fc.property(key, aad, fc.array(fc.tuple(nonce, bytes(0, 300), damage), { maxLength: 20 }), (k, a, items) => {
+        const texts: string[] = [];
+        const expected: (Buffer | undefined)[] = [];
+        for (const [n, v, how] of items) {
+          const sealed = ref.seal(k, n, v, a);
+          let body = sealed.toString('base64url');
+          let nonceText = n.toString('base64url');
+          let plain: Buffer | undefined = v;
+          if (how === 'flip') {
+            const flipped = Buffer.from(sealed);
+            flipped[0]! ^= 0x80;
+            [body, plain] = [flipped.toString('base64url'), undefined];
+          } else if (how === 'pad') [body, plain] = [`${body}=`, undefined];
+          else if (how === 'junk') [body, plain] = [`${body.slice(0, 4)}.${body.slice(4)}`, undefined];
+          else if (how === 'non-ascii') [body, plain] = [`${body.slice(0, 4)}\u0141${body.slice(4)}`, undefined];
+          else if (how === 'short') [nonceText, plain] = [nonceText.slice(1), undefined];
+          else if (how === 'trailing-bits' && body.length % 4 !== 0) {
+            // Same bytes under Node's lenient decoder, but not their canonical text: left to the reference path.
+            const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+            [body, plain] = [body.slice(0, -1) + alphabet[alphabet.indexOf(body.at(-1)!) | 1], undefined];
+          }
+          texts.push(`${prefix}${nonceText}:${body}`);
+          expected.push(plain);
+        }
+        const { out, ends } = native.openTexts(k, a, texts, new Uint32Array(texts.length).fill(prefix.length));
+        let start = 0;
+        expected.forEach((plain, i) => {
+          if (plain === undefined) {
+            expect(ends[i]).toBeLessThan(0);
+          } else {
+            expect(ends[i]).toBeGreaterThanOrEqual(0);
+            expect(out.subarray(start, ends[i]).equals(plain)).toBe(true);
+            start = ends[i]!;
+          }
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  // Native errors come from Node's own realm, not jest's sandbox: match their messages, not `TypeError`.
+  test('arguments of the wrong kind are refused with an error, not a crash', () => {
+    const k = createSecretKey(randomBytes(32));
+    const n = randomBytes(12);
+    expect(() => native.seal(k, randomBytes(11), Buffer.alloc(1), Buffer.alloc(0))).toThrow(/seal expects/);
+    expect(() => native.seal(createSecretKey(randomBytes(16)), n, Buffer.alloc(1), Buffer.alloc(0))).toThrow(/32-byte secret key/);
+    expect(() => native.open(k, n, 'twenty characters...' as unknown as Buffer, Buffer.alloc(0))).toThrow(/open expects/);
+    expect(native.open(k, n, Buffer.alloc(15), Buffer.alloc(0))).toBeUndefined();
+    expect(() => native.openTexts(k, Buffer.alloc(0), [1 as unknown as string], new Uint32Array(1))).not.toThrow();
+    expect(native.openTexts(k, Buffer.alloc(0), ['x'], new Uint32Array([99])).ends[0]).toBeLessThan(0);
+  });
+});
