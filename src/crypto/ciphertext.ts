@@ -153,13 +153,31 @@ export function parseCiphertext(value: string): ParseResult {
   const sealedText = value.slice(nonceEnd + 1);
   // Node's base64url decoder skips characters outside the alphabet; checking first keeps the
   // format unambiguous (one text for one envelope) instead of accepting trailing junk.
-  if (nonceText.length !== NONCE_TEXT_LENGTH || !BASE64URL.test(nonceText) || !BASE64URL.test(sealedText)) {
+  if (nonceText.length !== NONCE_TEXT_LENGTH || !BASE64URL.test(nonceText) || !isCanonicalBase64url(sealedText)) {
     return { kind: 'malformed', keyId };
   }
   const nonce = Buffer.from(nonceText, 'base64url');
   const sealed = Buffer.from(sealedText, 'base64url');
   if (sealed.length < TAG_BYTES) return { kind: 'malformed', keyId };
   return { kind: 'ciphertext', value: { version, type, scope, keyId, nonce, sealed } };
+}
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * True when `text` is the one unpadded base64url spelling of some bytes. The decoder accepts more:
+ * it drops a lone trailing character (length % 4 === 1) and ignores the unused low bits of the last
+ * character, so several texts would decode to the same envelope. The nonce needs no such check:
+ * 16 characters carry exactly 12 bytes.
+ */
+export function isCanonicalBase64url(text: string): boolean {
+  if (!BASE64URL.test(text)) return false;
+  const rest = text.length % 4;
+  if (rest === 1) return false;
+  if (rest === 0) return true;
+  // 2 characters carry 1 byte (4 unused bits), 3 carry 2 bytes (2 unused bits): they must be zero.
+  const unusedBits = rest === 2 ? 0b1111 : 0b11;
+  return (ALPHABET.indexOf(text[text.length - 1]!) & unusedBits) === 0;
 }
 
 /**

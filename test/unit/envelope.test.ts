@@ -107,4 +107,22 @@ describe('ciphertext envelope', () => {
   test('a v1 header can only describe String under a shared key', () => {
     expect(() => associatedData({ version: 'v1', type: 'Int', scope: 'shared', keyId: 'k1' }, 'User.email')).toThrow();
   });
+
+  test('accepts exactly one text per envelope: no extra character, no unused trailing bits', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // Bodies of every length modulo 3, so the last character carries 0, 2 or 4 unused bits, in both versions.
+    for (const header of [v1, headerFor('String', 'subject', 'k1')]) {
+      for (const plain of ['', 'a', 'ab', 'abc', 'abcd']) {
+        const ct = seal(plain, header);
+        const parsed = parseCiphertext(ct);
+        if (parsed.kind !== 'ciphertext') throw new Error('expected ciphertext');
+        const variants = [...alphabet].flatMap((c) => [`${ct}${c}`, `${ct.slice(0, -1)}${c}`]).filter((v) => v !== ct);
+        for (const variant of variants) {
+          const other = parseCiphertext(variant);
+          // Another text may parse only as another envelope (which then fails authentication).
+          if (other.kind === 'ciphertext') expect(other.value.sealed.equals(parsed.value.sealed)).toBe(false);
+        }
+      }
+    }
+  });
 });
