@@ -1,5 +1,5 @@
 import { rewriteData } from './rewriteData';
-import { rewriteWhere } from './rewriteWhere';
+import { refuseProtectedFieldRefs, rewriteWhere } from './rewriteWhere';
 import type { RuntimeModel } from './runtimeSchema';
 import { isObject, mapOneOrMany, type Obj, type WalkContext } from './walkContext';
 
@@ -91,6 +91,11 @@ function checkOrderBy(ctx: WalkContext, model: RuntimeModel, orderBy: unknown): 
       if (model.codecs.has(key)) {
         ctx.refuse(model.name, key, 'orderBy', 'ciphertext order says nothing about plaintext order');
       }
+      // groupBy's `orderBy: { _max: { field: 'desc' } }`: only a count of non-null values means the same on ciphertext.
+      if (VALUE_AGGREGATES.has(key) && isObject(value)) {
+        const hit = Object.keys(value).find((f) => model.codecs.has(f) || model.indexOwners.has(f));
+        if (hit) ctx.refuse(model.name, hit, `orderBy ${key}`, 'an aggregate of ciphertext or a blind index says nothing about the plaintext; order by _count or a plain field');
+      }
       if (key === '_relevance' && isObject(value)) {
         const fields = Array.isArray(value.fields) ? value.fields : [value.fields];
         const hit = fields.find((f) => typeof f === 'string' && model.codecs.has(f));
@@ -111,21 +116,27 @@ function checkGroupBy(ctx: WalkContext, model: RuntimeModel, args: Obj): void {
   checkHaving(ctx, model, args.having);
 }
 
+/** Aggregates whose result is a stored value (a hash or ciphertext), unlike `_count`. */
+const VALUE_AGGREGATES = new Set(['_min', '_max', '_avg', '_sum']);
+
 /**
  * `having` is not rewritten: encrypted fields cannot be aggregated, and a plain condition on an
- * index field would compare the stored hash (filter on the plaintext with `where` instead).
- * Aggregate conditions on an index field (`{ _count: ... }`) are fine.
+ * index field, or one on its `_min`/`_max`, would compare the stored hash (filter on the plaintext
+ * with `where` instead). `_count` of an index field counts non-null hashes and is fine.
  */
 function checkHaving(ctx: WalkContext, model: RuntimeModel, having: unknown): void {
   if (!isObject(having)) return;
   for (const [key, value] of Object.entries(having)) {
     if (key === 'AND' || key === 'OR' || key === 'NOT') {
       for (const inner of Array.isArray(value) ? value : [value]) checkHaving(ctx, model, inner);
-    } else if (model.codecs.has(key)) {
-      ctx.refuse(model.name, key, 'having', 'aggregates cannot be computed on ciphertext');
-    } else if (model.indexOwners.has(key) && !(isObject(value) && Object.keys(value).every((op) => op.startsWith('_')))) {
-      ctx.refuse(model.name, key, 'having', 'it would compare the stored blind index; filter on the plaintext with where instead');
+      continue;
     }
+    if (model.codecs.has(key)) {
+      ctx.refuse(model.name, key, 'having', 'aggregates cannot be computed on ciphertext');
+    } else if (model.indexOwners.has(key) && !(isObject(value) && Object.keys(value).every((op) => op === '_count'))) {
+      ctx.refuse(model.name, key, 'having', 'it would compare the stored blind index (only _count of an index field is meaningful); filter on the plaintext with where instead');
+    }
+    refuseProtectedFieldRefs(ctx, value);
   }
 }
 

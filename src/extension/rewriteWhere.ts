@@ -32,7 +32,7 @@ export function rewriteWhere(ctx: WalkContext, model: RuntimeModel, where: unkno
     // A filter on the encrypted field, or on its index field (which takes the plaintext too).
     const codec = model.codecs.get(key) ?? owner;
     if (codec) {
-      const conditions = rewriteFieldFilter(ctx, codec, value);
+      const conditions = rewriteFieldFilter(ctx, codec, key, value);
       if (conditions === 'keep') out[key] = value;
       else extra.push(...conditions);
       continue;
@@ -42,7 +42,7 @@ export function rewriteWhere(ctx: WalkContext, model: RuntimeModel, where: unkno
       out[key] = rewriteRelationFilter(ctx, ctx.model(relation.model), relation.list, value);
       continue;
     }
-    if (isObject(value)) refuseProtectedFieldRefs(ctx, value);
+    refuseProtectedFieldRefs(ctx, value);
     const compound = model.spec.compoundUniques[key];
     if (compound && isObject(value)) {
       const fields: Obj = { ...value };
@@ -110,27 +110,45 @@ function fieldRefOf(operand: unknown): { modelName: string; name: string } | und
 
 /**
  * Comparing a plain column with an encrypted or index column would compare against ciphertext or
- * a hash and silently match nothing: refuse it.
+ * a hash and silently match nothing (or, negated, everything): refuse it wherever the reference
+ * sits in the filter of a plain column (`not: { not: { equals: ref } }`, lists, aggregates of
+ * `having`). Relation filters and AND/OR/NOT reach here through rewriteWhere's recursion.
  */
-function refuseProtectedFieldRefs(ctx: WalkContext, filter: Obj): void {
-  for (const operand of Object.values(filter)) {
-    const ref = fieldRefOf(operand);
-    if (!ref) continue;
+export function refuseProtectedFieldRefs(ctx: WalkContext, operand: unknown): void {
+  const ref = fieldRefOf(operand);
+  if (ref) {
     const target = ctx.schema.get(ref.modelName);
     if (target && (target.codecs.has(ref.name) || target.indexOwners.has(ref.name))) {
       ctx.refuse(ref.modelName, ref.name, 'field reference', 'other columns cannot be compared with ciphertext or a blind index');
     }
+  } else if (Array.isArray(operand)) {
+    for (const item of operand) refuseProtectedFieldRefs(ctx, item);
+  } else if (isObject(operand)) {
+    for (const inner of Object.values(operand)) refuseProtectedFieldRefs(ctx, inner);
   }
 }
 
 /**
- * Conditions replacing a filter on an encrypted (or index) field. 'keep' means the filter only
- * tests for null and can stay on the column itself (ciphertext is null exactly when the value is).
+ * Conditions replacing a filter on `key`, an encrypted field or its index field. 'keep' means the
+ * filter only tests for null and can stay on that column as written (ciphertext is null exactly
+ * when the value is). Null tests stay on `key`: in passthrough mode a legacy row has a value but
+ * a null index, so moving a test from one column to the other would change its answer.
  */
-function rewriteFieldFilter(ctx: WalkContext, codec: FieldCodec, filter: unknown): Obj[] | 'keep' {
+function rewriteFieldFilter(ctx: WalkContext, codec: FieldCodec, key: string, filter: unknown): Obj[] | 'keep' {
   if (filter === null) return 'keep';
   if (!isObject(filter)) return [equality(ctx, codec, 'equals', [filter])];
   const conditions: Obj[] = [];
+  return collectConditions(ctx, codec, key, filter, false, conditions) ? 'keep' : conditions;
+}
+
+/**
+ * Adds the conditions of one filter object to `out`, read the way Prisma reads it (checked on a
+ * plaintext column of PostgreSQL and MariaDB, test/integration/querySlips.test.ts): the operators
+ * of an object are ANDed; inside `not: { ... }` each of `equals`, `in`, `notIn` is negated on its
+ * own, and a nested `not: { ... }` flips back; a scalar `not: v` means "differs from v" (or "is
+ * not null") whatever encloses it. Returns true when the object only tests for null.
+ */
+function collectConditions(ctx: WalkContext, codec: FieldCodec, key: string, filter: Obj, negated: boolean, out: Obj[]): boolean {
   let onlyNullTests = true;
   for (const [op, operand] of Object.entries(filter)) {
     if (operand === undefined) continue;
@@ -143,20 +161,22 @@ function rewriteFieldFilter(ctx: WalkContext, codec: FieldCodec, filter: unknown
     if (!EQUALITY_OPERATORS.has(op)) {
       ctx.refuse(codec.model, codec.field, OTHER_OPERATORS.has(op) ? op : 'unknown operator', 'only equality (equals, in, notIn, not) can be answered through a blind index');
     }
-    if (operand === null && (op === 'equals' || op === 'not')) continue;
-    onlyNullTests = false;
+    if (fieldRefOf(operand)) ctx.refuse(codec.model, codec.field, op, 'comparing with another column cannot use a blind index');
     if (op === 'not' && isObject(operand)) {
-      const inner = rewriteFieldFilter(ctx, codec, operand);
-      conditions.push({ NOT: inner === 'keep' ? { [codec.field]: operand } : inner.length === 1 ? inner[0] : { AND: inner } });
+      if (!collectConditions(ctx, codec, key, operand, !negated, out)) onlyNullTests = false;
       continue;
     }
+    if (operand === null && (op === 'equals' || op === 'not')) {
+      // The caller's own null test, on the column they named, with the meaning it has here.
+      out.push({ [key]: op === 'not' ? { not: null } : negated ? { not: { equals: null } } : { equals: null } });
+      continue;
+    }
+    onlyNullTests = false;
     const values = op === 'in' || op === 'notIn' ? asList(ctx, codec, op, operand) : [operand];
-    conditions.push(equality(ctx, codec, op === 'equals' || op === 'in' ? 'equals' : 'notEquals', values));
+    const matches = op === 'not' ? false : (op === 'notIn') === negated;
+    out.push(equality(ctx, codec, matches ? 'equals' : 'notEquals', values));
   }
-  if (onlyNullTests) return 'keep';
-  const nullTests = Object.entries(filter).filter(([op, v]) => v === null && (op === 'equals' || op === 'not'));
-  for (const [op] of nullTests) conditions.push({ [codec.field]: op === 'equals' ? null : { not: null } });
-  return conditions;
+  return onlyNullTests;
 }
 
 function asList(ctx: WalkContext, codec: FieldCodec, op: string, operand: unknown): unknown[] {
