@@ -22,7 +22,10 @@ export {
   type WrappedKeyEntry,
 } from './keys/keyringFile';
 export { KeyInUseError, NothingScannedError } from './keys/lifecycle';
-export { createAuditLog, type AuditLog } from './audit/auditLog';
+export { createAuditLog, type AuditLog, type DataAccess } from './audit/auditLog';
+export { withAuditContext, currentAuditContext, type AuditContext } from './audit/accessContext';
+export { openAuditChain, auditChainKey, type AuditChainDestination } from './audit/chainFile';
+export { verifyChain, sealRecord, GENESIS, type ChainHead, type ChainProblem, type ChainReport, type VerifyChainOptions } from './audit/chain';
 export {
   rotate,
   encryptExisting,

@@ -30,6 +30,26 @@ export interface AuditLog {
   refusedQuery(model: string, field: string, operator: string, operation: string): void;
   queryStats(model: string, operation: string, stats: CryptoStats): void;
   migration(event: 'start' | 'batch' | 'end' | 'failure', details: Readonly<Record<string, string | number | boolean | undefined>>): void;
+  /** One query read or wrote encrypted fields (the data-access trail): names and counts only. */
+  dataAccess(access: DataAccess): void;
+}
+
+/** What the data-access event records: which encrypted fields a query touched, for whom and why. */
+export interface DataAccess {
+  readonly model: string;
+  readonly operation: string;
+  /** `Model.field` of every encrypted field decrypted in the result (nested models included). */
+  readonly read: readonly string[];
+  /** `Model.field` of every encrypted field encrypted for the write. */
+  readonly written: readonly string[];
+  /** `Model.field` of every encrypted field the query looked up through its blind index. */
+  readonly searched: readonly string[];
+  /** Records returned, or rows changed for `*Many` writes. */
+  readonly rows: number;
+  /** From {@link withAuditContext}; `null` outside one. */
+  readonly actor: string | null;
+  readonly purpose: string | null;
+  readonly requestId: string | null;
 }
 
 /** Per-query counters, logged at debug level only. */
@@ -111,6 +131,7 @@ export function createAuditLog(logger: Logger = defaultLogger()): AuditLog {
     queryStats: (model, operation, stats) => {
       if (log.isLevelEnabled('debug')) log.debug({ event: event('query.crypto'), model, operation, ...stats }, 'query crypto counts');
     },
+    dataAccess: (access) => log.info({ event: event('data.access'), ...access }, 'encrypted data accessed'),
     migration: (name, details) => {
       const level = name === 'failure' ? 'error' : 'info';
       log[level]({ event: event(`migrate.${name}`), ...details }, `migration ${name}`);

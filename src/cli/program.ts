@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerAuditCommands } from './auditCommands';
 import { registerKeyCommands } from './keyCommands';
 import { registerMigrateCommands } from './migrateCommands';
 
@@ -9,6 +10,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerKeyCommands(program);
   registerMigrateCommands(program);
+  registerAuditCommands(program);
   return program;
 }
 

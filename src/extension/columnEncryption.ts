@@ -1,5 +1,6 @@
 import { Extensions, type DefaultArgs } from '@prisma/client/runtime/client';
 import type { Logger } from 'pino';
+import { currentAuditContext } from '../audit/accessContext';
 import { createAuditLog, type AuditLog } from '../audit/auditLog';
 import { Keyring } from '../keys/keyring';
 import { UnsupportedQueryError } from '../errors';
@@ -21,6 +22,13 @@ export interface ColumnEncryptionOptions {
   readonly keys: Keyring | Promise<Keyring> | (() => Promise<Keyring>);
   /** Your pino logger for audit events; a JSON logger on stderr by default. */
   readonly logger?: Logger;
+  /**
+   * The data-access trail: one `pce.data.access` event per query that reads, writes or searches
+   * encrypted fields, naming the fields, the row count and the {@link withAuditContext} actor and
+   * purpose (never values). `true` logs through `logger`; `{ logger }` sends the trail to a logger
+   * of its own, such as one writing a tamper-evident chain (`openAuditChain`).
+   */
+  readonly accessLog?: boolean | { readonly logger: Logger };
 }
 
 /**
@@ -59,6 +67,7 @@ const RETURNS_RECORDS = new Set([
  */
 export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryptionExtension {
   const audit = createAuditLog(options.logger);
+  const access = options.accessLog === true ? audit : options.accessLog ? createAuditLog(options.accessLog.logger) : undefined;
   const bind = (keyring: Keyring): RuntimeSchema => {
     const schema = buildRuntimeSchema(options.fields, keyring, (e) => audit.decryptFailure(e.model, e.field, e.keyId, e.reason));
     audit.keysLoaded(keyring.describe());
@@ -67,7 +76,7 @@ export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryp
   const keys = options.keys;
   if (keys instanceof Keyring) {
     const ready = Promise.resolve(bind(keys));
-    return defineWith(audit, () => ready);
+    return defineWith(audit, access, () => ready);
   }
   const load = typeof keys === 'function' ? keys : () => keys;
   let runtime: Promise<RuntimeSchema> | undefined;
@@ -81,10 +90,10 @@ export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryp
         throw error;
       }));
   attempt().catch(() => undefined);
-  return defineWith(audit, attempt);
+  return defineWith(audit, access, attempt);
 }
 
-function defineWith(audit: AuditLog, load: () => Promise<RuntimeSchema>): ColumnEncryptionExtension {
+function defineWith(audit: AuditLog, access: AuditLog | undefined, load: () => Promise<RuntimeSchema>): ColumnEncryptionExtension {
   // defineExtension's own return type cannot be named in declarations; the cast states what it is.
   return Extensions.defineExtension((client) =>
     client.$extends({
@@ -96,6 +105,7 @@ function defineWith(audit: AuditLog, load: () => Promise<RuntimeSchema>): Column
             return runOperation({
               schema: await load(),
               audit,
+              access,
               modelName: model,
               operation,
               args: args as Obj | undefined,
@@ -116,6 +126,8 @@ type BaseClient = Record<string, { findFirst(args: Obj): Promise<Obj | null> }>;
 interface Operation {
   readonly schema: RuntimeSchema;
   readonly audit: AuditLog;
+  /** Where data-access events go; `undefined` when the trail is off. */
+  readonly access: AuditLog | undefined;
   readonly modelName: string;
   readonly operation: string;
   readonly args: Obj | undefined;
@@ -133,7 +145,34 @@ async function runOperation(op: Operation): Promise<unknown> {
   const result = await op.query(rewritten);
   if (RETURNS_RECORDS.has(op.operation)) decryptResult(ctx, modelAtDataPath(ctx, model, op.dataPath), result);
   op.audit.queryStats(op.modelName, op.operation, ctx.stats);
+  if (op.access) logAccess(op.access, op, ctx, result);
   return result;
+}
+
+/** One data-access event for a query that touched encrypted fields (or deleted rows of a model holding them). */
+function logAccess(access: AuditLog, op: Operation, ctx: WalkContext, result: unknown): void {
+  const { read, written, searched } = ctx.fields;
+  if (read.size === 0 && written.size === 0 && searched.size === 0 && !op.operation.startsWith('delete')) return;
+  const context = currentAuditContext();
+  access.dataAccess({
+    model: op.modelName,
+    operation: op.operation,
+    read: [...read],
+    written: [...written],
+    searched: [...searched],
+    rows: rowCount(result),
+    actor: context?.actor ?? null,
+    purpose: context?.purpose ?? null,
+    requestId: context?.requestId ?? null,
+  });
+}
+
+/** Records in a result, or the `count` of a `*Many` write. */
+function rowCount(result: unknown): number {
+  if (Array.isArray(result)) return result.length;
+  if (result === null || result === undefined) return 0;
+  const count = (result as { count?: unknown }).count;
+  return typeof count === 'number' && Object.keys(result).length === 1 ? count : 1;
 }
 
 /**

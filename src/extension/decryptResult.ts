@@ -23,6 +23,7 @@ function decryptRow(ctx: WalkContext, model: RuntimeModel, row: Obj | null): voi
     if (typeof value === 'string') {
       row[codec.field] = codec.decrypt(value);
       ctx.stats.decrypted++;
+      ctx.fields.read.add(codec.binding);
     }
   }
   for (const [field, target] of model.encryptedReach) {

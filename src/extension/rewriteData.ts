@@ -42,6 +42,7 @@ export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown
       }
       out[key] = codec.encrypt(plain);
       ctx.stats.encrypted++;
+      ctx.fields.written.add(codec.binding);
       if (codec.indexField) {
         out[codec.indexField] = codec.indexForWrite(plain as string);
         ctx.stats.indexed++;

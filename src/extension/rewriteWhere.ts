@@ -67,6 +67,8 @@ export function rewriteWhere(ctx: WalkContext, model: RuntimeModel, where: unkno
  */
 function setUniqueIndex(ctx: WalkContext, model: RuntimeModel, target: Obj, indexField: string, hashes: readonly BlindIndex[]): void {
   ctx.stats.indexed++;
+  const owner = model.indexOwners.get(indexField);
+  if (owner) ctx.fields.searched.add(owner.binding);
   target[indexField] = hashes[0];
   if (hashes.length > 1) ctx.uniqueLookups.push({ model: model.name, indexField, hashes, target });
 }
@@ -204,6 +206,7 @@ function equality(ctx: WalkContext, codec: FieldCodec, kind: 'equals' | 'notEqua
     }
     for (const h of codec.indexesForLookup(v)) hashes.push(h);
     ctx.stats.indexed++;
+    ctx.fields.searched.add(codec.binding);
   }
   const test = kind === 'equals' ? (hashes.length === 1 ? hashes[0] : { in: hashes }) : hashes.length === 1 ? { not: hashes[0] } : { notIn: hashes };
   if (codec.spec.readMode !== 'passthrough') return { [indexField!]: test };

@@ -5,6 +5,8 @@ import type { RuntimeModel, RuntimeSchema } from './runtimeSchema';
 /** State shared by the walkers while one query is rewritten. */
 export class WalkContext {
   readonly stats: CryptoStats = { encrypted: 0, decrypted: 0, indexed: 0 };
+  /** Encrypted fields (`Model.field`) the query decrypted, encrypted and looked up: what the data-access event names. */
+  readonly fields: FieldsTouched = { read: new Set(), written: new Set(), searched: new Set() };
   /**
    * Unique lookups through an index field while several index keys are loaded. A unique where
    * must name one stored value, so the walker writes the primary key's hash and records the
@@ -33,6 +35,13 @@ export class WalkContext {
 }
 
 export type Obj = Record<string, unknown>;
+
+/** Names (`Model.field`) of the encrypted fields one query touched, by what it did with them. */
+export interface FieldsTouched {
+  readonly read: Set<string>;
+  readonly written: Set<string>;
+  readonly searched: Set<string>;
+}
 
 /** One unique index lookup whose row may still carry a hash under an older index key. */
 export interface UniqueLookup {
