@@ -30,6 +30,8 @@ export interface AuditLog {
   refusedQuery(model: string, field: string, operator: string, operation: string): void;
   queryStats(model: string, operation: string, stats: CryptoStats): void;
   migration(event: 'start' | 'batch' | 'end' | 'failure', details: Readonly<Record<string, string | number | boolean | undefined>>): void;
+  /** A primary key is past its rotation policy (warning, from `loadKeyring`). */
+  rotationOverdue(keyId: string, purpose: string, ageDays: number, maxAgeDays: number): void;
   /** One query read or wrote encrypted fields (the data-access trail): names and counts only. */
   dataAccess(access: DataAccess): void;
 }
@@ -131,6 +133,11 @@ export function createAuditLog(logger: Logger = defaultLogger()): AuditLog {
     queryStats: (model, operation, stats) => {
       if (log.isLevelEnabled('debug')) log.debug({ event: event('query.crypto'), model, operation, ...stats }, 'query crypto counts');
     },
+    rotationOverdue: (keyId, purpose, ageDays, maxAgeDays) =>
+      log.warn(
+        { event: event('key.rotation_overdue'), keyId, purpose, ageDays, maxAgeDays },
+        'primary key is past its rotation policy: run `prisma-column-encryption keys check` for the steps',
+      ),
     dataAccess: (access) => log.info({ event: event('data.access'), ...access }, 'encrypted data accessed'),
     migration: (name, details) => {
       const level = name === 'failure' ? 'error' : 'info';

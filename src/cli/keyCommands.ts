@@ -13,9 +13,11 @@ import { KMS_KINDS, type KeyPurpose, type KmsKind } from '../keys/keyMaterial';
 import { envValue } from '../keys/envValue';
 import { withKmsSession } from '../keys/kmsSession';
 import type { RetryPolicy } from '../keys/retry';
+import { keyAges } from '../keys/rotationPolicy';
 import { collectStatus, type FieldStatus } from '../migrate/status';
 import { openConnection } from '../migrate/connection';
 import { databaseUrl, loadEncryptionSchema } from './cliContext';
+import { registerPolicyCommands } from './policyCommands';
 import {
   errorBody,
   generateLines,
@@ -26,6 +28,7 @@ import {
   reactivateLines,
   retireLines,
   rewrapLines,
+  rotationOutput,
   scanLine,
   type GenerateOutput,
   type ListOutput,
@@ -63,6 +66,8 @@ export interface KeyCommandDeps {
   readonly gcpKms?: GcpKmsOptions;
   readonly wrappers?: KeyWrappers;
   readonly retry?: Partial<RetryPolicy>;
+  /** The clock for key ages (tests move it). */
+  readonly now?: () => Date;
   /** Counts stored values per key for `retire`. Default: scans the database (migrator status). */
   readonly countUsage: (source: UsageSource) => Promise<UsageScan>;
 }
@@ -101,6 +106,8 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
       }
     };
 
+  registerPolicyCommands(keys, { env: deps.env, write: deps.write, ...(deps.now ? { now: deps.now } : {}) });
+
   common(keys.command('generate'), deps)
     .description('Generate a data or index key, wrapped by a KMS key or (development only) stored locally')
     .addOption(new Option('--purpose <purpose>', 'what the key is for').choices(['data', 'index']).makeOptionMandatory())
@@ -109,17 +116,19 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
     .addOption(new Option('--kms <source>', 'key-management service that wraps the key').choices(KMS_KINDS).default('gcp-kms'))
     .option('--id <id>', 'key id (default: d-/i- and 6 random hex digits)')
     .option('--primary', 'make it the primary key for its purpose (the first key of a purpose always is)')
+    .addOption(new Option('--protection-level <level>', 'refuse unless the KMS key has this protection level (read from the KMS)').choices(['hsm', 'software', 'external', 'external_vpc']))
     .action(
-      action(async (opts: CommonOptions & { purpose: KeyPurpose; local?: boolean; kmsKey?: string; kms: KmsKind; id?: string; primary?: boolean }) => {
+      action(async (opts: CommonOptions & { purpose: KeyPurpose; local?: boolean; kmsKey?: string; kms: KmsKind; id?: string; primary?: boolean; protectionLevel?: string }) => {
         const kmsKeyName = opts.kmsKey ?? envValue(deps.env.PCE_KMS_KEY);
         if (opts.local && opts.kmsKey) throw new KeyringError(undefined, 'give either --local or --kms-key, not both');
         if (!opts.local && !kmsKeyName) throw new KeyringError(undefined, 'give --kms-key <name> (or set PCE_KMS_KEY), or --local for a development key');
+        if (opts.local && opts.protectionLevel) throw new KeyringError(undefined, '--protection-level needs a KMS key: a --local key is stored in the clear');
         const path = keyringPath(opts, deps);
         const source = opts.local ? ({ kind: 'local' } as const) : { kind: opts.kms, kmsKeyName: kmsKeyName! };
         const result = await withKeyringLock(path, async () => {
           const doc = await readKeyringFile(path, { allowMissing: true });
           const generated = await kms(source.kind === 'local' ? [] : [source.kind], (ctx) =>
-            generateKey(doc, { purpose: opts.purpose, source, id: opts.id, primary: opts.primary }, ctx),
+            generateKey(doc, { purpose: opts.purpose, source, id: opts.id, primary: opts.primary, protectionLevel: opts.protectionLevel?.toUpperCase() }, ctx),
           );
           await writeKeyringFile(path, generated.doc);
           return generated;
@@ -137,8 +146,12 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
     .action(
       action(async (opts: CommonOptions) => {
         const doc = await readKeyringFile(keyringPath(opts, deps));
-        const out: ListOutput = { keys: doc.keys.map(publicEntry) };
-        emit(opts, out, () => keyTable(doc));
+        const ages = keyAges(doc.keys, doc.policy, deps.now?.() ?? new Date());
+        const out: ListOutput = {
+          keys: doc.keys.map((k, i) => ({ ...publicEntry(k), rotation: rotationOutput(ages[i]!) })),
+          policy: doc.policy ?? null,
+        };
+        emit(opts, out, () => keyTable(doc, ages));
       }),
     );
 

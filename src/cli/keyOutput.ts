@@ -4,6 +4,7 @@ import { KeySourceError } from '../keys/keySourceError';
 import type { KeyUsage } from '../keys/keyUsage';
 import type { KeyPurpose } from '../keys/keyMaterial';
 import { KeyInUseError, NothingScannedError, type PrimaryChange, type RewrapResult } from '../keys/lifecycle';
+import type { KeyAge, RotationPolicy } from '../keys/rotationPolicy';
 
 /*
  * What the `keys` commands print. The JSON shapes are a contract for scripts: every field is
@@ -19,6 +20,8 @@ export interface PublicKeyEntry {
   readonly fingerprint: string | null;
   readonly kmsKeyName: string | null;
   readonly kmsKeyVersion: string | null;
+  /** The KMS protection level recorded for a wrapped key (`HSM`, `SOFTWARE`, ...); `null` for local keys or when not recorded. */
+  readonly protectionLevel: string | null;
   readonly createdAt: string;
   readonly retiredAt: string | null;
   readonly rewrappedAt: string | null;
@@ -30,10 +33,27 @@ export interface GenerateOutput {
   readonly primaryChange: PrimaryChange | null;
 }
 
-/** `keys list --json` */
+/** `keys list --json`: every key with its age against the rotation policy. */
 export interface ListOutput {
-  readonly keys: readonly PublicKeyEntry[];
+  readonly keys: ReadonlyArray<PublicKeyEntry & { readonly rotation: RotationOutput }>;
+  readonly policy: RotationPolicy | null;
 }
+
+/** A key's age against the policy (`state`: ok, due-soon, overdue, no-policy, not-primary). */
+export type RotationOutput = Omit<KeyAge, 'id' | 'purpose' | 'primary'>;
+
+/** `keys check --json`. Exit code 0 when nothing is overdue, {@link EXIT_ROTATION_DUE} otherwise. */
+export interface CheckOutput {
+  readonly ok: boolean;
+  readonly policy: RotationPolicy | null;
+  readonly overdue: readonly KeyAge[];
+  readonly dueSoon: readonly KeyAge[];
+  /** What to run, per overdue key. */
+  readonly steps: Readonly<Record<string, readonly string[]>>;
+}
+
+/** `keys check` exit code when a primary key is past its policy. */
+export const EXIT_ROTATION_DUE = 2;
 
 /** `keys promote --json`. `from` is `null` when nothing changed or there was no primary. */
 export interface PromoteOutput {
@@ -105,10 +125,15 @@ export function publicEntry(entry: KeyEntry): PublicKeyEntry {
     fingerprint: entry.fingerprint ?? null,
     kmsKeyName: isWrapped(entry) ? entry.kmsKeyName : null,
     kmsKeyVersion: isWrapped(entry) ? entry.kmsKeyVersion : null,
+    protectionLevel: (isWrapped(entry) ? entry.protectionLevel : undefined) ?? null,
     createdAt: entry.createdAt,
     retiredAt: entry.retiredAt ?? null,
     rewrappedAt: (isWrapped(entry) ? entry.rewrappedAt : undefined) ?? null,
   };
+}
+
+export function rotationOutput(age: KeyAge): RotationOutput {
+  return { ageDays: age.ageDays, maxAgeDays: age.maxAgeDays, dueAt: age.dueAt, dueInDays: age.dueInDays, state: age.state };
 }
 
 export function errorBody(error: unknown): ErrorBody {
@@ -190,20 +215,35 @@ export function shortVersion(version: string): string {
   return m ? `${m[1]} v${m[2]}` : version;
 }
 
-export function keyTable(doc: KeyringDocument): string[] {
+/** `12d (max 90d, rotate in 78d)`, `95d (max 90d, OVERDUE by 5d)`, `12d`. */
+export function ageText(age: KeyAge): string {
+  if (age.state === 'overdue') return `${age.ageDays}d (max ${age.maxAgeDays}d, OVERDUE by ${-age.dueInDays!}d)`;
+  if (age.state === 'ok' || age.state === 'due-soon') return `${age.ageDays}d (max ${age.maxAgeDays}d, rotate in ${age.dueInDays}d)`;
+  return `${age.ageDays}d`;
+}
+
+export function keyTable(doc: KeyringDocument, ages: readonly KeyAge[]): string[] {
   if (doc.keys.length === 0) return ['no keys (create one with `keys generate`)'];
-  const header = ['ID', 'PURPOSE', 'STATUS', 'SOURCE', 'FINGERPRINT', 'KMS KEY VERSION', 'CREATED'];
-  const rows = doc.keys.map((k) => [
+  const header = ['ID', 'PURPOSE', 'STATUS', 'SOURCE', 'PROTECTION', 'FINGERPRINT', 'KMS KEY VERSION', 'CREATED', 'AGE'];
+  const rows = doc.keys.map((k, i) => [
     k.id,
     k.purpose,
     k.status,
     k.source,
+    (isWrapped(k) ? k.protectionLevel : undefined) ?? (isWrapped(k) ? '?' : 'none (local)'),
     k.fingerprint ?? '-',
     isWrapped(k) ? shortVersion(k.kmsKeyVersion) : '-',
     k.createdAt.slice(0, 10),
+    ageText(ages[i]!),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const kmsKeys = [...new Set(doc.keys.filter(isWrapped).map((k) => k.kmsKeyName))];
-  return [line(header), ...rows.map(line), ...kmsKeys.map((name) => `KMS key: ${name}`)];
+  const policy = doc.policy ? Object.entries(doc.policy).map(([p, r]) => `${p} keys at most ${r.maxAgeDays} days primary`) : [];
+  return [
+    line(header),
+    ...rows.map(line),
+    ...kmsKeys.map((name) => `KMS key: ${name}`),
+    policy.length > 0 ? `rotation policy: ${policy.join(', ')}` : 'rotation policy: none (set one with `keys policy --data-max-age-days 90 --index-max-age-days 365`)',
+  ];
 }

@@ -9,6 +9,10 @@ import { verify, type VerifyReport } from '../migrate/verify';
 import { openConnection, type SqlConnection } from '../migrate/connection';
 import { formatKey } from '../migrate/keyCodec';
 import type { EncryptionSchema } from '../schema';
+import { envValue } from '../keys/envValue';
+import { readKeyringFile } from '../keys/keyringFile';
+import { keyAges, type KeyAge } from '../keys/rotationPolicy';
+import { ageText } from './keyOutput';
 import { cliKeyring, cliLogger, databaseUrl, loadEncryptionSchema, type CommonCliOptions } from './cliContext';
 
 /**
@@ -198,12 +202,22 @@ async function runStatus(options: CommonCliOptions & ScopeOptions): Promise<void
       note: keyNote,
     };
   });
+  const ages = await keyringAges(options);
   if (options.json) {
-    printJson({ fields, ...(primary ? { primary } : {}) });
+    printJson({ fields, ...(primary ? { primary } : {}), ...(ages ? { keyAges: ages } : {}) });
     return;
   }
   if (note) process.stderr.write(`${note}\n`);
   process.stdout.write(formatStatus(fields, primary));
+  if (ages) process.stdout.write(`${ages.map((a) => `key ${a.id} (${a.primary ? 'primary ' : ''}${a.purpose}): ${ageText(a)}`).join('\n')}\n`);
+}
+
+/** Key ages against the rotation policy, when the keys come from a keyring file. */
+async function keyringAges(options: CommonCliOptions): Promise<KeyAge[] | undefined> {
+  const file = options.keyring ?? envValue(process.env.PCE_KEYRING_FILE);
+  if (!file) return undefined;
+  const doc = await readKeyringFile(file).catch(() => undefined);
+  return doc ? keyAges(doc.keys.filter((k) => k.status !== 'retired'), doc.policy, new Date()) : undefined;
 }
 
 function formatStatus(fields: readonly FieldStatus[], primary: { dataKey: string; indexKey: string } | undefined): string {

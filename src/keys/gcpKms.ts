@@ -159,6 +159,24 @@ export class GcpKmsWrapper implements KeyWrapper {
     return plain;
   }
 
+  /** `GetCryptoKey` (the primary version's level) for a key name, `GetCryptoKeyVersion` for a version name. */
+  async protectionLevel(name: string, target: WrapTarget, limits: CallLimits): Promise<string> {
+    const fail = this.failer({ ...target, kmsKeyName: name }, 'wrap');
+    await this.connected(fail, limits);
+    try {
+      if (/\/cryptoKeyVersions\/\d+$/.test(name)) {
+        const [version] = await this.client.getCryptoKeyVersion({ name }, callOptions(limits));
+        return levelName(version.protectionLevel);
+      }
+      checkName({ ...target, kmsKeyName: name }, fail);
+      const [key] = await this.client.getCryptoKey({ name }, callOptions(limits));
+      return levelName(key.primary?.protectionLevel ?? key.versionTemplate?.protectionLevel);
+    } catch (error) {
+      if (error instanceof KeySourceError) throw error;
+      throw fromGrpc(error, fail);
+    }
+  }
+
   async close(): Promise<void> {
     // A client whose set-up failed opened nothing, and its close() would only re-raise that failure.
     if (this.ownsClient && !this.setupFailed) await this.client.close();
@@ -210,6 +228,13 @@ function checkName(target: WrapTarget, fail: Fail): void {
 function callOptions(limits: CallLimits): CallOptions {
   // A RetryOptions with no retry codes; the class instance is not needed, only its fields.
   return { timeout: limits.timeoutMs, retry: { retryCodes: [] } as unknown as CallOptions['retry'] };
+}
+
+/** The API's enum, which the client may hand over as its name or its number. */
+const PROTECTION_LEVELS = ['PROTECTION_LEVEL_UNSPECIFIED', 'SOFTWARE', 'HSM', 'EXTERNAL', 'EXTERNAL_VPC', 'HSM_SINGLE_TENANT'];
+function levelName(level: unknown): string {
+  if (typeof level === 'number') return PROTECTION_LEVELS[level] ?? `PROTECTION_LEVEL_${level}`;
+  return typeof level === 'string' && level !== '' ? level : 'PROTECTION_LEVEL_UNSPECIFIED';
 }
 
 function crcValue(field: { value?: unknown } | null | undefined): number | undefined {

@@ -19,6 +19,12 @@ export interface KeyWrapper {
   wrap(plain: Buffer, target: WrapTarget, limits: CallLimits): Promise<WrappedKey>;
   /** Decrypts what {@link wrap} returned for the same target. */
   unwrap(wrapped: Buffer, target: WrapTarget, limits: CallLimits): Promise<Buffer>;
+  /**
+   * The protection level (`SOFTWARE`, `HSM`, `EXTERNAL`, ...) of `name`: a KMS key (its primary
+   * version) or one key version. Optional: a source without it cannot satisfy
+   * `keys generate --protection-level`, and its keys list no level.
+   */
+  protectionLevel?(name: string, target: WrapTarget, limits: CallLimits): Promise<string>;
   /** Releases connections. Called by whoever created the wrapper. */
   close(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/p
 import { basename, dirname, join } from 'node:path';
 import { KeyringError } from '../errors';
 import { assertKeyId, KMS_KINDS, type KeyPurpose, type KmsKind } from './keyMaterial';
+import { parseRotationPolicy, type RotationPolicy } from './rotationPolicy';
 
 /**
  * The keyring file: every key's id, purpose, status and source, with KMS-wrapped keys stored only
@@ -21,6 +22,8 @@ export interface KeyringDocument {
   readonly format: typeof KEYRING_FORMAT;
   readonly version: 1;
   readonly keys: readonly KeyEntry[];
+  /** How long a key may stay primary, per purpose (see rotationPolicy.ts). */
+  readonly policy?: RotationPolicy;
 }
 
 export const KEYRING_FORMAT = 'prisma-column-encryption/keyring';
@@ -56,6 +59,11 @@ export interface WrappedKeyEntry extends EntryBase {
   /** Base64 of the KMS ciphertext. */
   readonly wrappedKey: string;
   readonly rewrappedAt?: string;
+  /**
+   * Protection level of the KMS key version that wrapped it (`SOFTWARE`, `HSM`, `EXTERNAL`, ...),
+   * as the KMS reported it at generate or rewrap time; absent for entries written before this was recorded.
+   */
+  readonly protectionLevel?: string;
 }
 
 /**
@@ -145,6 +153,7 @@ export function parseKeyringDocument(value: unknown, origin: string): KeyringDoc
       kmsKeyVersion,
       wrappedKey,
       rewrappedAt: date('rewrappedAt', true),
+      protectionLevel: protectionLevel(field('protectionLevel', true), id),
     });
   });
   for (const purpose of PURPOSES) {
@@ -156,7 +165,8 @@ export function parseKeyringDocument(value: unknown, origin: string): KeyringDoc
       throw bad(`no primary ${purpose} key among the active ones; run \`keys promote <id>\``);
     }
   }
-  return { format: KEYRING_FORMAT, version: 1, keys };
+  if (value.policy === undefined) return { format: KEYRING_FORMAT, version: 1, keys };
+  return { format: KEYRING_FORMAT, version: 1, keys, policy: parseRotationPolicy(value.policy, origin) };
 }
 
 /** Reads and checks a keyring file. A missing file is an error unless `allowMissing` (then empty). */
@@ -244,6 +254,12 @@ async function syncFolder(folder: string): Promise<void> {
   } finally {
     await dir.close();
   }
+}
+
+/** Protection levels are upper-case words (`SOFTWARE`, `HSM`, `EXTERNAL_VPC`): anything else is refused. */
+function protectionLevel(value: string | undefined, id: string): string | undefined {
+  if (value !== undefined && !/^[A-Z][A-Z_]{0,31}$/.test(value)) throw new KeyringError(id, '"protectionLevel" must be a KMS protection level such as HSM or SOFTWARE');
+  return value;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

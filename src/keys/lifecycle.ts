@@ -4,6 +4,7 @@ import { entryBytes, type UnwrapContext } from './entryBytes';
 import { isWrapped, type KeyEntry, type KeyringDocument, type WrappedKeyEntry } from './keyringFile';
 import { describeUsage, type KeyUsage } from './keyUsage';
 import { assertKeyId, fingerprintOf, generateKeyBytes, type KeyPurpose, type KmsKind } from './keyMaterial';
+import type { CallLimits } from './keyWrapper';
 import { withRetry } from './retry';
 
 /**
@@ -32,6 +33,11 @@ export interface GenerateRequest {
   readonly id?: string;
   /** Make it the primary key. The first key of a purpose is primary regardless. */
   readonly primary?: boolean;
+  /**
+   * Refuse unless the KMS key (its primary version, and the version that wrapped the key) has
+   * this protection level, e.g. `HSM`. Nothing is written when it does not.
+   */
+  readonly protectionLevel?: string;
 }
 
 /** `keys retire` refused: stored values still name the key. */
@@ -83,7 +89,7 @@ export async function generateKey(
     const entry: KeyEntry =
       request.source.kind === 'local'
         ? { ...base, source: 'local', key: bytes.toString('base64') }
-        : await wrapChecked(bytes, { ...base, source: request.source.kind, kmsKeyName: request.source.kmsKeyName }, ctx);
+        : await wrapChecked(bytes, { ...base, source: request.source.kind, kmsKeyName: request.source.kmsKeyName }, ctx, request.protectionLevel);
     const keys = doc.keys.map((k) => (becomesPrimary && k === current ? { ...k, status: 'active' as const } : k));
     return {
       doc: { ...doc, keys: [...keys, entry] },
@@ -104,14 +110,26 @@ async function wrapChecked(
   bytes: Buffer,
   entry: Omit<WrappedKeyEntry, 'kmsKeyVersion' | 'wrappedKey'>,
   ctx: LifecycleContext,
+  requiredLevel?: string,
 ): Promise<WrappedKeyEntry> {
   const target = { kmsKeyName: entry.kmsKeyName, keyId: entry.id, purpose: entry.purpose };
   const wrapper = ctx.wrappers(entry.source);
-  const { wrapped, kmsKeyVersion } = await withRetry((l) => wrapper.wrap(bytes, target, l), ctx.retry, {
-    subject: { keyId: entry.id, source: entry.source, kmsKeyName: entry.kmsKeyName, operation: 'wrap' },
-    onRetry: ctx.onRetry,
-  });
-  const next: WrappedKeyEntry = { ...entry, kmsKeyVersion, wrappedKey: wrapped.toString('base64') };
+  const retried = <T>(call: (l: CallLimits) => Promise<T>) =>
+    withRetry(call, ctx.retry, { subject: { keyId: entry.id, source: entry.source, kmsKeyName: entry.kmsKeyName, operation: 'wrap' }, onRetry: ctx.onRetry });
+  const levelOf = wrapper.protectionLevel ? (name: string) => retried((l) => wrapper.protectionLevel!(name, target, l)) : undefined;
+  const refuse = (name: string, level: string) =>
+    new KeyringError(entry.id, `KMS key ${name} has protection level ${level}, not ${requiredLevel}; nothing was written (use a KMS key created with --protection-level ${(requiredLevel ?? '').toLowerCase()})`);
+  if (requiredLevel !== undefined) {
+    if (!levelOf) throw new KeyringError(entry.id, `the ${entry.source} key source cannot report protection levels, so --protection-level cannot be checked; nothing was written`);
+    const level = await levelOf(entry.kmsKeyName);
+    if (level !== requiredLevel) throw refuse(entry.kmsKeyName, level);
+  }
+  const { wrapped, kmsKeyVersion } = await retried((l) => wrapper.wrap(bytes, target, l));
+  // The version that wrapped the key decides: the primary may have changed since the check above.
+  const protectionLevel = levelOf ? await levelOf(kmsKeyVersion) : undefined;
+  if (requiredLevel !== undefined && protectionLevel !== requiredLevel) throw refuse(kmsKeyVersion, protectionLevel ?? 'unknown');
+  const { protectionLevel: _previous, ...rest } = entry;
+  const next: WrappedKeyEntry = { ...rest, kmsKeyVersion, wrappedKey: wrapped.toString('base64'), ...(protectionLevel ? { protectionLevel } : {}) };
   const back = await entryBytes(next, ctx);
   const same = back.length === bytes.length && timingSafeEqual(back, bytes);
   back.fill(0);

@@ -11,6 +11,7 @@ import { envValue } from './envValue';
 import { withKmsSession } from './kmsSession';
 import { localKeysFromEnv } from './local';
 import type { RetryPolicy } from './retry';
+import { keyAges } from './rotationPolicy';
 
 /** Where the CLI and applications find their keys, and how wrapped keys are unwrapped. */
 export interface LoadKeyringOptions {
@@ -96,6 +97,9 @@ export async function keyringFromDocument(
       retiredKeyIds: doc.keys.filter((k) => k.status === 'retired').map((k) => k.id),
     });
     audit?.keysUnwrapped(keyring.describe(), doc.keys.length - live.length, Date.now() - started);
+    for (const age of keyAges(live, doc.policy, new Date())) {
+      if (age.state === 'overdue') audit?.rotationOverdue(age.id, age.purpose, age.ageDays, age.maxAgeDays!);
+    }
     return keyring;
   });
 }

@@ -117,6 +117,7 @@ describe('prisma-column-encryption keys (CLI, local KMS, PostgreSQL)', () => {
       fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
       kmsKeyName: s.kmsKey,
       kmsKeyVersion: `${s.kmsKey}/cryptoKeyVersions/1`,
+      protectionLevel: 'SOFTWARE',
       createdAt: expect.any(String),
       retiredAt: null,
       rewrappedAt: null,
@@ -207,9 +208,10 @@ describe('prisma-column-encryption keys (CLI, local KMS, PostgreSQL)', () => {
 
     // 7. The human listing: one row per key, a KMS key line, no key material.
     const lines = (await s.cli('keys', 'list')).trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+PURPOSE\s+STATUS\s+SOURCE\s+FINGERPRINT\s+KMS KEY VERSION\s+CREATED$/);
-    expect(lines[1]).toMatch(/^d1\s+data\s+retired\s+gcp-kms\s+[0-9a-f]{16}\s+pce-keys v2\s+\d{4}-\d\d-\d\d$/);
-    expect(lines.at(-1)).toBe(`KMS key: ${s.kmsKey}`);
+    expect(lines[0]).toMatch(/^ID\s+PURPOSE\s+STATUS\s+SOURCE\s+PROTECTION\s+FINGERPRINT\s+KMS KEY VERSION\s+CREATED\s+AGE$/);
+    expect(lines[1]).toMatch(/^d1\s+data\s+retired\s+gcp-kms\s+SOFTWARE\s+[0-9a-f]{16}\s+pce-keys v2\s+\d{4}-\d\d-\d\d\s+0d$/);
+    expect(lines.at(-2)).toBe(`KMS key: ${s.kmsKey}`);
+    expect(lines.at(-1)).toMatch(/^rotation policy: none/);
 
     // 8. Audit trail of the lifecycle.
     expect(s.events('key.generated').map((e) => e.keyId)).toEqual(['d1', 'i1', 'd2']);

@@ -37,7 +37,8 @@ describe('prisma-column-encryption keys (built executable)', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const { stdout } = await keys(file, 'list', '--json');
     expect(JSON.parse(stdout)).toEqual({
-      keys: [expect.objectContaining({ id: 'd1', status: 'primary', source: 'gcp-kms', kmsKeyVersion: `${kmsKey}/cryptoKeyVersions/1` })],
+      keys: [expect.objectContaining({ id: 'd1', status: 'primary', source: 'gcp-kms', kmsKeyVersion: `${kmsKey}/cryptoKeyVersions/1`, protectionLevel: 'SOFTWARE' })],
+      policy: null,
     });
   });
 

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 
 /**
  * A local stand-in for Google Cloud KMS: a gRPC server implementing
- * google.cloud.kms.v1.KeyManagementService Encrypt and Decrypt from the protos shipped with
+ * google.cloud.kms.v1.KeyManagementService Encrypt, Decrypt, GetCryptoKey and GetCryptoKeyVersion from the protos shipped with
  * @google-cloud/kms, so the real client library is what the tests exercise.
  *
  * It keeps symmetric CryptoKeys with numbered versions (AES-256-GCM, like GOOGLE_SYMMETRIC_ENCRYPTION),
@@ -22,8 +22,13 @@ const MAGIC = 0xfa;
 
 export type Method = 'encrypt' | 'decrypt';
 
+/** KMS protection levels as the API names them. */
+export type ProtectionLevel = 'SOFTWARE' | 'HSM' | 'EXTERNAL' | 'EXTERNAL_VPC';
+
 interface CryptoKey {
-  versions: Array<{ key: Buffer; enabled: boolean }>;
+  /** New versions get this level (the key's version template). */
+  protectionLevel: ProtectionLevel;
+  versions: Array<{ key: Buffer; enabled: boolean; protectionLevel: ProtectionLevel }>;
   /** 1-based number of the primary version. */
   primary: number;
 }
@@ -106,6 +111,8 @@ export class FakeKms {
     server.addService(proto.google.cloud.kms.v1.KeyManagementService.service, {
       encrypt: kms.handler('encrypt', (req: EncryptRequest) => kms.encrypt(req)),
       decrypt: kms.handler('decrypt', (req: DecryptRequest) => kms.decrypt(req)),
+      getCryptoKey: kms.describer((req: { name: string }) => kms.getCryptoKey(req.name)),
+      getCryptoKeyVersion: kms.describer((req: { name: string }) => kms.getCryptoKeyVersion(req.name)),
     });
     return kms;
   }
@@ -123,16 +130,19 @@ export class FakeKms {
   }
 
   /** Creates a CryptoKey with one enabled version and returns its resource name. */
-  createKey(keyRing = 'pce', name = `k${this.keys.size + 1}`): string {
+  createKey(keyRing = 'pce', name = `k${this.keys.size + 1}`, protectionLevel: ProtectionLevel = 'SOFTWARE'): string {
     const full = `projects/pce-test/locations/global/keyRings/${keyRing}/cryptoKeys/${name}`;
-    this.keys.set(full, { versions: [{ key: randomBytes(32), enabled: true }], primary: 1 });
+    this.keys.set(full, { protectionLevel, versions: [{ key: randomBytes(32), enabled: true, protectionLevel }], primary: 1 });
     return full;
   }
 
-  /** Adds a version and makes it primary (what `gcloud kms keys versions create --primary` does). Returns the version name. */
-  rotate(keyName: string): string {
+  /**
+   * Adds a version and makes it primary (what `gcloud kms keys versions create --primary` does).
+   * Returns the version name. `protectionLevel` overrides the key's template for this version.
+   */
+  rotate(keyName: string, protectionLevel?: ProtectionLevel): string {
     const key = this.mustGet(keyName);
-    key.versions.push({ key: randomBytes(32), enabled: true });
+    key.versions.push({ key: randomBytes(32), enabled: true, protectionLevel: protectionLevel ?? key.protectionLevel });
     key.primary = key.versions.length;
     return `${keyName}/cryptoKeyVersions/${key.primary}`;
   }
@@ -185,6 +195,43 @@ export class FakeKms {
     const key = this.keys.get(keyName);
     if (!key) throw new Error(`fake KMS has no key ${keyName}`);
     return key;
+  }
+
+  /** GetCryptoKey / GetCryptoKeyVersion: not counted, and not subject to injected failures. */
+  private describer<Req, Res>(run: (req: Req) => Res): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      try {
+        callback(null, run(call.request));
+      } catch (e) {
+        if (e instanceof RpcError) callback({ code: e.code, details: e.message });
+        else callback({ code: grpc.status.INTERNAL, details: String(e) });
+      }
+    };
+  }
+
+  private getCryptoKey(name: string) {
+    if (!CRYPTO_KEY_NAME.test(name)) throw new RpcError(grpc.status.INVALID_ARGUMENT, `Resource name [${name}] does not represent a valid CryptoKey`);
+    const key = this.keys.get(name);
+    if (!key) throw new RpcError(grpc.status.NOT_FOUND, `${name} not found.`);
+    return {
+      name,
+      purpose: 'ENCRYPT_DECRYPT',
+      primary: this.versionResource(name, key, key.primary),
+      versionTemplate: { protectionLevel: key.protectionLevel, algorithm: 'GOOGLE_SYMMETRIC_ENCRYPTION' },
+    };
+  }
+
+  private getCryptoKeyVersion(name: string) {
+    const m = VERSION_NAME.exec(name);
+    if (!m) throw new RpcError(grpc.status.INVALID_ARGUMENT, `Resource name [${name}] does not represent a valid CryptoKeyVersion`);
+    const key = this.keys.get(m[1]!);
+    if (!key || !key.versions[Number(m[2]) - 1]) throw new RpcError(grpc.status.NOT_FOUND, `${name} not found.`);
+    return this.versionResource(m[1]!, key, Number(m[2]));
+  }
+
+  private versionResource(keyName: string, key: CryptoKey, n: number) {
+    const v = key.versions[n - 1]!;
+    return { name: `${keyName}/cryptoKeyVersions/${n}`, state: v.enabled ? 'ENABLED' : 'DISABLED', protectionLevel: v.protectionLevel, algorithm: 'GOOGLE_SYMMETRIC_ENCRYPTION' };
   }
 
   private handler<Req, Res>(method: Method, run: (req: Req) => Res): grpc.handleUnaryCall<Req, Res> {
@@ -254,7 +301,7 @@ export class FakeKms {
       ciphertextCrc32c: this.crcOut(ciphertext),
       verifiedPlaintextCrc32c: verifiedPlaintext,
       verifiedAdditionalAuthenticatedDataCrc32c: verifiedAad,
-      protectionLevel: 'SOFTWARE',
+      protectionLevel: version.protectionLevel,
     };
   }
 
@@ -283,7 +330,7 @@ export class FakeKms {
       plaintext,
       plaintextCrc32c: this.crcOut(plaintext),
       usedPrimary: versionNumber === key.primary,
-      protectionLevel: 'SOFTWARE',
+      protectionLevel: version.protectionLevel,
     };
   }
 }
