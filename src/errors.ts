@@ -99,3 +99,18 @@ export class KeyringError extends ColumnEncryptionError {
     super(`${keyId ? `key '${keyId}': ` : ''}${reason}`, options);
   }
 }
+
+/**
+ * The database connection is not protected well enough: no TLS, or a version below TLS 1.2.
+ * `found` says what the server reported; `host` is the host connected to (never user or password).
+ */
+export class InsecureConnectionError extends ColumnEncryptionError {
+  readonly code = 'PCE_INSECURE_CONNECTION';
+  constructor(
+    readonly host: string | undefined,
+    readonly found: string,
+    readonly advice: string,
+  ) {
+    super(`the database connection${host ? ` to ${host}` : ''} is not encrypted with TLS 1.2 or later (found ${found}): ${advice}`);
+  }
+}

@@ -56,5 +56,6 @@ export {
   EncryptionError,
   KeyringError,
   UnsupportedQueryError,
+  InsecureConnectionError,
   type DecryptionFailure,
 } from './errors';

@@ -1,6 +1,7 @@
 import pino, { type Logger } from 'pino';
 import type { DecryptionFailure } from '../errors';
 import type { KeyInfo } from '../keys/keyring';
+import type { TlsFinding } from '../tls/tlsPolicy';
 
 /**
  * Structured audit events. Every method takes only identifiers (model, field, key id, counts,
@@ -30,6 +31,8 @@ export interface AuditLog {
   refusedQuery(model: string, field: string, operator: string, operation: string): void;
   queryStats(model: string, operation: string, stats: CryptoStats): void;
   migration(event: 'start' | 'batch' | 'end' | 'failure', details: Readonly<Record<string, string | number | boolean | undefined>>): void;
+  /** How a database session is protected (`requireTls`, the migrator and the CLI). */
+  tlsChecked(host: string | undefined, finding: TlsFinding, accepted: boolean): void;
   /** A primary key is past its rotation policy (warning, from `loadKeyring`). */
   rotationOverdue(keyId: string, purpose: string, ageDays: number, maxAgeDays: number): void;
   /** One query read or wrote encrypted fields (the data-access trail): names and counts only. */
@@ -133,6 +136,11 @@ export function createAuditLog(logger: Logger = defaultLogger()): AuditLog {
     queryStats: (model, operation, stats) => {
       if (log.isLevelEnabled('debug')) log.debug({ event: event('query.crypto'), model, operation, ...stats }, 'query crypto counts');
     },
+    tlsChecked: (host, finding, accepted) =>
+      log[accepted ? 'info' : 'error'](
+        { event: event('tls.checked'), host, encrypted: finding.encrypted, version: finding.version, cipher: finding.cipher, accepted },
+        accepted ? 'database connection checked' : 'database connection refused: not encrypted with TLS 1.2 or later',
+      ),
     rotationOverdue: (keyId, purpose, ageDays, maxAgeDays) =>
       log.warn(
         { event: event('key.rotation_overdue'), keyId, purpose, ageDays, maxAgeDays },

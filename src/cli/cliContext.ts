@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { DMMF } from '@prisma/generator-helper';
+import { createAuditLog } from '../audit/auditLog';
 import { ConfigurationError } from '../errors';
+import type { OpenConnectionOptions } from '../migrate/connection';
 import { buildEncryptionSchema } from '../generator/buildSchema';
 import type { Keyring } from '../keys/keyring';
 import { loadKeyring } from '../keys/loadKeyring';
@@ -25,7 +27,21 @@ export interface CommonCliOptions {
   readonly keyring?: string;
   /** Audit log file (JSON lines, appended); stderr otherwise. */
   readonly auditLog?: string;
+  /** Accept a connection without TLS 1.2+ to a host that is not loopback. */
+  readonly allowInsecureConnection?: boolean;
 }
+
+/**
+ * How the CLI opens database connections: refusing an unencrypted one to a host that is not
+ * loopback unless `--allow-insecure-connection`, and logging what TLS was negotiated.
+ */
+export function connectionOptions(options: CommonCliOptions, logger: Logger): OpenConnectionOptions {
+  const audit = createAuditLog(logger);
+  return { allowInsecure: options.allowInsecureConnection === true, onTls: (host, finding, accepted) => audit.tlsChecked(host, finding, accepted) };
+}
+
+/** The flag every command that connects to the database takes. */
+export const ALLOW_INSECURE_FLAG = ['--allow-insecure-connection', 'connect without TLS 1.2+ to a database host that is not loopback'] as const;
 
 export interface LoadedSchema {
   readonly schema: EncryptionSchema;
@@ -126,6 +142,12 @@ export function databaseUrl(options: CommonCliOptions, loaded?: LoadedSchema, en
   return url;
 }
 
+/** `host:port/name` of a database URL: enough to recognise it, without user or password. */
+export function databaseLabel(url: string): string {
+  const u = new URL(url);
+  const schema = u.searchParams.get('schema');
+  return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}${schema ? ` (schema ${schema})` : ''}`;
+}
 
 export function cliKeyring(options: CommonCliOptions, logger: Logger): Promise<Keyring> {
   return loadKeyring({ ...(options.keyring ? { file: options.keyring } : {}), logger });

@@ -16,7 +16,7 @@ import type { RetryPolicy } from '../keys/retry';
 import { keyAges } from '../keys/rotationPolicy';
 import { collectStatus, type FieldStatus } from '../migrate/status';
 import { openConnection } from '../migrate/connection';
-import { databaseUrl, loadEncryptionSchema } from './cliContext';
+import { ALLOW_INSECURE_FLAG, connectionOptions, databaseLabel, databaseUrl, loadEncryptionSchema } from './cliContext';
 import { registerPolicyCommands } from './policyCommands';
 import {
   errorBody,
@@ -46,6 +46,9 @@ export interface UsageSource {
   readonly schema?: string;
   readonly config?: string;
   readonly env: NodeJS.ProcessEnv;
+  readonly allowInsecureConnection?: boolean;
+  /** Receives the TLS check's event. */
+  readonly logger?: Logger;
 }
 
 /** The counts of one scan, and what was scanned (shown to the operator before a key is retired). */
@@ -178,14 +181,22 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
     .option('--database-url <url>', 'database to check for values still using the key (default: DATABASE_URL)')
     .option('--schema <path>', 'Prisma schema file or folder listing the encrypted fields (default: as Prisma finds it)')
     .option('--config <path>', 'prisma.config.ts to read the schema path and datasource URL from')
+    .option(...ALLOW_INSECURE_FLAG)
     .action(
-      action(async (id: string, opts: CommonOptions & { databaseUrl?: string; schema?: string; config?: string }) => {
+      action(async (id: string, opts: CommonOptions & { databaseUrl?: string; schema?: string; config?: string; allowInsecureConnection?: boolean }) => {
         const path = keyringPath(opts, deps);
         const outcome = await withKeyringLock(path, async () => {
           const before = await readKeyringFile(path);
           const retirable = checkRetirable(before, id);
           if (!retirable) return undefined;
-          const scan = await deps.countUsage({ databaseUrl: opts.databaseUrl, schema: opts.schema, config: opts.config, env: deps.env });
+          const scan = await deps.countUsage({
+            databaseUrl: opts.databaseUrl,
+            schema: opts.schema,
+            config: opts.config,
+            env: deps.env,
+            allowInsecureConnection: opts.allowInsecureConnection === true,
+            logger: auditLog().logger,
+          });
           const usage = keyUsage(scan.counts, id, retirable.purpose);
           const scanned: ScanOutput = { database: scan.database, schema: scan.schema, fields: usage.scannedFields, rows: usage.scannedRows };
           try {
@@ -278,7 +289,7 @@ async function countUsageFromDatabase(source: UsageSource): Promise<UsageScan> {
   const options = { schema: source.schema, config: source.config, databaseUrl: source.databaseUrl };
   const loaded = await loadEncryptionSchema(options);
   const url = databaseUrl(options, loaded, source.env);
-  const conn = await openConnection(url);
+  const conn = await openConnection(url, connectionOptions({ allowInsecureConnection: source.allowInsecureConnection }, source.logger ?? defaultLogger()));
   try {
     return { database: databaseLabel(url), schema: loaded.schemaPath, counts: await collectStatus(conn, loaded.schema) };
   } finally {
@@ -286,9 +297,3 @@ async function countUsageFromDatabase(source: UsageSource): Promise<UsageScan> {
   }
 }
 
-/** `host:port/name` of a database URL: enough to recognise it, without user or password. */
-function databaseLabel(url: string): string {
-  const u = new URL(url);
-  const schema = u.searchParams.get('schema');
-  return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}${schema ? ` (schema ${schema})` : ''}`;
-}

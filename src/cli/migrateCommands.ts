@@ -13,7 +13,7 @@ import { envValue } from '../keys/envValue';
 import { readKeyringFile } from '../keys/keyringFile';
 import { keyAges, type KeyAge } from '../keys/rotationPolicy';
 import { ageText } from './keyOutput';
-import { cliKeyring, cliLogger, databaseUrl, loadEncryptionSchema, type CommonCliOptions } from './cliContext';
+import { ALLOW_INSECURE_FLAG, cliKeyring, cliLogger, connectionOptions, databaseUrl, loadEncryptionSchema, type CommonCliOptions } from './cliContext';
 
 /**
  * Exit codes of the migration commands: 0 done; 1 values failed (or verify found problems), or
@@ -73,7 +73,8 @@ function commonOptions(cmd: Command): Command {
     .option('--model <name>', 'only this model')
     .option('--field <name>', 'only this field (name, or Model.field)')
     .option('--json', 'print the result as JSON on stdout')
-    .option('--quiet', 'no progress output');
+    .option('--quiet', 'no progress output')
+    .option(...ALLOW_INSECURE_FLAG);
 }
 
 interface Session {
@@ -91,7 +92,7 @@ async function withSession<T>(options: CommonCliOptions & ScopeOptions, fn: (s: 
   try {
     const loaded = await loadEncryptionSchema(options);
     const url = databaseUrl(options, loaded);
-    const conn = await openConnection(url);
+    const conn = await openConnection(url, connectionOptions(options, logger));
     try {
       return await fn({ schema: loaded.schema, conn, url, display, logger });
     } finally {
@@ -135,7 +136,7 @@ async function runMigrationCommand(mode: MigrationMode, options: RunOptions): Pr
       return run({
         connection: conn,
         concurrency: options.concurrency,
-        connect: () => openConnection(url),
+        connect: () => openConnection(url, connectionOptions(options, logger)),
         threads: options.threads ?? defaultThreads(options.concurrency),
         schema,
         keyring,

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerAuditCommands } from './auditCommands';
 import { registerKeyCommands } from './keyCommands';
 import { registerMigrateCommands } from './migrateCommands';
+import { registerReportCommand } from './reportCommand';
 
 /** Builds the CLI; each concern registers its own subcommands. */
 export function buildProgram(): Command {
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
   registerKeyCommands(program);
   registerMigrateCommands(program);
   registerAuditCommands(program);
+  registerReportCommand(program);
   return program;
 }
 

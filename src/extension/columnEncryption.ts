@@ -6,6 +6,7 @@ import { Keyring } from '../keys/keyring';
 import { UnsupportedQueryError } from '../errors';
 import type { EncryptionSchema } from '../schema';
 import { decryptResult } from './decryptResult';
+import { tlsGate, type RawQueryClient } from './tlsGate';
 import { rewriteArgs } from './rewriteArgs';
 import { buildRuntimeSchema, type RuntimeModel, type RuntimeSchema } from './runtimeSchema';
 import { type Obj, type UniqueLookup, WalkContext } from './walkContext';
@@ -29,6 +30,14 @@ export interface ColumnEncryptionOptions {
    * of its own, such as one writing a tamper-evident chain (`openAuditChain`).
    */
   readonly accessLog?: boolean | { readonly logger: Logger };
+  /**
+   * Before the first query, check that the database session is encrypted with TLS 1.2 or later
+   * (PostgreSQL: `pg_stat_ssl` for the session; MySQL/MariaDB: `Ssl_version`), log the negotiated
+   * version (`pce.tls.checked`), and otherwise refuse every model query with an
+   * `InsecureConnectionError`. Checked once per client: the pool opens every connection from the
+   * same settings.
+   */
+  readonly requireTls?: boolean;
 }
 
 /**
@@ -68,6 +77,7 @@ const RETURNS_RECORDS = new Set([
 export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryptionExtension {
   const audit = createAuditLog(options.logger);
   const access = options.accessLog === true ? audit : options.accessLog ? createAuditLog(options.accessLog.logger) : undefined;
+  const gate = options.requireTls ? () => tlsGate(options.fields?.provider === 'mysql' ? 'mysql' : 'postgres', audit) : undefined;
   const bind = (keyring: Keyring): RuntimeSchema => {
     const schema = buildRuntimeSchema(options.fields, keyring, (e) => audit.decryptFailure(e.model, e.field, e.keyId, e.reason));
     audit.keysLoaded(keyring.describe());
@@ -76,7 +86,7 @@ export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryp
   const keys = options.keys;
   if (keys instanceof Keyring) {
     const ready = Promise.resolve(bind(keys));
-    return defineWith(audit, access, () => ready);
+    return defineWith(audit, access, gate, () => ready);
   }
   const load = typeof keys === 'function' ? keys : () => keys;
   let runtime: Promise<RuntimeSchema> | undefined;
@@ -90,18 +100,26 @@ export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryp
         throw error;
       }));
   attempt().catch(() => undefined);
-  return defineWith(audit, access, attempt);
+  return defineWith(audit, access, gate, attempt);
 }
 
-function defineWith(audit: AuditLog, access: AuditLog | undefined, load: () => Promise<RuntimeSchema>): ColumnEncryptionExtension {
+function defineWith(
+  audit: AuditLog,
+  access: AuditLog | undefined,
+  gate: (() => (client: RawQueryClient) => Promise<void>) | undefined,
+  load: () => Promise<RuntimeSchema>,
+): ColumnEncryptionExtension {
   // defineExtension's own return type cannot be named in declarations; the cast states what it is.
-  return Extensions.defineExtension((client) =>
-    client.$extends({
+  return Extensions.defineExtension((client) => {
+    // One TLS verdict per client the extension is applied to.
+    const checkTls = gate?.();
+    return client.$extends({
       name: 'prisma-column-encryption',
       query: {
         $allModels: {
           async $allOperations(params) {
             const { model, operation, args, query } = params;
+            if (checkTls) await checkTls(client as unknown as RawQueryClient);
             return runOperation({
               schema: await load(),
               audit,
@@ -117,8 +135,8 @@ function defineWith(audit: AuditLog, access: AuditLog | undefined, load: () => P
           },
         },
       },
-    }),
-  ) as unknown as ColumnEncryptionExtension;
+    });
+  }) as unknown as ColumnEncryptionExtension;
 }
 
 type BaseClient = Record<string, { findFirst(args: Obj): Promise<Obj | null> }>;

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigurationError } from '../errors';
+import { probeTls } from '../tls/tlsProbe';
+import { checkConnectionSecurity, type TlsFinding } from '../tls/tlsPolicy';
 
 /** SQL dialects the migrator speaks. `mysql` covers MySQL 8 and MariaDB 10.6+. */
 export type Dialect = 'postgres' | 'mysql';
@@ -33,6 +35,19 @@ export interface SqlConnection {
   /** True when a statement failed on a unique constraint (the rest of the transaction can go on after a savepoint rollback). */
   isUniqueViolation(error: unknown): boolean;
   close(): Promise<void>;
+  /** How the session is protected, as the server reported it when {@link openConnection} opened it. */
+  readonly tls?: TlsFinding;
+}
+
+/** Options of {@link openConnection}. */
+export interface OpenConnectionOptions {
+  /**
+   * Accept a session without TLS 1.2 or later to a host that is not loopback (default: refused
+   * with an InsecureConnectionError). Loopback hosts and Unix sockets are always accepted.
+   */
+  readonly allowInsecure?: boolean;
+  /** Told what was found, before the connection is accepted or refused (for the audit log). */
+  readonly onTls?: (host: string, finding: TlsFinding, accepted: boolean) => void;
 }
 
 export interface TransactionOptions {
@@ -75,8 +90,31 @@ export function dialectOf(url: string): Dialect {
  * `mysql://` / `mariadb://` with `mariadb`. A PostgreSQL `?schema=` parameter (Prisma's
  * convention) becomes the session's search_path.
  */
-export async function openConnection(url: string): Promise<SqlConnection> {
-  return dialectOf(url) === 'postgres' ? openPostgres(url) : openMysql(url);
+export async function openConnection(url: string, options: OpenConnectionOptions = {}): Promise<SqlConnection> {
+  const conn = dialectOf(url) === 'postgres' ? await openPostgres(url) : await openMysql(url);
+  try {
+    const finding = await probeTls(conn.dialect, (sql) => conn.query(sql));
+    const host = connectionHost(url);
+    let accepted = true;
+    try {
+      checkConnectionSecurity(host, finding, options.allowInsecure === true);
+    } catch (error) {
+      accepted = false;
+      throw error;
+    } finally {
+      options.onTls?.(host, finding, accepted);
+    }
+    return Object.assign(conn, { tls: finding });
+  } catch (error) {
+    await conn.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The host a URL connects to: a Unix socket path (`?host=` for pg, `?socket=` for MySQL) counts as local. */
+function connectionHost(url: string): string {
+  const u = new URL(url);
+  return u.searchParams.get('host') ?? (u.searchParams.get('socket') !== null ? '' : u.hostname);
 }
 
 const quotePg = (id: string) => `"${id.replace(/"/g, '""')}"`;

