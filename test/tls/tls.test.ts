@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PrismaPg } from '@prisma/adapter-pg';
@@ -14,6 +15,7 @@ import { startEmbeddedPostgres, type RunningPostgres } from '../support/embedded
 import { testKeyring } from '../support/keys';
 import { captureLogger } from '../keys/support';
 import { makeServerCertificate, postgresUser } from './certificate';
+import { startTlsMariaDb, whyNoMariaDbServer, type TlsMariaDb } from './mariadbServer';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
@@ -153,5 +155,53 @@ describe('TLS on an embedded PostgreSQL started with ssl = on', () => {
     const conn = await openConnection(db.url);
     expect(conn.tls).toEqual({ encrypted: false, version: null, cipher: null });
     await conn.close();
+  });
+});
+
+/**
+ * A second MariaDB, started by the test in a temporary folder with `--ssl-cert`/`--ssl-key`: the
+ * same database reached with TLS (accepted, version logged) and without (refused).
+ */
+const noServer = whyNoMariaDbServer();
+(noServer ? describe.skip : describe)(`TLS on a MariaDB started with a certificate${noServer ? ` (skipped: ${noServer})` : ''}`, () => {
+  let server: TlsMariaDb;
+  let db: TestDatabase;
+  const bases: MyClient[] = [];
+  beforeAll(async () => {
+    server = await startTlsMariaDb();
+    db = await createDatabase('mysql', server.adminUrl);
+  }, 60000);
+  afterAll(async () => {
+    await Promise.all(bases.map((b) => b.$disconnect()));
+    await db?.drop();
+    await server?.stop();
+  });
+
+  const extended = (tls: boolean, logger = captureLogger().logger) => {
+    const o = mysqlOptions(db.url);
+    const ssl = tls ? { ssl: { ca: readFileSync(server.cert), rejectUnauthorized: true } } : {};
+    const base = new MyClient({ adapter: new PrismaMariaDb({ host: o.host, port: o.port, user: o.user, password: o.password, database: o.database!, connectionLimit: 2, ...ssl }) });
+    bases.push(base);
+    return base.$extends(columnEncryption({ fields: myFields, keys: testKeyring(), logger, requireTls: true }));
+  };
+
+  test('requireTls accepts the TLS session (Ssl_version logged) and refuses the plain one', async () => {
+    const log = captureLogger();
+    const secure = extended(true, log.logger);
+    await secure.user.create({ data: { email: 'tls@example.org' } });
+    expect((await secure.user.findFirst({ where: { email: 'tls@example.org' } }))?.email).toBe('tls@example.org');
+    expect(log.events().filter((e) => e.event === 'pce.tls.checked')).toEqual([
+      expect.objectContaining({ encrypted: true, version: expect.stringMatching(/^TLSv1\.[23]$/), cipher: expect.any(String), accepted: true }),
+    ]);
+    await expect(extended(false).user.findMany()).rejects.toMatchObject({ code: 'PCE_INSECURE_CONNECTION', found: 'no TLS' });
+  });
+
+  test('the migrator connection with sslaccept=strict reports TLS; without it, no TLS', async () => {
+    const tls = await openConnection(`${db.url}?sslaccept=strict&sslcert=${encodeURIComponent(server.cert)}`);
+    expect(tls.tls).toMatchObject({ encrypted: true, version: expect.stringMatching(/^TLSv1\.[23]$/) });
+    await tls.close();
+    const plain = await openConnection(db.url);
+    expect(plain.tls).toEqual({ encrypted: false, version: null, cipher: null });
+    await plain.close();
   });
 });
