@@ -88,7 +88,8 @@ function keysFromDocument(file: string, doc: KeyringDocument): KeysReport {
 
 /** Keys from PCE_KEYRING_JSON or PCE_DATA_KEYS/PCE_INDEX_KEYS: ids, purposes and sources only (no creation times there). */
 async function keysFromEnv(opts: ReportOptions, logger: ReturnType<typeof cliLogger>, env: NodeJS.ProcessEnv): Promise<KeysReport> {
-  const keyring = await cliKeyring(opts, logger);
+  const keyring = await cliKeyring(opts, logger).catch((error: unknown) => error as Error);
+  if (keyring instanceof Error) return { origin: `none loaded (${keyring.message})`, policy: null, entries: [] };
   return {
     origin: envValue(env.PCE_KEYRING_JSON) !== undefined ? 'PCE_KEYRING_JSON' : 'PCE_DATA_KEYS / PCE_INDEX_KEYS (local keys)',
     policy: null,

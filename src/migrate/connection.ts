@@ -93,7 +93,8 @@ export function dialectOf(url: string): Dialect {
 export async function openConnection(url: string, options: OpenConnectionOptions = {}): Promise<SqlConnection> {
   const conn = dialectOf(url) === 'postgres' ? await openPostgres(url) : await openMysql(url);
   try {
-    const finding = await probeTls(conn.dialect, (sql) => conn.query(sql));
+    // A server (or proxy) that cannot answer the status query is treated as unencrypted.
+    const finding: TlsFinding = await probeTls(conn.dialect, (sql) => conn.query(sql)).catch(() => ({ encrypted: false, version: null, cipher: null, unreported: true }));
     const host = connectionHost(url);
     let accepted = true;
     try {

@@ -11,6 +11,8 @@ export interface TlsFinding {
   /** `TLSv1.3`, `TLSv1.2`, ...; `null` without TLS. */
   readonly version: string | null;
   readonly cipher: string | null;
+  /** True when the server would not say (the status query failed): treated like no TLS. */
+  readonly unreported?: boolean;
 }
 
 /** The lowest TLS version accepted. */
@@ -20,6 +22,7 @@ const VERSION_ORDER = ['SSLv2', 'SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3
 
 /** Why a finding is not good enough (`no TLS`, `TLSv1.1, below TLSv1.2`), or `undefined` when it is. */
 export function tlsShortfall(finding: TlsFinding): string | undefined {
+  if (finding.unreported) return 'no TLS status (the server did not answer the status query)';
   if (!finding.encrypted) return 'no TLS';
   const rank = VERSION_ORDER.indexOf(finding.version ?? '');
   if (rank < 0) return `an unrecognised protocol version (${finding.version ?? 'none reported'})`;
