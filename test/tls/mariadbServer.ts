@@ -1,8 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../support/embeddedPostgres';
 import { makeServerCertificate } from './certificate';
 
 /** A second, throw-away MariaDB server with TLS on, in a temporary folder. */
@@ -21,17 +21,6 @@ export function whyNoMariaDbServer(): string | undefined {
   if (!SERVER) return 'no mariadbd binary (install mariadb-server)';
   if (process.getuid?.() !== 0) return 'mariadb-install-db and mariadbd --user=root need root here';
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**
