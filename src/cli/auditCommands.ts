@@ -36,7 +36,8 @@ function verifyLines(file: string, r: ChainReport): string[] {
   const head = `last record ${r.head.seq}, mac ${r.head.mac}`;
   if (r.ok) return [`${file}: OK, ${r.lines} record${r.lines === 1 ? '' : 's'} verified; ${head}`];
   return [
-    `${file}: TAMPERED: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} in ${r.lines} lines (${r.authentic} authentic)`,
+    `${file}: TAMPERED: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} in ${r.lines} lines (${r.authentic} authentic)` +
+      (r.authentic === 0 && r.lines > 0 ? '; no record verifies: is this the right key?' : ''),
     ...r.problems.map((p) => `  line ${p.line}: ${p.kind}: ${p.message}`),
     `  ${head}`,
   ];
