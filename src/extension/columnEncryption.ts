@@ -185,9 +185,10 @@ function logAccess(access: AuditLog, op: Operation, ctx: WalkContext, result: un
   });
 }
 
-/** Records in a result, or the `count` of a `*Many` write. */
+/** Records in a result, the `count` of a `*Many` write, or what `count()` counted. */
 function rowCount(result: unknown): number {
   if (Array.isArray(result)) return result.length;
+  if (typeof result === 'number') return result;
   if (result === null || result === undefined) return 0;
   const count = (result as { count?: unknown }).count;
   return typeof count === 'number' && Object.keys(result).length === 1 ? count : 1;

@@ -44,12 +44,14 @@ describe.each(providers())('data-access audit trail on %s', (provider) => {
     expect(user.email).toBe('ada@example.org');
   });
 
-  test('outside withAuditContext the actor is null; a deleteMany is recorded with its row count', async () => {
-    await h.prisma.user.create({ data: { email: 'gone@example.org' } });
+  test('outside withAuditContext the actor is null; count and deleteMany are recorded with their row counts', async () => {
+    await h.prisma.user.createMany({ data: [{ email: 'gone1@example.org', phone: '+1 999' }, { email: 'gone2@example.org', phone: '+1 999' }] });
     const before = accessEvents(log.events()).length;
-    await h.prisma.user.deleteMany({ where: { email: 'gone@example.org' } });
-    const [event] = accessEvents(log.events()).slice(before);
-    expect(event).toMatchObject({ model: 'User', operation: 'deleteMany', rows: 1, actor: null, purpose: null, requestId: null, searched: ['User.email'] });
+    expect(await h.prisma.user.count({ where: { phone: '+1999' } })).toBe(2);
+    await h.prisma.user.deleteMany({ where: { phone: '+1 999' } });
+    const [counted, event] = accessEvents(log.events()).slice(before);
+    expect(counted).toMatchObject({ model: 'User', operation: 'count', rows: 2, searched: ['User.phone'], read: [] });
+    expect(event).toMatchObject({ model: 'User', operation: 'deleteMany', rows: 2, actor: null, purpose: null, requestId: null, searched: ['User.phone'] });
   });
 
   test('the context follows queries into interactive and batch transactions, and inner contexts replace outer ones', async () => {
