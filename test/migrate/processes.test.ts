@@ -37,7 +37,7 @@ async function doneChunks(conn: SqlConnection): Promise<number> {
   }
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20000): Promise<void> {
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 45000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
