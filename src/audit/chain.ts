@@ -69,7 +69,7 @@ export function openRecord(key: KeyObject, line: string): OpenedRecord {
 
 /** One finding of {@link verifyChain}; `line` is 1-based in the file as given. */
 export interface ChainProblem {
-  readonly kind: 'edited' | 'inserted' | 'altered' | 'deleted' | 'reordered' | 'duplicated' | 'truncated' | 'broken-link';
+  readonly kind: 'edited' | 'inserted' | 'altered' | 'deleted' | 'reordered' | 'duplicated' | 'truncated' | 'replaced' | 'broken-link';
   readonly line: number;
   /** The sequence number concerned (the record's own, or the first missing one). */
   readonly seq: number | null;
@@ -93,6 +93,12 @@ export interface VerifyChainOptions {
    * deleted from the end of a file leave no gap inside it: only an outside anchor shows them.
    */
   readonly expectLastSeq?: number;
+  /**
+   * The MAC of record `expectLastSeq` as it was kept. A file cut back and then written on by the
+   * restarted application reaches that sequence number again with other records: only the MAC
+   * shows it (`replaced`).
+   */
+  readonly expectLastMac?: string;
 }
 
 interface Authentic {
@@ -109,7 +115,8 @@ interface Authentic {
  * - records missing from the sequence are `deleted`, reported at the line after the gap;
  * - authentic records out of order are `reordered` (those outside the longest in-order run);
  * - an authentic record seen twice is `duplicated` (replayed);
- * - with `expectLastSeq`, a file ending early is `truncated`.
+ * - with `expectLastSeq`, a file ending early is `truncated`; with `expectLastMac` too, a record
+ *   at that number other than the one kept is `replaced`.
  */
 export function verifyChain(key: KeyObject, text: string, options: VerifyChainOptions = {}): ChainReport {
   const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text === '' ? [] : text.split('\n');
@@ -177,6 +184,10 @@ export function verifyChain(key: KeyObject, text: string, options: VerifyChainOp
       problems.push({ kind: 'broken-link', line: r.line, seq: r.seq, message: `line ${r.line}: record ${r.seq} does not link to record ${previous.seq} (two chains mixed in one file?)` });
     }
     previous = r;
+  }
+  const anchored = options.expectLastSeq !== undefined && options.expectLastMac !== undefined ? seen.get(options.expectLastSeq) : undefined;
+  if (anchored && anchored.mac !== options.expectLastMac) {
+    problems.push({ kind: 'replaced', line: anchored.line, seq: anchored.seq, message: `line ${anchored.line}: record ${anchored.seq} is not the one kept as the head (its MAC differs): the file was cut back and written on` });
   }
   const lastSeq = Math.max(previous.seq, options.expectLastSeq ?? 0);
   if (lastSeq > previous.seq) gapBefore({ line: lines.length + 1, seq: lastSeq + 1 }, true);

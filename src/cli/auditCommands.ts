@@ -17,8 +17,15 @@ export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv =
       if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
       return n;
     })
+    .option('--expect-last-mac <hex>', 'the MAC of that record, kept with it: detects a file cut back and written on', (v) => {
+      if (!/^[0-9a-f]{64}$/.test(v)) throw new InvalidArgumentError('expected 64 lowercase hex digits (the mac `audit verify` prints)');
+      return v;
+    })
     .option('--json', 'print JSON instead of text')
-    .action(async (file: string, opts: { keyEnv: string; expectLastSeq?: number; json?: boolean }) => {
+    .action(async (file: string, opts: { keyEnv: string; expectLastSeq?: number; expectLastMac?: string; json?: boolean }) => {
+      if (opts.expectLastMac !== undefined && opts.expectLastSeq === undefined) {
+        throw new ConfigurationError(undefined, undefined, '--expect-last-mac needs --expect-last-seq (the record it belongs to)');
+      }
       const key = auditChainKey(env[opts.keyEnv], {});
       let text: string;
       try {
@@ -26,7 +33,10 @@ export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv =
       } catch (error) {
         throw new ConfigurationError(undefined, undefined, `cannot read audit file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
       }
-      const report = verifyChain(key, text, opts.expectLastSeq !== undefined ? { expectLastSeq: opts.expectLastSeq } : {});
+      const report = verifyChain(key, text, {
+        ...(opts.expectLastSeq !== undefined ? { expectLastSeq: opts.expectLastSeq } : {}),
+        ...(opts.expectLastMac !== undefined ? { expectLastMac: opts.expectLastMac } : {}),
+      });
       write(opts.json ? `${JSON.stringify({ file, ...report }, null, 2)}\n` : `${verifyLines(file, report).join('\n')}\n`);
       if (!report.ok) process.exitCode = 1;
     });

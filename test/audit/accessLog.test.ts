@@ -129,6 +129,10 @@ describe('data-access trail in a chained file, checked by `audit verify`', () =>
     expect(ok).toEqual({ code: 0, out: expect.stringMatching(/OK, 4 records verified; last record 4/) });
     const json = await verifyCli('--json');
     expect(JSON.parse(json.out)).toMatchObject({ ok: true, lines: 4, head: { seq: 4 } });
+    const head = (JSON.parse(json.out) as { head: { mac: string } }).head;
+    expect((await verifyCli('--expect-last-seq', '4', '--expect-last-mac', head.mac)).code).toBe(0);
+    const other = await verifyCli('--expect-last-seq', '4', '--expect-last-mac', 'f'.repeat(64));
+    expect(other).toEqual({ code: 1, out: expect.stringMatching(/line 4: replaced/) });
 
     const lines = readFileSync(file, 'utf8').split('\n');
     lines[1] = lines[1]!.replace('"user:alice"', '"user:mallory"');

@@ -191,6 +191,30 @@ describe('audit chain file (openAuditChain as a pino destination)', () => {
     expect(verifyChain(key, content)).toMatchObject({ ok: true, lines: 3 });
   });
 
+  test('a file cut back and written on by the restarted application fails against the anchored head (seq and mac)', () => {
+    const file = dir.file('cut-and-continued.log');
+    const w = openAuditChain(file, key);
+    for (let i = 1; i <= 5; i++) pino({ base: null }, w).info({ event: 'pce.data.access', rows: i }, 'original');
+    const anchored = w.head;
+    w.close();
+    // Someone without the key cuts the last three records; the application restarts and continues the chain.
+    writeFileSync(file, readFileSync(file, 'utf8').split('\n').slice(0, 2).map((l) => `${l}\n`).join(''));
+    const again = openAuditChain(file, key);
+    for (let i = 0; i < 4; i++) pino({ base: null }, again).info({ event: 'pce.data.access', rows: 0 }, 'after the cut');
+    again.close();
+    const content = readFileSync(file, 'utf8');
+    // The sequence alone no longer shows the cut: record 5 exists again.
+    expect(verifyChain(key, content, { expectLastSeq: anchored.seq }).ok).toBe(true);
+    const r = verifyChain(key, content, { expectLastSeq: anchored.seq, expectLastMac: anchored.mac });
+    expect(r.ok).toBe(false);
+    expect(r.problems).toEqual([expect.objectContaining({ kind: 'replaced', line: 5, seq: 5 })]);
+    // The anchored record itself, untouched, passes; a head the file never reached is truncation.
+    const kept = readFileSync(file, 'utf8');
+    const head = verifyChain(key, kept).head;
+    expect(verifyChain(key, kept, { expectLastSeq: head.seq, expectLastMac: head.mac }).ok).toBe(true);
+    expect(verifyChain(key, kept, { expectLastSeq: head.seq + 1, expectLastMac: head.mac }).problems).toEqual([expect.objectContaining({ kind: 'truncated' })]);
+  });
+
   test('refuses to continue a file whose last record does not verify (other key, edited, cut mid-line)', () => {
     const file = dir.file('other.log');
     const w = openAuditChain(file, key);
