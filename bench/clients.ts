@@ -13,8 +13,10 @@ export interface Clients {
   readonly plain: Client;
   /** An extension whose query hook only forwards: what Prisma's extension mechanism alone costs. */
   readonly hook: Client;
-  /** This project's extension. */
+  /** This project's extension, on the process's default crypto backend (native where it loads). */
   readonly extension: Client;
+  /** The same extension forced onto node:crypto (`cryptoBackend: 'node'`), for both figures in one run. */
+  readonly extensionNode: Client;
   /** prisma-field-encryption on its own database (its column format differs). */
   readonly peer: Client;
   close(): Promise<void>;
@@ -37,11 +39,13 @@ export function createClients(oursUrl: string, peerUrl: string, keyring: Keyring
     },
   });
   const extension = base.$extends(columnEncryption({ fields: encryptedFields, keys: keyring, logger: pino({ level: 'silent' }) }));
+  const extensionNode = base.$extends(columnEncryption({ fields: encryptedFields, keys: keyring, logger: pino({ level: 'silent' }), cryptoBackend: 'node' }));
   const peer = peerBase.$extends(peerExtension(peerDmmf, peerKey));
   return {
     plain: base,
     hook: hook as unknown as Client,
     extension: extension as unknown as Client,
+    extensionNode: extensionNode as unknown as Client,
     peer: peer as unknown as Client,
     async close() {
       await Promise.all([base.$disconnect(), peerBase.$disconnect()]);

@@ -3,6 +3,7 @@ import { decryptStringSync, encryptStringSync, parseKeySync } from '@47ng/cloak'
 import { encryptedFields } from '../generated/postgres/encryption';
 import type { Keyring } from '../dist';
 import { FieldCodec } from '../dist/codec/fieldCodec';
+import { backendNamed } from '../dist/codec/backendChoice';
 import { rawDecrypt, rawEncrypt, rawIndex } from './support/rawCrypto';
 import { microsPerCall } from './support/rounds';
 import { summarize, type Summary } from './support/stats';
@@ -10,7 +11,10 @@ import type { RawKit } from './workloads';
 
 export interface FieldCost {
   readonly operation: 'encrypt' | 'decrypt' | 'hmac';
+  /** The field codec on the default backend (native where it loads). */
   readonly extension: Summary;
+  /** The field codec on node:crypto. */
+  readonly extensionNode: Summary;
   readonly raw: Summary;
   readonly peer: Summary;
 }
@@ -22,6 +26,7 @@ export interface FieldCost {
 export function measureFieldCosts(keyring: Keyring, kit: RawKit, peerKeyText: string, scale: number): FieldCost[] {
   const spec = encryptedFields.models.User.encrypted.email;
   const codec = new FieldCodec('User', 'email', spec as never, keyring, () => undefined);
+  const nodeCodec = new FieldCodec('User', 'email', spec as never, keyring, { backend: backendNamed('node') });
   const aad = kit.aad('User.email');
   const indexKey = kit.indexKey('User.email');
   const peerKey = parseKeySync(peerKeyText);
@@ -32,18 +37,20 @@ export function measureFieldCosts(keyring: Keyring, kit: RawKit, peerKeyText: st
   const at = (i: number) => i % values.length;
   const batches = Math.max(5, Math.round(25 * scale));
   // Interleave so that frequency scaling or a GC pause hits all three alike.
-  const measure = (fns: Record<'extension' | 'raw' | 'peer', (i: number) => unknown>) => {
-    const series: Record<string, number[]> = { extension: [], raw: [], peer: [] };
+  const names = ['extension', 'extensionNode', 'raw', 'peer'] as const;
+  const measure = (fns: Record<(typeof names)[number], (i: number) => unknown>) => {
+    const series: Record<string, number[]> = { extension: [], extensionNode: [], raw: [], peer: [] };
     for (let b = 0; b < batches; b++) {
-      for (const name of ['extension', 'raw', 'peer'] as const) series[name]!.push(...microsPerCall(fns[name], 2000, 1));
+      for (const name of names) series[name]!.push(...microsPerCall(fns[name], 2000, 1));
     }
-    return { extension: summarize(series.extension!), raw: summarize(series.raw!), peer: summarize(series.peer!) };
+    return { extension: summarize(series.extension!), extensionNode: summarize(series.extensionNode!), raw: summarize(series.raw!), peer: summarize(series.peer!) };
   };
   return [
     {
       operation: 'encrypt',
       ...measure({
         extension: (i) => codec.encrypt(values[at(i)]!),
+        extensionNode: (i) => nodeCodec.encrypt(values[at(i)]!),
         raw: (i) => rawEncrypt(kit.dataKey, kit.header, aad, values[at(i)]!),
         peer: (i) => encryptStringSync(values[at(i)]!, peerKey),
       }),
@@ -52,6 +59,7 @@ export function measureFieldCosts(keyring: Keyring, kit: RawKit, peerKeyText: st
       operation: 'decrypt',
       ...measure({
         extension: (i) => codec.decrypt(ours[at(i)]!),
+        extensionNode: (i) => nodeCodec.decrypt(ours[at(i)]!),
         raw: (i) => rawDecrypt(kit.dataKey, kit.header.length, aad, ours[at(i)]!),
         peer: (i) => decryptStringSync(peers[at(i)]!, peerKey),
       }),
@@ -60,6 +68,7 @@ export function measureFieldCosts(keyring: Keyring, kit: RawKit, peerKeyText: st
       operation: 'hmac',
       ...measure({
         extension: (i) => codec.indexForWrite(values[at(i)]!),
+        extensionNode: (i) => nodeCodec.indexForWrite(values[at(i)]!),
         raw: (i) => rawIndex(indexKey, kit.indexPrefix, values[at(i)]!.normalize('NFKC').trim().toLowerCase()),
         peer: (i) => hashString(values[at(i)]!, peerHash),
       }),

@@ -20,8 +20,9 @@ import { ACCESS_LOG_TARGET, measureAccessLog } from './accessLog';
 import { runExperiments, type Experiment } from './beyondFloor';
 import { buildWorkloads, RawKit, type Workload } from './workloads';
 import { evaluateTargets, type WorkloadResult } from './targets';
+import { cryptoBackend } from '../dist';
 
-const ENTRANTS = ['plain', 'hook', 'extension', 'peer', 'raw'] as const;
+const ENTRANTS = ['plain', 'hook', 'extension', 'extension-node', 'peer', 'raw'] as const;
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -32,6 +33,8 @@ async function main(): Promise<void> {
   const scale = Number(process.env.BENCH_SCALE ?? '1');
   const machine = describeMachine();
   log(`prisma-column-encryption benchmark - ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}`);
+  const backend = cryptoBackend();
+  log(`crypto backend: 'extension' runs on ${backend.name}${backend.nativeUnavailable ? ` (native not used: ${backend.nativeUnavailable})` : ''}; 'extension-node' on node:crypto`);
   if (machine.loadAverage > machine.cores / 2) {
     log(`warning: load average ${machine.loadAverage} on ${machine.cores} cores - other work on this machine will skew the medians`);
   }
@@ -65,7 +68,7 @@ async function main(): Promise<void> {
     const experiments = await runExperiments(keyring, kit, scale);
     const access = await measureAccessLog(clients, keyring, scale);
     experiments.push(access);
-    const targets = evaluateTargets(results);
+    const targets = evaluateTargets(results, fieldCosts);
     const accessOverhead = (access.variant.median - access.baseline.median) / access.baseline.median;
     targets.push({
       workload: 'findMany 100 x 3 fields',
@@ -112,26 +115,40 @@ function describeWorkload(w: Workload): WorkloadResult['workload'] {
 function mainTable(results: readonly WorkloadResult[]): string {
   const rows = results.map(({ workload, summaries: s }) => {
     const overhead = s.extension.median - s.plain.median;
+    const nodeOverhead = s['extension-node'].median - s.plain.median;
     return [
       workload.name,
       fmt(s.plain.median, 3),
       fmt(s.hook.median, 3),
       fmt(s.extension.median, 3),
+      fmt(s['extension-node'].median, 3),
       fmt(s.peer.median, 3),
       fmt(s.raw.median, 3),
       fmt(overhead, 3),
-      `${fmt(overhead / s.raw.median, 2)}x`,
+      fmt(nodeOverhead, 3),
+      `${fmt(overhead / nodeOverhead, 2)}x`,
       `${fmt(s.peer.median / s.extension.median, 1)}x`,
-      `${fmt((s.peer.median - s.plain.median) / overhead, 1)}x`,
+      `${fmt(s.peer.median / s['extension-node'].median, 1)}x`,
     ];
   });
-  return renderTable(['workload (median ms)', 'plain', 'hook only', 'extension', 'p-f-e', 'raw crypto', 'ext - plain', '/ raw', 'p-f-e / ext', 'p-f-e over plain / ext over plain'], rows);
+  return renderTable(
+    ['workload (median ms)', 'plain', 'hook only', 'ext native', 'ext node', 'p-f-e', 'raw node:crypto', 'native - plain', 'node - plain', 'native / node over plain', 'p-f-e / native', 'p-f-e / node'],
+    rows,
+  );
 }
 
 function fieldTable(costs: readonly FieldCost[]): string {
   return renderTable(
-    ['per short value (median us)', 'extension', 'raw node:crypto', 'ext / raw', 'p-f-e'],
-    costs.map((c) => [c.operation, fmt(c.extension.median, 2), fmt(c.raw.median, 2), `${fmt(c.extension.median / c.raw.median, 2)}x`, fmt(c.peer.median, 2)]),
+    ['per short value (median us)', 'ext native', 'ext node', 'raw node:crypto', 'native / raw', 'node / raw', 'p-f-e'],
+    costs.map((c) => [
+      c.operation,
+      fmt(c.extension.median, 2),
+      fmt(c.extensionNode.median, 2),
+      fmt(c.raw.median, 2),
+      `${fmt(c.extension.median / c.raw.median, 2)}x`,
+      `${fmt(c.extensionNode.median / c.raw.median, 2)}x`,
+      fmt(c.peer.median, 2),
+    ]),
   );
 }
 

@@ -99,7 +99,7 @@ export interface WorkloadContext {
 /** Builds every workload. Reads capture what plain Prisma returns so the raw reference decrypts exactly those values. */
 export async function buildWorkloads(ctx: WorkloadContext): Promise<Workload[]> {
   const { clients, kit } = ctx;
-  const { plain, hook, extension, peer } = clients;
+  const { plain, hook, extension, extensionNode, peer } = clients;
   const r = (n: number) => Math.max(3, Math.round(n * ctx.scale));
   const seedWhere = { nickname: 'seed' };
   const keys = { email: kit.indexKey('User.email'), phone: kit.indexKey('User.phone') };
@@ -118,6 +118,7 @@ export async function buildWorkloads(ctx: WorkloadContext): Promise<Workload[]> 
     { name: 'plain', run: () => plain.user.findMany(args) },
     { name: 'hook', run: () => hook.user.findMany(args) },
     { name: 'extension', run: () => extension.user.findMany(args) },
+    { name: 'extension-node', run: () => extensionNode.user.findMany(args) },
     { name: 'peer', run: () => peer.user.findMany(args) },
     { name: 'raw', run: () => decryptAll(kit, sealed) },
   ];
@@ -145,7 +146,7 @@ export async function buildWorkloads(ctx: WorkloadContext): Promise<Workload[]> 
       let n = 0;
       return () => users[n++ % users.length]!;
     };
-    const [p, h, e, q, w] = [cycle(), cycle(), cycle(), cycle(), cycle()];
+    const [p, h, e, en, q, w] = [cycle(), cycle(), cycle(), cycle(), cycle(), cycle()];
     const emailKey = keys.email;
     workloads.push({
       name: 'findUnique by blind index',
@@ -158,6 +159,7 @@ export async function buildWorkloads(ctx: WorkloadContext): Promise<Workload[]> 
         { name: 'plain', run: () => plain.user.findUnique({ where: { emailIndex: byId.get(p().id)!.emailIndex as string } }) },
         { name: 'hook', run: () => hook.user.findUnique({ where: { emailIndex: byId.get(h().id)!.emailIndex as string } }) },
         { name: 'extension', run: () => extension.user.findUnique({ where: { emailIndex: e().email } }) },
+        { name: 'extension-node', run: () => extensionNode.user.findUnique({ where: { emailIndex: en().email } }) },
         // prisma-field-encryption rewrites equality on the encrypted field to its hash field.
         { name: 'peer', run: () => peer.user.findUnique({ where: { email: q().email } as never }) },
         {
@@ -191,6 +193,7 @@ export async function buildWorkloads(ctx: WorkloadContext): Promise<Workload[]> 
         { name: 'plain', before: () => (plainData = plainPayload()), run: () => plain.user.create({ data: plainData }) },
         { name: 'hook', before: () => (hookData = plainPayload()), run: () => hook.user.create({ data: hookData }) },
         { name: 'extension', run: () => extension.user.create({ data: next() }) },
+        { name: 'extension-node', run: () => extensionNode.user.create({ data: next() }) },
         { name: 'peer', run: () => peer.user.create({ data: next() }) },
         { name: 'raw', run: () => decryptAll(kit, encryptUser(kit, keys, next())) },
       ],
@@ -217,6 +220,7 @@ export async function buildWorkloads(ctx: WorkloadContext): Promise<Workload[]> 
         { name: 'plain', before: async () => { await clearOurs(); data = plainBatch(); }, run: () => plain.user.createMany({ data: data as never }) },
         { name: 'hook', before: async () => { await clearOurs(); data = plainBatch(); }, run: () => hook.user.createMany({ data: data as never }) },
         { name: 'extension', before: async () => { await clearOurs(); data = batch(); }, run: () => extension.user.createMany({ data: data as never }) },
+        { name: 'extension-node', before: async () => { await clearOurs(); data = batch(); }, run: () => extensionNode.user.createMany({ data: data as never }) },
         { name: 'peer', before: async () => { await clearPeer(); data = batch(); }, run: () => peer.user.createMany({ data: data as never }) },
         { name: 'raw', before: () => (rawData = batch()), run: () => { for (const u of rawData) encryptUser(kit, keys, u); } },
       ],
@@ -261,6 +265,7 @@ export async function buildWorkloads(ctx: WorkloadContext): Promise<Workload[]> 
         { name: 'plain', run: () => plain.user.update({ where: { id: target }, data: plainData() }) },
         { name: 'hook', run: () => hook.user.update({ where: { id: target }, data: plainData() }) },
         { name: 'extension', run: () => extension.user.update({ where: { id: target }, data: next() }) },
+        { name: 'extension-node', run: () => extensionNode.user.update({ where: { id: target }, data: next() }) },
         { name: 'peer', run: () => peer.user.update({ where: { id: target }, data: next() }) },
         {
           name: 'raw',

@@ -2,6 +2,7 @@ import pino, { type Logger } from 'pino';
 import type { DecryptionFailure } from '../errors';
 import type { KeyInfo } from '../keys/keyring';
 import type { TlsFinding } from '../tls/tlsPolicy';
+import type { CryptoBackendInfo } from '../codec/backendChoice';
 
 /**
  * Structured audit events. Every method takes only identifiers (model, field, key id, counts,
@@ -9,7 +10,8 @@ import type { TlsFinding } from '../tls/tlsPolicy';
  */
 export interface AuditLog {
   readonly logger: Logger;
-  keysLoaded(keys: readonly KeyInfo[]): void;
+  /** Keys ready, and which crypto backend computes with them (`native` or `node`, and why not native). */
+  keysLoaded(keys: readonly KeyInfo[], backend?: CryptoBackendInfo): void;
   primaryChanged(purpose: string, from: string | undefined, to: string): void;
   keyRetired(keyId: string): void;
   /** A retired key was made active again (`keys reactivate`). */
@@ -83,10 +85,12 @@ export function createAuditLog(logger: Logger = defaultLogger()): AuditLog {
   const event = (name: string) => `${EVENT_PREFIX}${name}`;
   return {
     logger: log,
-    keysLoaded: (keys) =>
+    keysLoaded: (keys, backend) =>
       log.info(
         {
           event: event('keys.loaded'),
+          cryptoBackend: backend?.name,
+          nativeUnavailable: backend?.nativeUnavailable,
           keys: keys.map((k) => ({
             id: k.id,
             purpose: k.purpose,

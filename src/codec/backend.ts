@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, type KeyObject } from 'node:crypto';
+import type { OpenedTexts } from '../crypto/native';
 
 /** Bytes of the AES-GCM tag appended to every sealed value. */
 export const TAG_BYTES = 16;
@@ -23,6 +24,13 @@ export interface CryptoBackend {
   seal(key: KeyObject, nonce: Buffer, plaintext: Buffer, aad: Buffer): Buffer;
   open(key: KeyObject, nonce: Buffer, sealed: Buffer, aad: Buffer): Buffer | undefined;
   hmac(key: KeyObject, data: Buffer): Buffer;
+  /**
+   * Optional batch path: decrypts many envelope texts under one key and AAD in one call, parsing
+   * the base64url itself. `nonceStarts[i]` is where the nonce text of `texts[i]` begins. It only
+   * decides values it can decrypt (`ends[i] >= 0`); every other value is left to the one-value
+   * path, so errors are raised in one place for every backend.
+   */
+  openTexts?(key: KeyObject, aad: Buffer, texts: readonly string[], nonceStarts: Uint32Array): OpenedTexts;
 }
 
 /** node:crypto: available everywhere, the reference every other backend must match. */

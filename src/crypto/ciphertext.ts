@@ -93,9 +93,11 @@ export type ParseResult =
   /** Carries our prefix and version but is damaged. */
   | { readonly kind: 'malformed'; readonly keyId?: string };
 
-const NOT_CIPHERTEXT: ParseResult = { kind: 'not-ciphertext' };
-const UNSUPPORTED: ParseResult = { kind: 'unsupported-version' };
-const MALFORMED: ParseResult = { kind: 'malformed' };
+/** Every parse result but success. */
+type ParseFailure = Exclude<ParseResult, { readonly kind: 'ciphertext' }>;
+const NOT_CIPHERTEXT: ParseFailure = { kind: 'not-ciphertext' };
+const UNSUPPORTED: ParseFailure = { kind: 'unsupported-version' };
+const MALFORMED: ParseFailure = { kind: 'malformed' };
 
 /** The header to write for a value of `type` under a key of `scope`: v1 where v1 can say it, else v2. */
 export function headerFor(type: ValueType, scope: KeyScope, keyId: string): EnvelopeHeader {
@@ -123,7 +125,13 @@ export function formatCiphertext(header: EnvelopeHeader, nonce: Buffer, sealed: 
   return `${headerText(header)}${nonce.toString('base64url')}:${sealed.toString('base64url')}` as Ciphertext;
 }
 
-export function parseCiphertext(value: string): ParseResult {
+/** An envelope's header and where its nonce text starts, or why the value has no valid header. */
+export type HeaderResult =
+  | { readonly kind: 'header'; readonly header: EnvelopeHeader; readonly nonceStart: number }
+  | ParseFailure;
+
+/** Parses the header only (no base64url decoding): the batch decryption path groups values by it. */
+export function parseHeader(value: string): HeaderResult {
   if (!value.startsWith(CIPHERTEXT_PREFIX)) return NOT_CIPHERTEXT;
   let type: ValueType = 'String';
   let scope: KeyScope = 'shared';
@@ -147,9 +155,18 @@ export function parseCiphertext(value: string): ParseResult {
   const keyEnd = value.indexOf(':', at);
   if (keyEnd < 0) return MALFORMED;
   const keyId = value.slice(at, keyEnd);
-  const nonceEnd = value.indexOf(':', keyEnd + 1);
-  if (nonceEnd < 0 || !KEY_ID_PATTERN.test(keyId)) return MALFORMED;
-  const nonceText = value.slice(keyEnd + 1, nonceEnd);
+  if (!KEY_ID_PATTERN.test(keyId)) return MALFORMED;
+  return { kind: 'header', header: { version, type, scope, keyId }, nonceStart: keyEnd + 1 };
+}
+
+export function parseCiphertext(value: string): ParseResult {
+  const parsed = parseHeader(value);
+  if (parsed.kind !== 'header') return parsed;
+  const { header, nonceStart } = parsed;
+  const { keyId } = header;
+  const nonceEnd = value.indexOf(':', nonceStart);
+  if (nonceEnd < 0) return MALFORMED;
+  const nonceText = value.slice(nonceStart, nonceEnd);
   const sealedText = value.slice(nonceEnd + 1);
   // Node's base64url decoder skips characters outside the alphabet; checking first keeps the
   // format unambiguous (one text for one envelope) instead of accepting trailing junk.
@@ -159,7 +176,7 @@ export function parseCiphertext(value: string): ParseResult {
   const nonce = Buffer.from(nonceText, 'base64url');
   const sealed = Buffer.from(sealedText, 'base64url');
   if (sealed.length < TAG_BYTES) return { kind: 'malformed', keyId };
-  return { kind: 'ciphertext', value: { version, type, scope, keyId, nonce, sealed } };
+  return { kind: 'ciphertext', value: { ...header, nonce, sealed } };
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

@@ -2,6 +2,7 @@ import { Extensions, type DefaultArgs } from '@prisma/client/runtime/client';
 import type { Logger } from 'pino';
 import { currentAuditContext } from '../audit/accessContext';
 import { createAuditLog, type AuditLog } from '../audit/auditLog';
+import { backendInfo, backendNamed, defaultBackend, type CryptoBackendName } from '../codec/backendChoice';
 import { Keyring } from '../keys/keyring';
 import { UnsupportedQueryError } from '../errors';
 import type { EncryptionSchema } from '../schema';
@@ -38,6 +39,11 @@ export interface ColumnEncryptionOptions {
    * same settings.
    */
   readonly requireTls?: boolean;
+  /**
+   * `native` (OpenSSL through the bundled module) or `node` (node:crypto) for this client; by
+   * default the process's choice ({@link cryptoBackend}, `PCE_CRYPTO_BACKEND`). Same bytes either way.
+   */
+  readonly cryptoBackend?: CryptoBackendName;
 }
 
 /**
@@ -78,9 +84,11 @@ export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryp
   const audit = createAuditLog(options.logger);
   const access = options.accessLog === true ? audit : options.accessLog ? createAuditLog(options.accessLog.logger) : undefined;
   const gate = options.requireTls ? () => tlsGate(options.fields?.provider === 'mysql' ? 'mysql' : 'postgres', audit) : undefined;
+  // Chosen now, so a backend that cannot be used fails here rather than on the first query.
+  const backend = options.cryptoBackend ? backendNamed(options.cryptoBackend) : defaultBackend();
   const bind = (keyring: Keyring): RuntimeSchema => {
-    const schema = buildRuntimeSchema(options.fields, keyring, (e) => audit.decryptFailure(e.model, e.field, e.keyId, e.reason));
-    audit.keysLoaded(keyring.describe());
+    const schema = buildRuntimeSchema(options.fields, keyring, (e) => audit.decryptFailure(e.model, e.field, e.keyId, e.reason), backend);
+    audit.keysLoaded(keyring.describe(), backendInfo(backend));
     return schema;
   };
   const keys = options.keys;

@@ -33,7 +33,7 @@ describe('bench targets', () => {
   const s = (median: number) => ({ n: 1, median, p25: median, p75: median, min: median });
   const result = (name: string, plain: number, extension: number, peer: number, raw: number, absoluteTarget = false): WorkloadResult => ({
     workload: { name, kind: 'read', rounds: 1, warmup: 0, ops: { encrypt: 0, decrypt: 1, hmac: 0 }, absoluteTarget },
-    summaries: { plain: s(plain), hook: s(plain), extension: s(extension), peer: s(peer), raw: s(raw) },
+    summaries: { plain: s(plain), hook: s(plain), extension: s(extension), 'extension-node': s(extension), peer: s(peer), raw: s(raw) },
   });
 
   test('overhead over plain is compared with 1.2 x raw crypto, and the peer must be 2x slower', () => {
@@ -43,6 +43,16 @@ describe('bench targets', () => {
     const [slow, close] = evaluateTargets([result('w', 4, 17, 30, 10)]);
     expect(slow).toMatchObject({ met: false });
     expect(close).toMatchObject({ met: false });
+  });
+
+  test('the native backend: findMany 1000 within 2.5 ms of plain and 4x ahead of the peer; smaller reads at 0.35x of node:crypto', () => {
+    const big = evaluateTargets([result('findMany 1000 x 3 fields', 4, 6, 30, 10)]).slice(2);
+    expect(big.map((c) => c.met)).toEqual([true, true]);
+    const small = (native: number, node: number) => {
+      const r = result('findMany 100 x 3 fields', 1, native, 10, 1);
+      return evaluateTargets([{ ...r, summaries: { ...r.summaries, 'extension-node': s(node) } }])[2]!.met;
+    };
+    expect([small(1.3, 2), small(1.4, 2)]).toEqual([true, false]);
   });
 
   test('workloads with an absolute target must also be within 0.1 ms of plain', () => {
