@@ -22,7 +22,7 @@ export interface TargetCheck {
 }
 
 /** Issue 15's per-value limits for the native backend, in microseconds (absolute: a loaded machine misses them first). */
-const PER_VALUE_LIMIT_US: Readonly<Record<FieldCost['operation'], number>> = { decrypt: 0.5, encrypt: 0.5, hmac: 0.4 };
+const PER_VALUE_LIMIT_US: Readonly<Record<FieldCost['operation'], number>> = { decrypt: 0.5, 'decrypt (1000 at once)': 0.5, encrypt: 0.5, hmac: 0.4 };
 
 /** The issues' targets, checked on medians of one run. Pure. */
 export function evaluateTargets(results: readonly WorkloadResult[], fieldCosts: readonly FieldCost[] = []): TargetCheck[] {
@@ -46,9 +46,9 @@ export function evaluateTargets(results: readonly WorkloadResult[], fieldCosts: 
     const limit = PER_VALUE_LIMIT_US[c.operation];
     const us = c.extension.median;
     checks.push({ workload: `per value: ${c.operation}`, description: `per value ${c.operation}: ${us.toFixed(2)} us <= ${limit} us`, met: us <= limit });
-    if (c.operation === 'decrypt') {
+    if (c.operation.startsWith('decrypt')) {
       const ratio = us / c.raw.median;
-      checks.push({ workload: 'per value: decrypt', description: `per value decrypt: ${ratio.toFixed(2)}x raw node:crypto <= 0.2x`, met: ratio <= 0.2 });
+      checks.push({ workload: `per value: ${c.operation}`, description: `per value ${c.operation}: ${ratio.toFixed(2)}x raw node:crypto <= 0.2x`, met: ratio <= 0.2 });
     }
   }
   return checks;

@@ -95,7 +95,7 @@ export class FieldCodec {
    */
   decryptMany(stored: readonly string[]): string[] {
     const openTexts = this.backend.openTexts;
-    if (!openTexts || stored.length < 2) return stored.map((v) => this.decrypt(v));
+    if (!openTexts) return stored.map((v) => this.decrypt(v));
     const out = new Array<string>(stored.length);
     // Values sharing a header text share key and AAD; a field's rows nearly always share one.
     const groups = new Map<string, { header: EnvelopeHeader; members: number[] }>();

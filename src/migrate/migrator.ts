@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { createAuditLog, type AuditLog } from '../audit/auditLog';
+import { cryptoBackend } from '../codec/backendChoice';
 import { ConfigurationError } from '../errors';
 import type { Keyring } from '../keys/keyring';
 import type { EncryptionSchema } from '../schema';
@@ -291,7 +292,7 @@ async function migrateModelWith(ctx: RunContext, target: ModelTarget, workers: r
   const job = jobFor(`${mode} ${target.model}(${describeTarget(target)}) data=${ctx.primary.dataKey} index=${ctx.primary.indexKey}${ctx.options.reindex ? ' reindex' : ''}`);
   const base = { command: mode, model: target.model, fields: describeTarget(target), job: job.id.slice(0, 16), worker: ctx.worker };
   const { start, pendingRows } = await openJob(conn, job, () => chunkBounds(ctx, target));
-  audit.migration('start', { ...base, start, pendingRows, batchSize: ctx.batchSize, concurrency: workers.length, dataKey: ctx.primary.dataKey, indexKey: ctx.primary.indexKey });
+  audit.migration('start', { ...base, start, pendingRows, batchSize: ctx.batchSize, concurrency: workers.length, dataKey: ctx.primary.dataKey, indexKey: ctx.primary.indexKey, cryptoBackend: cryptoBackend().name });
   const totals: ModelTotals = { batches: 0, scanned: 0, updated: 0, casMisses: 0, conflicts: 0, failed: 0 };
   const progress = (phase: MigrationProgress['phase']) =>
     ctx.options.onProgress?.({ command: mode, model: target.model, phase, total: pendingRows, scanned: totals.scanned, updated: totals.updated });

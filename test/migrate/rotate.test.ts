@@ -1,5 +1,5 @@
 import { providers, silentLogger, type Harness } from '../support/clients';
-import { collectStatus, encryptExisting, localKeys, rotate } from '../../src';
+import { collectStatus, cryptoBackend, encryptExisting, localKeys, rotate } from '../../src';
 import { randomKey } from '../support/keys';
 import { CHECKPOINT_TABLE } from '../../src/migrate/checkpoint';
 import type { SqlConnection } from '../../src/migrate/connection';
@@ -153,6 +153,7 @@ describe.each(providers())('rotate on %s', (provider) => {
 
     const events = audit.lines().map((l) => l.event);
     expect(events[0]).toBe('pce.migrate.start');
+    expect(audit.lines()[0]).toMatchObject({ cryptoBackend: cryptoBackend().name });
     expect(events.filter((e) => e === 'pce.migrate.batch').length).toBeGreaterThanOrEqual(4);
     expect(events.filter((e) => e === 'pce.migrate.failure')).toHaveLength(2);
     expect(events[events.length - 1]).toBe('pce.migrate.end');
