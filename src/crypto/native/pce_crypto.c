@@ -19,6 +19,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,7 +181,7 @@ static bool unwrap(napi_env env, napi_value handle, const napi_type_tag *tag, vo
 /* Runs one GCM operation on a keyed context: IV, AAD, body. Returns false on an OpenSSL failure. */
 static bool gcm_begin(EVP_CIPHER_CTX *ctx, int encrypt, const unsigned char *nonce, const unsigned char *aad, size_t aad_len) {
   int outl = 0;
-  if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, encrypt) != 1) return false;
+  if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, encrypt, NULL) != 1) return false;
   return aad_len == 0 || EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len) == 1;
 }
 
@@ -189,13 +191,21 @@ static bool gcm_body(EVP_CIPHER_CTX *ctx, unsigned char *out, const unsigned cha
   return len == 0 || (EVP_CipherUpdate(ctx, out, &outl, in, (int)len) == 1 && (size_t)outl == len);
 }
 
+/* The expected tag, handed to the provider directly (the ctrl call would translate it into these params). */
+static bool set_tag(EVP_CIPHER_CTX *ctx, const unsigned char *tag) {
+  OSSL_PARAM params[2];
+  params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)tag, TAG_BYTES);
+  params[1] = OSSL_PARAM_construct_end();
+  return EVP_CIPHER_CTX_set_params(ctx, params) == 1;
+}
+
 /* Decrypts and verifies; on failure the partial plaintext is wiped. */
 static bool gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *nonce, const unsigned char *sealed, size_t sealed_len,
                      const unsigned char *aad, size_t aad_len, unsigned char *out) {
   int outl = 0;
   size_t body = sealed_len - TAG_BYTES;
   bool ok = gcm_begin(ctx, 0, nonce, aad, aad_len) && gcm_body(ctx, out, sealed, body) &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, (void *)(sealed + body)) == 1 &&
+            set_tag(ctx, sealed + body) &&
             EVP_DecryptFinal_ex(ctx, out + body, &outl) == 1;
   if (!ok && body > 0) OPENSSL_cleanse(out, body);
   return ok;
