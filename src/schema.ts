@@ -45,6 +45,12 @@ export interface ModelSpec {
   readonly relations: Readonly<Record<string, RelationSpec>>;
   /** Compound unique inputs (`a_b`) and the fields in them, for rewriting `where` on index fields. */
   readonly compoundUniques: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Scalar fields with `@unique` of their own. Maps generated before this entry existed lack it;
+   * the extension then treats every index field as unique (safe, and only costs while several
+   * index keys are loaded).
+   */
+  readonly uniqueFields?: readonly string[];
 }
 
 /** The generated encryption map (`encryptedFields`): every model of the schema, by name. */

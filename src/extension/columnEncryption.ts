@@ -10,6 +10,8 @@ import { decryptResult } from './decryptResult';
 import { tlsGate, type RawQueryClient } from './tlsGate';
 import { rewriteArgs } from './rewriteArgs';
 import { buildRuntimeSchema, type RuntimeModel, type RuntimeSchema } from './runtimeSchema';
+import { clientFor, delegateOf, inOwnTransaction, transactionOf, type QueryClient, type Transaction } from './transactionScope';
+import { dialectOf, findDuplicate, lockWrites, type Dialect } from './uniqueGuard';
 import { type Obj, type UniqueLookup, WalkContext } from './walkContext';
 
 /** Options of {@link columnEncryption}. */
@@ -94,7 +96,7 @@ export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryp
   const keys = options.keys;
   if (keys instanceof Keyring) {
     const ready = Promise.resolve(bind(keys));
-    return defineWith(audit, access, gate, () => ready);
+    return defineWith(audit, access, gate, options.fields?.provider ?? '', () => ready);
   }
   const load = typeof keys === 'function' ? keys : () => keys;
   let runtime: Promise<RuntimeSchema> | undefined;
@@ -108,15 +110,17 @@ export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryp
         throw error;
       }));
   attempt().catch(() => undefined);
-  return defineWith(audit, access, gate, attempt);
+  return defineWith(audit, access, gate, options.fields?.provider ?? '', attempt);
 }
 
 function defineWith(
   audit: AuditLog,
   access: AuditLog | undefined,
   gate: (() => (client: RawQueryClient) => Promise<void>) | undefined,
+  provider: string,
   load: () => Promise<RuntimeSchema>,
 ): ColumnEncryptionExtension {
+  const dialect = dialectOf(provider);
   // defineExtension's own return type cannot be named in declarations; the cast states what it is.
   return Extensions.defineExtension((client) => {
     // One TLS verdict per client the extension is applied to.
@@ -132,13 +136,14 @@ function defineWith(
               schema: await load(),
               audit,
               access,
+              dialect,
               modelName: model,
               operation,
               args: args as Obj | undefined,
-              query: query as (a: Obj | undefined) => Promise<unknown>,
-              dataPath: fluentDataPath(params),
-              // The client below this extension: only used to resolve unique lookups during an index-key rotation.
-              base: client as unknown as BaseClient,
+              query: query as Operation['query'],
+              params,
+              // The client below this extension: for the extension's own lookups and checks.
+              base: client as unknown as QueryClient,
             });
           },
         },
@@ -147,19 +152,20 @@ function defineWith(
   }) as unknown as ColumnEncryptionExtension;
 }
 
-type BaseClient = Record<string, { findFirst(args: Obj): Promise<Obj | null> }>;
-
 interface Operation {
   readonly schema: RuntimeSchema;
   readonly audit: AuditLog;
   /** Where data-access events go; `undefined` when the trail is off. */
   readonly access: AuditLog | undefined;
+  readonly dialect: Dialect | undefined;
   readonly modelName: string;
   readonly operation: string;
   readonly args: Obj | undefined;
-  readonly query: (args: Obj | undefined) => Promise<unknown>;
-  readonly dataPath: readonly string[];
-  readonly base: BaseClient;
+  /** Prisma's next step; the second argument overrides its internal request parameters (here: the transaction). */
+  readonly query: (args: Obj | undefined, internal?: object) => Promise<unknown>;
+  /** The callback's parameters as Prisma passed them, internal ones included. */
+  readonly params: object;
+  readonly base: QueryClient;
 }
 
 async function runOperation(op: Operation): Promise<unknown> {
@@ -167,9 +173,9 @@ async function runOperation(op: Operation): Promise<unknown> {
   if (!model || !model.holdsEncrypted) return op.query(op.args);
   const ctx = new WalkContext(op.schema, op.operation, (e, name) => op.audit.refusedQuery(e.model, e.field, e.operator, name));
   const rewritten = rewriteArgs(ctx, model, op.operation, op.args);
-  if (ctx.uniqueLookups.length > 0) await resolveUniqueLookups(ctx.uniqueLookups, op.base);
-  const result = await op.query(rewritten);
-  if (RETURNS_RECORDS.has(op.operation)) decryptResult(ctx, modelAtDataPath(ctx, model, op.dataPath), result);
+  const tx = transactionOf(op.params);
+  const result = ctx.uniqueWrites.length > 0 ? await guardedWrite(op, ctx, rewritten, tx) : await plainRun(op, ctx, rewritten, tx);
+  if (RETURNS_RECORDS.has(op.operation)) decryptResult(ctx, modelAtDataPath(ctx, model, fluentDataPath(op.params)), result);
   op.audit.queryStats(op.modelName, op.operation, ctx.stats);
   if (op.access) logAccess(op.access, op, ctx, result);
   return result;
@@ -202,24 +208,79 @@ function rowCount(result: unknown): number {
   return typeof count === 'number' && Object.keys(result).length === 1 ? count : 1;
 }
 
+async function plainRun(op: Operation, ctx: WalkContext, rewritten: Obj | undefined, tx: Transaction | undefined): Promise<unknown> {
+  if (ctx.uniqueLookups.length > 0) await resolveUniqueLookups(ctx.uniqueLookups, clientFor(op.base, tx));
+  return op.query(rewritten);
+}
+
+/** Guarded writes in one transaction, one at a time: their savepoints and locks must not interleave. */
+const guardedQueues = new Map<string, Promise<unknown>>();
+
+/**
+ * A write of a unique index value while several index keys are loaded (see uniqueGuard.ts): lock,
+ * write, check, in the caller's interactive transaction (the write undone to a savepoint when
+ * refused, so the caller's transaction can go on as after a constraint error on MySQL), or in a
+ * transaction of its own.
+ */
+async function guardedWrite(op: Operation, ctx: WalkContext, rewritten: Obj | undefined, tx: Transaction | undefined): Promise<unknown> {
+  const first = ctx.uniqueWrites[0]!;
+  if (!op.dialect) ctx.refuse(first.model, first.indexField, op.operation, `uniqueness during an index-key rotation is only checked on PostgreSQL and MySQL/MariaDB`);
+  if (tx?.kind === 'batch') {
+    ctx.refuse(first.model, first.indexField, `${op.operation} in $transaction([...])`, 'while several index keys are loaded, a unique index value is checked in the write\'s transaction, which a batch does not give; use an interactive transaction');
+  }
+  const dialect = op.dialect!;
+  const run = async (client: QueryClient, id: string, savepoint: boolean): Promise<unknown> => {
+    const locks = await lockWrites(client, dialect, ctx.uniqueWrites);
+    try {
+      if (ctx.uniqueLookups.length > 0) await resolveUniqueLookups(ctx.uniqueLookups, client);
+      if (savepoint) await client.$executeRawUnsafe('SAVEPOINT pce_unique');
+      // In a transaction of its own, the operation is sent into it; in the caller's it already is.
+      const internal = savepoint ? undefined : { ...(op.params as { __internalParams?: object }).__internalParams, transaction: { kind: 'itx', id } };
+      const result = await op.query(rewritten, internal);
+      const duplicate = await findDuplicate(client, dialect, op.schema, ctx.uniqueWrites);
+      if (savepoint) await client.$executeRawUnsafe(duplicate ? 'ROLLBACK TO SAVEPOINT pce_unique' : 'RELEASE SAVEPOINT pce_unique');
+      if (duplicate) throw duplicate;
+      return result;
+    } finally {
+      await locks.release();
+    }
+  };
+  if (tx?.kind !== 'itx') return inOwnTransaction(op.base, (client, id) => run(client, id, false));
+  const previous = guardedQueues.get(tx.id) ?? Promise.resolve();
+  const mine = previous.catch(() => undefined).then(() => run(clientFor(op.base, tx), tx.id, true));
+  guardedQueues.set(tx.id, mine);
+  try {
+    return await mine;
+  } finally {
+    if (guardedQueues.get(tx.id) === mine) guardedQueues.delete(tx.id);
+  }
+}
+
 /**
  * While an index-key rotation is in progress a row may still hold its index under an older key.
  * A unique where (findUnique, update, upsert, connect, connectOrCreate, ...) must name the stored
  * value exactly, or it misses the row, or worse, upsert and connectOrCreate create a duplicate.
- * So the stored value is looked up among the candidates first. The lookup reads through the base
- * client, outside any interactive transaction: a row created inside that transaction is new and
- * so indexed under the primary key, which is the default.
+ * So the stored value is looked up among the candidates first, through `client`: in the
+ * operation's interactive transaction when it has one, so a row that transaction wrote (or
+ * deleted) is seen as the operation will see it. A compound unique is looked up with its other
+ * fields, and lookups sharing one compound object are resolved together.
  */
-async function resolveUniqueLookups(lookups: readonly UniqueLookup[], base: BaseClient): Promise<void> {
+async function resolveUniqueLookups(lookups: readonly UniqueLookup[], client: QueryClient): Promise<void> {
+  const byTarget = new Map<Obj, UniqueLookup[]>();
+  for (const lookup of lookups) byTarget.set(lookup.target, [...(byTarget.get(lookup.target) ?? []), lookup]);
   await Promise.all(
-    lookups.map(async (lookup) => {
-      const delegate = base[lookup.model.charAt(0).toLowerCase() + lookup.model.slice(1)];
-      const found = await delegate!.findFirst({
-        where: { [lookup.indexField]: { in: [...lookup.hashes] } },
-        select: { [lookup.indexField]: true },
-      });
-      const stored = found?.[lookup.indexField];
-      if (typeof stored === 'string') lookup.target[lookup.indexField] = stored;
+    [...byTarget].map(async ([target, group]) => {
+      const where: Obj = { ...target };
+      const select: Obj = {};
+      for (const lookup of group) {
+        where[lookup.indexField] = { in: [...lookup.hashes] };
+        select[lookup.indexField] = true;
+      }
+      const found = await delegateOf(client, group[0]!.model).findFirst({ where, select });
+      for (const lookup of group) {
+        const stored = found?.[lookup.indexField];
+        if (typeof stored === 'string') target[lookup.indexField] = stored;
+      }
     }),
   );
 }

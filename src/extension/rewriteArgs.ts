@@ -42,6 +42,7 @@ function rewriteQueryShape(ctx: WalkContext, model: RuntimeModel, args: Obj, out
       if (typeof field === 'string' && model.codecs.has(field)) {
         ctx.refuse(model.name, field, 'distinct', 'ciphertext is randomised, so equal values differ; use distinct on its index field');
       }
+      if (typeof field === 'string' && model.rotatingIndexes.has(field)) ctx.refuse(model.name, field, 'distinct', ROTATING);
     }
   }
 }
@@ -107,11 +108,20 @@ function checkOrderBy(ctx: WalkContext, model: RuntimeModel, orderBy: unknown): 
   }
 }
 
+/**
+ * Why grouping by an index field is refused while several index keys are loaded: one value has a
+ * hash under each key, so it would form one group per key. Merging them needs the plaintext of
+ * every row, which grouping in the database never has; once `rotate` has moved every row to the
+ * primary key and the old key is unloaded, the one-key answer is exact again.
+ */
+const ROTATING = 'several index keys are loaded (a re-index is in progress), so one value has a hash under each key and would be split into several groups; finish rotate and unload the old index key first';
+
 function checkGroupBy(ctx: WalkContext, model: RuntimeModel, args: Obj): void {
   for (const field of Array.isArray(args.by) ? args.by : [args.by]) {
     if (typeof field === 'string' && model.codecs.has(field)) {
       ctx.refuse(model.name, field, 'groupBy', 'ciphertext is randomised, so equal values would form separate groups; group by its index field');
     }
+    if (typeof field === 'string' && model.rotatingIndexes.has(field)) ctx.refuse(model.name, field, 'groupBy', ROTATING);
   }
   checkHaving(ctx, model, args.having);
 }

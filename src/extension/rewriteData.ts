@@ -19,6 +19,7 @@ export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown
       ctx.refuse(model.name, key, kind, `it is the blind index of '${model.indexOwners.get(key)!.field}' and is computed by the extension; write '${model.indexOwners.get(key)!.field}' instead`);
     }
   }
+  if (kind === 'update') refuseUncheckedCompoundChange(ctx, model, data);
   for (const key of Object.keys(data)) {
     const value = data[key];
     const codec = model.codecs.get(key);
@@ -44,7 +45,14 @@ export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown
       ctx.stats.encrypted++;
       ctx.fields.written.add(codec.binding);
       if (codec.indexField) {
-        out[codec.indexField] = codec.indexForWrite(plain as string);
+        const constraints = model.uniqueDuringRotation.get(codec.indexField);
+        if (constraints) {
+          const hashes = codec.indexesForLookup(plain);
+          out[codec.indexField] = hashes[0];
+          ctx.uniqueWrites.push({ model: model.name, indexField: codec.indexField, hashes, constraints });
+        } else {
+          out[codec.indexField] = codec.indexForWrite(plain as string);
+        }
         ctx.stats.indexed++;
       }
       continue;
@@ -57,6 +65,25 @@ export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown
     out[key] = value;
   }
   return out;
+}
+
+/**
+ * While several index keys are loaded, an update that moves a row within a compound unique
+ * (`tenant` of `@@unique([tenant, emailIdx])`) without writing the indexed value could land on a
+ * row of that tenant holding the value under the other key. Checking needs the value, which only
+ * the write itself can supply: such an update must write the encrypted field too.
+ */
+function refuseUncheckedCompoundChange(ctx: WalkContext, model: RuntimeModel, data: Obj): void {
+  for (const [indexField, constraints] of model.uniqueDuringRotation) {
+    const owner = model.indexOwners.get(indexField)!;
+    if (data[owner.field] !== undefined) continue;
+    for (const fields of constraints) {
+      const moved = fields.find((f) => f !== indexField && data[f] !== undefined);
+      if (moved) {
+        ctx.refuse(model.name, moved, 'update', `it is part of a unique constraint with '${indexField}' and several index keys are loaded; write '${owner.field}' in the same update so the extension can check uniqueness`);
+      }
+    }
+  }
 }
 
 /** Rewrites the operations of one relation field inside a create or update payload. */

@@ -13,6 +13,11 @@ export class WalkContext {
    * alternatives; the extension resolves them against the database before the query runs.
    */
   readonly uniqueLookups: UniqueLookup[] = [];
+  /**
+   * Values written to a unique index field while several index keys are loaded: the database
+   * constraint cannot see a duplicate stored under another key, so the extension checks them.
+   */
+  readonly uniqueWrites: UniqueWrite[] = [];
 
   constructor(
     readonly schema: RuntimeSchema,
@@ -51,6 +56,16 @@ export interface UniqueLookup {
   readonly hashes: readonly string[];
   /** The object (built by the walker, never the caller's) whose `indexField` holds the chosen hash. */
   readonly target: Obj;
+}
+
+/** One value written to a unique index field during an index-key rotation. */
+export interface UniqueWrite {
+  readonly model: string;
+  readonly indexField: string;
+  /** Every hash the value may be stored under, primary index key first (the one written). */
+  readonly hashes: readonly string[];
+  /** Field lists of the unique constraints the index field is part of (`[indexField]` for `@unique`). */
+  readonly constraints: ReadonlyArray<readonly string[]>;
 }
 
 export function isObject(value: unknown): value is Obj {

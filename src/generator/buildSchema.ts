@@ -76,6 +76,7 @@ function buildModel(model: Model, provider: string): ModelSpec {
     encrypted,
     relations,
     compoundUniques,
+    uniqueFields: uniqueFieldsOf(model),
   };
 }
 
@@ -120,6 +121,12 @@ function compoundUniqueInputs(model: Model): Record<string, string[]> {
     if (u.fields.length > 1) out[u.name ?? u.fields.join('_')] = [...u.fields];
   }
   return out;
+}
+
+/** Fields unique on their own: `@unique`, or a one-field `@@unique([f])` (which DMMF lists apart). */
+function uniqueFieldsOf(model: Model): string[] {
+  const single = model.uniqueIndexes.filter((u) => u.fields.length === 1).map((u) => u.fields[0]!);
+  return [...new Set([...model.fields.filter((f) => f.kind === 'scalar' && f.isUnique).map((f) => f.name), ...single])];
 }
 
 function isInCompound(field: string, compounds: Record<string, string[]>): boolean {

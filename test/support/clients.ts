@@ -23,8 +23,8 @@ export interface Harness {
   sql<T = Record<string, unknown>>(query: string, params?: unknown[]): Promise<T[]>;
   /** Quotes an identifier for this provider. */
   q(identifier: string): string;
-  /** A second extended client over the same database with other options (e.g. another keyring). */
-  extend(options: Partial<ColumnEncryptionOptions>): PgClient;
+  /** A second extended client over the same database with other options (e.g. another keyring); `poolSize` caps its connections. */
+  extend(options: Partial<ColumnEncryptionOptions>, poolSize?: number): PgClient;
   close(): Promise<void>;
 }
 
@@ -35,14 +35,14 @@ export function providers(): Provider[] {
   return process.env.MYSQL_URL ? ['postgres', 'mysql'] : ['postgres'];
 }
 
-function adapterFor(provider: Provider, url: string) {
-  if (provider === 'postgres') return new PrismaPg({ connectionString: url });
+function adapterFor(provider: Provider, url: string, poolSize?: number) {
+  if (provider === 'postgres') return new PrismaPg({ connectionString: url, ...(poolSize ? { max: poolSize } : {}) });
   const o = mysqlOptions(url);
-  return new PrismaMariaDb({ host: o.host, port: o.port, user: o.user, password: o.password, database: o.database!, connectionLimit: 5 });
+  return new PrismaMariaDb({ host: o.host, port: o.port, user: o.user, password: o.password, database: o.database!, connectionLimit: poolSize ?? 5 });
 }
 
-function newClient(provider: Provider, url: string): PgClient {
-  const adapter = adapterFor(provider, url);
+function newClient(provider: Provider, url: string, poolSize?: number): PgClient {
+  const adapter = adapterFor(provider, url, poolSize);
   // Both generated clients expose the same model API; tests are typed against the PostgreSQL one.
   return (provider === 'postgres' ? new PgClient({ adapter }) : (new MyClient({ adapter: adapter as never }) as unknown as PgClient));
 }
@@ -54,8 +54,8 @@ export async function createHarness(provider: Provider, options: Partial<ColumnE
   const keyring = (options.keys as Keyring | undefined) ?? testKeyring();
   const fields = provider === 'postgres' ? pgFields : myFields;
   const clients: PgClient[] = [];
-  const extend = (more: Partial<ColumnEncryptionOptions>): PgClient => {
-    const base = newClient(provider, db.url);
+  const extend = (more: Partial<ColumnEncryptionOptions>, poolSize?: number): PgClient => {
+    const base = newClient(provider, db.url, poolSize);
     clients.push(base);
     return base.$extends(columnEncryption({ fields, keys: keyring, logger: silentLogger, ...options, ...more })) as unknown as PgClient;
   };
