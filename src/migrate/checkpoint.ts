@@ -77,8 +77,10 @@ export async function openJob(conn: SqlConnection, job: Job, bounds: () => Async
     let start: JobStart = 'created';
     if ((await conn.execute(insert, [job.id, job.description])) === 0) {
       const [header] = await conn.query<{ state: string }>(`SELECT state FROM ${t} WHERE job_id = ${ph(1)} AND chunk = 0 FOR UPDATE`, [job.id]);
-      if (header?.state === 'running') return { start: 'joined' as const, pendingRows: await pendingRows(conn, job) };
-      await conn.execute(`DELETE FROM ${t} WHERE job_id = ${ph(1)} AND chunk > 0`, [job.id]);
+      // A running job with no chunk left was not finished (its process died first, or stopped
+      // right after its last chunk): joining it would do nothing, so it is started over instead.
+      if (header?.state === 'running' && (await pendingChunks(conn, job)) > 0) return { start: 'joined' as const, pendingRows: await pendingRows(conn, job) };
+      await conn.execute(`DELETE FROM ${t} WHERE job_id = ${ph(1)} AND chunk <> 0`, [job.id]);
       await conn.execute(`UPDATE ${t} SET state = 'running', updated_at = CURRENT_TIMESTAMP WHERE job_id = ${ph(1)} AND chunk = 0`, [job.id]);
       start = 'restarted';
     }
@@ -163,20 +165,39 @@ export async function pendingChunks(conn: SqlConnection, job: Job): Promise<numb
   return Number(row?.n ?? 0);
 }
 
+/** The marker row (chunk -1) saying some rows of the job were left to the next run. */
+const CONFLICT_CHUNK = -1;
+
+/**
+ * Records, in a batch's transaction, that the batch left rows to the next run (rows the
+ * application kept changing). The job then never counts as complete, and the next run starts it
+ * over instead of joining it, so those rows are scanned again.
+ */
+export async function markConflict(conn: SqlConnection, job: Job): Promise<void> {
+  const t = conn.quote(CHECKPOINT_TABLE);
+  const insert =
+    conn.dialect === 'postgres'
+      ? `INSERT INTO ${t} (job_id, chunk, state) VALUES ($1, ${CONFLICT_CHUNK}, 'conflict') ON CONFLICT DO NOTHING`
+      : `INSERT IGNORE INTO ${t} (job_id, chunk, state) VALUES (?, ${CONFLICT_CHUNK}, 'conflict')`;
+  await conn.execute(insert, [job.id]);
+}
+
 /**
  * Marks the job finished when no chunk is pending (locked ones count: their holders finish them).
  * The header row is locked first, so the count and the update cannot interleave with a process
  * restarting the job (which holds the same lock while it writes new chunks). Returns the number
- * of chunks still pending, 0 when the job is finished.
+ * of chunks still pending (0 when the job is finished) and whether any batch of the job, in any
+ * process, left rows to the next run: then the job is finished but not complete.
  */
-export async function finishJob(conn: SqlConnection, job: Job): Promise<number> {
+export async function finishJob(conn: SqlConnection, job: Job): Promise<{ pending: number; rowsLeft: boolean }> {
   const t = conn.quote(CHECKPOINT_TABLE);
   const ph = (n: number) => conn.placeholder(n);
   return conn.transaction(async () => {
     await conn.query(`SELECT state FROM ${t} WHERE job_id = ${ph(1)} AND chunk = 0 FOR UPDATE`, [job.id]);
-    const left = await pendingChunks(conn, job);
-    if (left === 0) await conn.execute(`UPDATE ${t} SET state = 'finished', updated_at = CURRENT_TIMESTAMP WHERE job_id = ${ph(1)} AND chunk = 0`, [job.id]);
-    return left;
+    const pending = await pendingChunks(conn, job);
+    if (pending === 0) await conn.execute(`UPDATE ${t} SET state = 'finished', updated_at = CURRENT_TIMESTAMP WHERE job_id = ${ph(1)} AND chunk = 0`, [job.id]);
+    const marker = await conn.query(`SELECT 1 AS one FROM ${t} WHERE job_id = ${ph(1)} AND chunk = ${CONFLICT_CHUNK}`, [job.id]);
+    return { pending, rowsLeft: marker.length > 0 };
   });
 }
 

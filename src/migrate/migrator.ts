@@ -6,7 +6,7 @@ import { cryptoBackend } from '../codec/backendChoice';
 import { ConfigurationError } from '../errors';
 import type { Keyring } from '../keys/keyring';
 import type { EncryptionSchema } from '../schema';
-import { advanceChunk, claimChunk, ensureCheckpointTable, finishJob, jobFor, openJob, pendingChunks, type ChunkBound, type Job, type JobStart } from './checkpoint';
+import { advanceChunk, claimChunk, ensureCheckpointTable, finishJob, jobFor, markConflict, openJob, pendingChunks, type ChunkBound, type Job, type JobStart } from './checkpoint';
 import type { SqlConnection } from './connection';
 import { migrateBatch, planBatch, type RowFailure } from './batch';
 import { formatKey, type KeyTuple } from './keyCodec';
@@ -317,6 +317,7 @@ async function migrateModelWith(ctx: RunContext, target: ModelTarget, workers: r
         chunkNo = chunk.chunk;
         const batch = await migrateBatch(ctx, worker, target, planner, keyTypes, chunk);
         await advanceChunk(worker, job, chunk.chunk, { cursor: batch.cursor, done: batch.done, scanned: batch.scanned, updated: batch.updated });
+        if (batch.conflicts > 0) await markConflict(worker, job);
         return batch;
       });
       if (!result) {
@@ -364,7 +365,13 @@ async function migrateModelWith(ctx: RunContext, target: ModelTarget, workers: r
     ctx.options.signal?.removeEventListener('abort', onStop);
   }
   if (failure) throw failure.error;
-  const complete = !stopped(ctx) && totals.conflicts === 0 && (await finishJob(conn, job)) === 0;
+  // Finished even with rows left to the next run, so that run starts over and scans them again;
+  // complete only when nothing is left, in this process or any other that worked on the job.
+  let complete = false;
+  if (!stopped(ctx)) {
+    const finish = await finishJob(conn, job);
+    complete = totals.conflicts === 0 && finish.pending === 0 && !finish.rowsLeft;
+  }
   audit.migration('end', { ...base, complete, batches: totals.batches, scanned: totals.scanned, updated: totals.updated, casMisses: totals.casMisses, conflicts: totals.conflicts, failed: totals.failed, ms: Date.now() - startedAt });
   progress('end');
   return { model: target.model, fields: target.fields.map((f) => f.field), start, ...totals, complete };
