@@ -77,9 +77,12 @@ export async function openJob(conn: SqlConnection, job: Job, bounds: () => Async
     let start: JobStart = 'created';
     if ((await conn.execute(insert, [job.id, job.description])) === 0) {
       const [header] = await conn.query<{ state: string }>(`SELECT state FROM ${t} WHERE job_id = ${ph(1)} AND chunk = 0 FOR UPDATE`, [job.id]);
-      // A running job with no chunk left was not finished (its process died first, or stopped
-      // right after its last chunk): joining it would do nothing, so it is started over instead.
-      if (header?.state === 'running' && (await pendingChunks(conn, job)) > 0) return { start: 'joined' as const, pendingRows: await pendingRows(conn, job) };
+      // A running job with no chunk left that left rows to the next run (its process stopped
+      // right after its last chunk): joining would do nothing, so it is started over instead.
+      // Without such rows it is joined: a process arriving late to a job its peers are finishing
+      // must not restart it under them.
+      const rejoin = header?.state === 'running' && ((await pendingChunks(conn, job)) > 0 || !(await rowsLeft(conn, job)));
+      if (rejoin) return { start: 'joined' as const, pendingRows: await pendingRows(conn, job) };
       await conn.execute(`DELETE FROM ${t} WHERE job_id = ${ph(1)} AND chunk <> 0`, [job.id]);
       await conn.execute(`UPDATE ${t} SET state = 'running', updated_at = CURRENT_TIMESTAMP WHERE job_id = ${ph(1)} AND chunk = 0`, [job.id]);
       start = 'restarted';
@@ -196,9 +199,13 @@ export async function finishJob(conn: SqlConnection, job: Job): Promise<{ pendin
     await conn.query(`SELECT state FROM ${t} WHERE job_id = ${ph(1)} AND chunk = 0 FOR UPDATE`, [job.id]);
     const pending = await pendingChunks(conn, job);
     if (pending === 0) await conn.execute(`UPDATE ${t} SET state = 'finished', updated_at = CURRENT_TIMESTAMP WHERE job_id = ${ph(1)} AND chunk = 0`, [job.id]);
-    const marker = await conn.query(`SELECT 1 AS one FROM ${t} WHERE job_id = ${ph(1)} AND chunk = ${CONFLICT_CHUNK}`, [job.id]);
-    return { pending, rowsLeft: marker.length > 0 };
+    return { pending, rowsLeft: await rowsLeft(conn, job) };
   });
+}
+
+async function rowsLeft(conn: SqlConnection, job: Job): Promise<boolean> {
+  const t = conn.quote(CHECKPOINT_TABLE);
+  return (await conn.query(`SELECT 1 AS one FROM ${t} WHERE job_id = ${conn.placeholder(1)} AND chunk = ${CONFLICT_CHUNK}`, [job.id])).length > 0;
 }
 
 /** The job description of the most recent rotate job for `model`, if the checkpoint table has one. */

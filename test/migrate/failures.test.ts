@@ -196,7 +196,7 @@ describe.each(providers())('migrator failure paths on %s', (provider) => {
       await waitForLockWait(probe);
       committed.fire();
       await restart;
-      expect(await finishing).toBe(1);
+      expect((await finishing).pending).toBe(1);
       const [header] = await conn.query<{ state: string }>(`SELECT state FROM ${t} WHERE job_id = ${ph(1)} AND chunk = 0`, [job.id]);
       expect(header!.state).toBe('running');
     } finally {
