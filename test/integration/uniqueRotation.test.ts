@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Prisma } from '../../generated/postgres/client/client';
 import { encryptedFields } from '../../generated/postgres/encryption';
-import { FieldCodec } from '../../src/extension/fieldCodec';
+import { FieldCodec } from '../../src/codec/fieldCodec';
 import { localKeys, UnsupportedQueryError } from '../../src';
 import { createHarness, providers, type Harness } from '../support/clients';
 
