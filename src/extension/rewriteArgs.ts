@@ -1,4 +1,4 @@
-import { rewriteData } from './rewriteData';
+import { createManyData, rewriteData } from './rewriteData';
 import { refuseProtectedFieldRefs, rewriteWhere } from './rewriteWhere';
 import type { RuntimeModel } from './runtimeSchema';
 import { isObject, mapOneOrMany, type Obj, type WalkContext } from './walkContext';
@@ -18,7 +18,7 @@ export function rewriteArgs(ctx: WalkContext, model: RuntimeModel, operation: st
   const out: Obj = { ...args };
   if (args.where !== undefined) out.where = rewriteWhere(ctx, model, args.where, UNIQUE_WHERE.has(operation));
   if (args.data !== undefined) {
-    if (CREATE_DATA.has(operation)) out.data = mapOneOrMany(args.data, (d) => rewriteData(ctx, model, d, 'create'));
+    if (CREATE_DATA.has(operation)) out.data = createManyData(ctx, model, args, (d) => rewriteData(ctx, model, d, 'create'));
     else if (UPDATE_DATA.has(operation)) out.data = rewriteData(ctx, model, args.data, 'update');
   }
   if (operation === 'upsert') {

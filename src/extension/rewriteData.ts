@@ -68,6 +68,22 @@ export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown
 }
 
 /**
+ * The `data` of a create or createMany. `skipDuplicates` lets the database skip a row whose
+ * unique value exists; while several index keys are loaded it cannot see a duplicate stored
+ * under the other key, and the extension's check can only refuse the whole write, not skip one
+ * row: refused until the rotation is over.
+ */
+export function createManyData(ctx: WalkContext, model: RuntimeModel, args: Obj, create: (d: unknown) => unknown): unknown {
+  const before = ctx.uniqueWrites.length;
+  const data = mapOneOrMany(args.data, create);
+  if (args.skipDuplicates === true && ctx.uniqueWrites.length > before) {
+    const write = ctx.uniqueWrites[before]!;
+    ctx.refuse(model.name, write.indexField, 'skipDuplicates', 'several index keys are loaded, so a duplicate under the other key cannot be skipped row by row; create without skipDuplicates and handle P2002, or wait until rotate has finished and the old key is unloaded');
+  }
+  return data;
+}
+
+/**
  * While several index keys are loaded, an update that moves a row within a compound unique
  * (`tenant` of `@@unique([tenant, emailIdx])`) without writing the indexed value could land on a
  * row of that tenant holding the value under the other key. Checking needs the value, which only
@@ -107,7 +123,7 @@ function rewriteNestedWrite(ctx: WalkContext, relation: RelationSpec, ops: Obj):
         out[op] = mapOneOrMany(value, create);
         break;
       case 'createMany':
-        out[op] = isObject(value) ? { ...value, data: mapOneOrMany(value.data, create) } : value;
+        out[op] = isObject(value) ? { ...value, data: createManyData(ctx, target, value, create) } : value;
         break;
       case 'connectOrCreate':
         out[op] = mapOneOrMany(value, (v) => (isObject(v) ? { ...v, where: whereUnique(v.where), create: create(v.create) } : v));

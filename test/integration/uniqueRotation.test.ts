@@ -113,6 +113,7 @@ describe.each(providers())('unique blind indexes during an index-key rotation on
     expectP2002(await failure(promoted.user.update({ where: { id: other.id }, data: { email: 'Shapes@x.org' } })), 'User', target);
     expectP2002(await failure(promoted.user.updateMany({ where: { id: other.id }, data: { email: 'shapes@x.org' } })), 'User', target);
     expectP2002(await failure(promoted.user.createMany({ data: [{ email: 'fresh-many@x.org' }, { email: 'shapes@x.org' }] })), 'User', target);
+    await expect(promoted.user.createMany({ data: [{ email: 'fresh-many@x.org' }, { email: 'shapes@x.org' }], skipDuplicates: true })).rejects.toMatchObject({ constructor: UnsupportedQueryError, operator: 'skipDuplicates' });
     expectP2002(await failure(promoted.reading.create({ data: { title: 't', body: 'b', user: { create: { email: 'shapes@x.org' } } } })), 'User', target);
     expectP2002(await failure(promoted.reading.create({ data: { title: 't', body: 'b', user: { connectOrCreate: { where: { id: 'no-such-id' }, create: { email: 'shapes@x.org' } } } } })), 'User', target);
     // Nothing of the refused writes was kept: not the fresh createMany row, not the readings.
