@@ -69,6 +69,28 @@ describe.each(providers())('unique blind indexes during an index-key rotation on
     expect(await promoted.user.count({ where: { email: 'ada@x.org' } })).toBe(1);
   });
 
+  test('with one index key loaded the database constraint answers by itself (no check by the extension)', async () => {
+    await h.prisma.user.create({ data: { email: 'one-key@x.org' } });
+    const error = await failure(h.prisma.user.create({ data: { email: 'one-key@x.org' } }));
+    expect(error).toMatchObject({ code: 'P2002', meta: { driverAdapterError: { cause: { constraint: { index: expect.any(String) } } } } });
+    expect((error as { meta: { target?: unknown } }).meta.target).toBeUndefined();
+  });
+
+  test('a write that fails for another reason gives its lock back: the next writer of that value is not kept waiting', async () => {
+    const taken = await h.prisma.user.create({ data: { email: 'lock-holder@x.org' } });
+    // Fails on the primary key after the extension took the value's lock.
+    expect(await failure(promoted.user.create({ data: { id: taken.id, email: 'lock-freed@x.org' } }))).toMatchObject({ code: 'P2002' });
+    await expect(notYet.user.create({ data: { email: 'lock-freed@x.org' } })).resolves.toMatchObject({ email: 'lock-freed@x.org' });
+  });
+
+  test('a nested to-one update writing a duplicate is refused', async () => {
+    await h.prisma.user.create({ data: { email: 'nested-taken@x.org' } });
+    const owner = await h.prisma.user.create({ data: { email: 'nested-owner@x.org', profile: { create: { birthDate: '2000-01-01' } } } });
+    const profile = await h.prisma.profile.findFirstOrThrow({ where: { userId: owner.id } });
+    expectP2002(await failure(promoted.profile.update({ where: { id: profile.id }, data: { user: { update: { email: 'Nested-Taken@x.org' } } } })), 'User', ['emailIndex']);
+    expect(await promoted.user.findUnique({ where: { id: owner.id } })).toMatchObject({ email: 'nested-owner@x.org' });
+  });
+
   test('parallel creates of one value from instances with either key primary: one row, the others P2002', async () => {
     const email = 'race@x.org';
     const results = await Promise.allSettled(
