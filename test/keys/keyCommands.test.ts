@@ -22,8 +22,8 @@ const SCHEMAS: Record<Provider, string> = {
   mysql: join(ROOT, 'prisma', 'mysql', 'schema.prisma'),
 };
 const SCHEMA = SCHEMAS.postgres;
-/** Encrypted fields in the test schema (User 3, Profile 4, Reading 2, ReadingNote 1, Tag 1, Membership 1, LegacyContact 2). */
-const ENCRYPTED_FIELDS = 14;
+/** Encrypted fields in the test schema (User 3, Profile 4, Reading 2, ReadingNote 1, Tag 1, Membership 1, LegacyContact 2, TenantMember 2). */
+const ENCRYPTED_FIELDS = 16;
 
 /**
  * The `keys` CLI in-process, against the local KMS server and real databases. Each test has its
