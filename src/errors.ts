@@ -56,7 +56,9 @@ export type DecryptionFailure =
   | 'unknown-key'
   | 'retired-key'
   | 'authentication-failed'
-  | 'unsupported-version';
+  | 'unsupported-version'
+  /** The value is in prisma-field-encryption's format and no legacy key source was given. */
+  | 'legacy-format';
 
 /** A stored value could not be decrypted (tampered, swapped, unknown key, plaintext in strict mode). */
 export class DecryptionError extends ColumnEncryptionError {
@@ -83,6 +85,8 @@ function describeFailure(reason: DecryptionFailure): string {
       return 'this key is retired, so it is not loaded; reactivate it (prisma-column-encryption keys reactivate <id>), then re-encrypt (rotate)';
     case 'authentication-failed':
       return 'authentication failed: the value was tampered with, copied from another field, or the key is wrong';
+    case 'legacy-format':
+      return "the stored value is in prisma-field-encryption's format: load its keys (legacyKeys: pfeLegacyKeys()) until convert-pfe has run";
     case 'unsupported-version':
       return 'the ciphertext format version is not supported by this release';
   }

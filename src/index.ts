@@ -7,6 +7,7 @@ export { localKeys, localKeysFromEnv, type LocalKeySpec, type LocalKeysOptions }
 export { Keyring, type KeyInfo, type KeyringOptions } from './keys/keyring';
 export type { KeyPurpose, KeySource, KmsKind } from './keys/keyMaterial';
 export { loadKeyring, keyringFromDocument, type LoadKeyringOptions } from './keys/loadKeyring';
+export { pfeLegacyKeys, PfeLegacyKeys, type PfeLegacyKeysOptions } from './keys/pfeKeys';
 export { GcpKmsWrapper, gcpKmsClientOptionsFromEnv, type GcpKmsOptions, type GcpKmsClientOptions } from './keys/gcpKms';
 export { wrapAad, type KeyWrapper, type KeyWrappers, type WrapTarget, type WrappedKey, type CallLimits } from './keys/keyWrapper';
 export { KeySourceError, type KeySourceFailure } from './keys/keySourceError';
@@ -30,6 +31,7 @@ export { cryptoBackend, type CryptoBackendInfo, type CryptoBackendName } from '.
 export {
   rotate,
   encryptExisting,
+  convertPfe,
   verify,
   collectStatus,
   openConnection,

@@ -1,3 +1,4 @@
+import type { PfeHashSpec } from './codec/pfe';
 import type { Normalizer } from './crypto/normalize';
 
 /**
@@ -13,13 +14,24 @@ export type ReadMode =
   | 'passthrough';
 
 /**
+ * Where a field's older values came from (`legacy: pfe`): prisma-field-encryption. Its values are
+ * read (with a legacy key source) and converted, never written. `hash` says how its old hash
+ * column (this field's index field) was computed, from that field's `@encryption:hash` line.
+ */
+export interface LegacySpec {
+  readonly format: 'pfe';
+  readonly hash?: PfeHashSpec;
+}
+
+/**
  * One annotated field. `normalize` exists only together with `index`: normalisation applies to
  * the blind index, never to the stored value.
  */
 export type EncryptedFieldSpec =
-  | { readonly readMode: ReadMode; readonly index?: undefined; readonly normalize?: undefined }
+  | { readonly readMode: ReadMode; readonly index?: undefined; readonly normalize?: undefined; readonly legacy?: LegacySpec }
   | {
       readonly readMode: ReadMode;
+      readonly legacy?: LegacySpec;
       /** Field holding the blind index of this field, for equality lookups. */
       readonly index: string;
       /** Normalisations applied before hashing into the index, in order. */

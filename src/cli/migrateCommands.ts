@@ -2,7 +2,8 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Logger } from 'pino';
 import type { Keyring } from '../keys/keyring';
-import { encryptExisting, rotate, type MigrationMode, type MigrationReport } from '../migrate/migrator';
+import { pfeLegacyKeys } from '../keys/pfeKeys';
+import { convertPfe, encryptExisting, rotate, type MigrationMode, type MigrationReport } from '../migrate/migrator';
 import { createProgressDisplay, type ProgressDisplay } from '../migrate/progress';
 import { collectStatus, type FieldStatus } from '../migrate/status';
 import { verify, type VerifyReport } from '../migrate/verify';
@@ -132,8 +133,10 @@ async function runMigrationCommand(mode: MigrationMode, options: RunOptions): Pr
   try {
     const report = await withSession(options, async ({ schema, conn, url, display, logger }) => {
       const keyring = await cliKeyring(options, logger);
-      const run = mode === 'rotate' ? rotate : encryptExisting;
+      const run = { rotate, 'encrypt-existing': encryptExisting, 'convert-pfe': convertPfe }[mode];
       return run({
+        // prisma-field-encryption's own variables, read only by the command that needs them.
+        ...(mode === 'convert-pfe' ? { legacyKeys: pfeLegacyKeys() } : {}),
         connection: conn,
         concurrency: options.concurrency,
         connect: () => openConnection(url, connectionOptions(options, logger)),
@@ -292,6 +295,12 @@ export function registerMigrateCommands(program: Command): void {
   migration('encrypt-existing', 'Encrypt legacy plaintext in annotated columns and fill their blind indexes').action((opts: RunOptions) =>
     runMigrationCommand('encrypt-existing', opts),
   );
+
+  migration(
+    'convert-pfe',
+    'Rewrite prisma-field-encryption values (fields marked legacy: pfe) as this library\'s envelope and replace their SHA-256 hashes with blind indexes; ' +
+      'reads its keys from PRISMA_FIELD_ENCRYPTION_KEY and PRISMA_FIELD_DECRYPTION_KEYS',
+  ).action((opts: RunOptions) => runMigrationCommand('convert-pfe', opts));
 
   commonOptions(program.command('status').description('Count values per key id, plaintext and nulls for each annotated field'))
     .option('--keyring <file>', 'keyring file, to mark the primary keys (optional)')

@@ -3,6 +3,7 @@ import { registerAuditCommands } from './auditCommands';
 import { registerKeyCommands } from './keyCommands';
 import { registerMigrateCommands } from './migrateCommands';
 import { registerReportCommand } from './reportCommand';
+import { registerPfeCommands } from './pfeCommands';
 
 /** Builds the CLI; each concern registers its own subcommands. */
 export function buildProgram(): Command {
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   registerMigrateCommands(program);
   registerAuditCommands(program);
   registerReportCommand(program);
+  registerPfeCommands(program);
   return program;
 }
 

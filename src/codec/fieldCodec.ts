@@ -5,6 +5,7 @@ import { DecryptionError, EncryptionError, type DecryptionFailure } from '../err
 import type { EncryptedFieldSpec } from '../schema';
 import type { CryptoBackend } from './backend';
 import { defaultBackend } from './backendChoice';
+import { looksLikePfe, openPfeValue, pfeLookupHash, type PfeKeyLookup } from './pfe';
 import { associatedData, openValue, sealValue } from './envelope';
 import { sharedKeys, type KeyChoice, type KeyringView } from './keyChoice';
 import { describeType, encodingFor, type ValueEncoding } from './valueEncoding';
@@ -17,6 +18,8 @@ export interface FieldCodecOptions {
   readonly backend?: CryptoBackend;
   /** Key choice; shared keyring keys by default. */
   readonly keys?: KeyChoice;
+  /** prisma-field-encryption keys: consulted only when the field is marked `legacy: pfe`, and only to read. */
+  readonly legacyKeys?: PfeKeyLookup;
 }
 
 /**
@@ -33,6 +36,7 @@ export class FieldCodec {
   private readonly keys: KeyChoice;
   private readonly backend: CryptoBackend;
   private readonly onDecryptFailure: (error: DecryptionError) => void;
+  private readonly legacyKeys: PfeKeyLookup | undefined;
 
   constructor(
     readonly model: string,
@@ -50,6 +54,7 @@ export class FieldCodec {
     this.keys = opts.keys ?? sharedKeys(keyring);
     this.backend = opts.backend ?? defaultBackend();
     this.onDecryptFailure = opts.onDecryptFailure ?? (() => undefined);
+    this.legacyKeys = opts.legacyKeys;
   }
 
   private aadFor(header: EnvelopeHeader): Buffer {
@@ -75,6 +80,7 @@ export class FieldCodec {
   decrypt(stored: string): string {
     const parsed = parseCiphertext(stored);
     if (parsed.kind !== 'ciphertext') {
+      if (parsed.kind === 'not-ciphertext' && this.spec.legacy && looksLikePfe(stored)) return this.decryptLegacy(stored);
       if (parsed.kind === 'not-ciphertext' && this.spec.readMode === 'passthrough') return stored;
       return this.fail(undefined, parsed.kind === 'malformed' ? 'malformed' : parsed.kind);
     }
@@ -141,6 +147,11 @@ export class FieldCodec {
     return out;
   }
 
+  private decryptLegacy(stored: string): string {
+    const opened = openPfeValue(this.backend, stored, this.legacyKeys);
+    return 'plaintext' in opened ? opened.plaintext : this.fail(opened.keyId, opened.reason);
+  }
+
   private fail(keyId: string | undefined, reason: DecryptionFailure): never {
     const error = new DecryptionError(this.model, this.field, keyId, reason);
     this.onDecryptFailure(error);
@@ -162,6 +173,10 @@ export class FieldCodec {
   /** Every blind index the value may be stored under: one per index key, primary first. */
   indexesForLookup(value: unknown): BlindIndex[] {
     const data = Buffer.from(this.canonical(value, 'lookup value'), 'utf8');
-    return this.keys.indexKeys(this.binding).map((k) => formatBlindIndex(k.id, this.backend.hmac(k.key, data)));
+    const hashes = this.keys.indexKeys(this.binding).map((k) => formatBlindIndex(k.id, this.backend.hmac(k.key, data)));
+    // While converting from prisma-field-encryption, rows not yet converted still hold its hash of the raw text.
+    const old = this.spec.legacy ? pfeLookupHash(this.spec.legacy, this.legacyKeys, this.encoding.canonical(value)!) : undefined;
+    if (old !== undefined) hashes.push(old as BlindIndex);
+    return hashes;
   }
 }

@@ -11,6 +11,8 @@ export const NORMALIZERS = {
   collapseWhitespace: (v: string) => v.replace(/\s+/g, ' '),
   /** All white space removed (phone numbers, IBANs). */
   removeWhitespace: (v: string) => v.replace(/\s+/g, ''),
+  /** Canonical decomposition, then combining diacritical marks (U+0300-U+036F) removed: 'é' -> 'e'. Same as prisma-field-encryption's `diacritics`. */
+  stripDiacritics: (v: string) => v.normalize('NFD').replace(/[\u0300-\u036f]/g, ''),
 } as const satisfies Record<string, (v: string) => string>;
 
 /** Name of a normalisation step, as written in `@encrypted(normalize: [...])`. */

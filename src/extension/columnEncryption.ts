@@ -4,6 +4,7 @@ import { currentAuditContext } from '../audit/accessContext';
 import { createAuditLog, type AuditLog } from '../audit/auditLog';
 import { backendInfo, backendNamed, defaultBackend, type CryptoBackendName } from '../codec/backendChoice';
 import { Keyring } from '../keys/keyring';
+import type { PfeLegacyKeys } from '../keys/pfeKeys';
 import { UnsupportedQueryError } from '../errors';
 import type { EncryptionSchema } from '../schema';
 import { decryptResult } from './decryptResult';
@@ -46,6 +47,12 @@ export interface ColumnEncryptionOptions {
    * default the process's choice ({@link cryptoBackend}, `PCE_CRYPTO_BACKEND`). Same bytes either way.
    */
   readonly cryptoBackend?: CryptoBackendName;
+  /**
+   * prisma-field-encryption's keys ({@link pfeLegacyKeys}), decrypt-only, while its values are
+   * converted: fields annotated `legacy: pfe` then read its format and find rows by its old hash.
+   * Never used for writing; other fields never consult it.
+   */
+  readonly legacyKeys?: PfeLegacyKeys;
 }
 
 /**
@@ -89,7 +96,7 @@ export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryp
   // Chosen now, so a backend that cannot be used fails here rather than on the first query.
   const backend = options.cryptoBackend ? backendNamed(options.cryptoBackend) : defaultBackend();
   const bind = (keyring: Keyring): RuntimeSchema => {
-    const schema = buildRuntimeSchema(options.fields, keyring, (e) => audit.decryptFailure(e.model, e.field, e.keyId, e.reason), backend);
+    const schema = buildRuntimeSchema(options.fields, keyring, (e) => audit.decryptFailure(e.model, e.field, e.keyId, e.reason), backend, options.legacyKeys);
     audit.keysLoaded(keyring.describe(), backendInfo(backend));
     return schema;
   };

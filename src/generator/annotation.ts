@@ -1,13 +1,16 @@
 import { isNormalizer, NORMALIZERS, type Normalizer } from '../crypto/normalize';
 import { ConfigurationError } from '../errors';
-import type { EncryptedFieldSpec, ReadMode } from '../schema';
+import type { EncryptedFieldSpec, LegacySpec, ReadMode } from '../schema';
 
 /**
  * Grammar of the annotation, written in a field's `///` doc comment:
  *
  *   @encrypted
  *   @encrypted(index: <field>)
- *   @encrypted(index: <field>, normalize: [<step>, ...], readMode: strict | passthrough)
+ *   @encrypted(index: <field>, normalize: [<step>, ...], readMode: strict | passthrough, legacy: pfe)
+ *
+ * `legacy: pfe` marks a field whose values prisma-field-encryption wrote: only such fields read
+ * that format (with a legacy key source) and are converted by `convert-pfe`.
  *
  * Options may come in any order, each at most once. Anything else on the doc comment is ignored.
  */
@@ -15,10 +18,15 @@ export interface ParsedAnnotation {
   readonly index?: string;
   readonly normalize?: readonly Normalizer[];
   readonly readMode: ReadMode;
+  readonly legacy?: LegacyFormat;
 }
 
+/** Libraries whose stored values a field may still hold (`legacy: <name>`). */
+export const LEGACY_FORMATS = ['pfe'] as const;
+export type LegacyFormat = (typeof LEGACY_FORMATS)[number];
+
 const READ_MODES: readonly ReadMode[] = ['strict', 'passthrough'];
-const OPTIONS = ['index', 'normalize', 'readMode'] as const;
+const OPTIONS = ['index', 'normalize', 'readMode', 'legacy'] as const;
 type OptionName = (typeof OPTIONS)[number];
 type OptionValue = { kind: 'word'; word: string } | { kind: 'list'; words: string[] };
 
@@ -45,7 +53,7 @@ export function parseAnnotation(doc: string | undefined, model: string, field: s
   if (close < 0) fail("missing ')'");
   const options = parseOptions(rest.slice(1, close), fail);
 
-  const result: { index?: string; normalize?: Normalizer[]; readMode: ReadMode } = { readMode: 'strict' };
+  const result: { index?: string; normalize?: Normalizer[]; readMode: ReadMode; legacy?: LegacyFormat } = { readMode: 'strict' };
   for (const [name, value] of options) {
     switch (name) {
       case 'index':
@@ -70,6 +78,12 @@ export function parseAnnotation(doc: string | undefined, model: string, field: s
           fail(`readMode must be one of ${READ_MODES.join(', ')}`);
         }
         result.readMode = (value as { word: string }).word as ReadMode;
+        break;
+      case 'legacy':
+        if (value.kind !== 'word' || !(LEGACY_FORMATS as readonly string[]).includes(value.word)) {
+          fail(`legacy must be one of ${LEGACY_FORMATS.join(', ')} (pfe: values written by prisma-field-encryption)`);
+        }
+        result.legacy = (value as { word: string }).word as LegacyFormat;
         break;
     }
   }
@@ -129,7 +143,8 @@ function parseOptions(body: string, fail: (reason: string) => never): Map<Option
   return out;
 }
 
-export function toFieldSpec(parsed: ParsedAnnotation): EncryptedFieldSpec {
-  if (!parsed.index) return { readMode: parsed.readMode };
-  return { index: parsed.index, ...(parsed.normalize ? { normalize: parsed.normalize } : {}), readMode: parsed.readMode };
+export function toFieldSpec(parsed: ParsedAnnotation, legacy?: LegacySpec): EncryptedFieldSpec {
+  const from = legacy ? { legacy } : {};
+  if (!parsed.index) return { readMode: parsed.readMode, ...from };
+  return { index: parsed.index, ...(parsed.normalize ? { normalize: parsed.normalize } : {}), readMode: parsed.readMode, ...from };
 }

@@ -2,6 +2,7 @@ import type { DMMF } from '@prisma/generator-helper';
 import { ConfigurationError } from '../errors';
 import type { EncryptedFieldSpec, EncryptionSchema, ModelSpec, RelationSpec } from '../schema';
 import { parseAnnotation, toFieldSpec } from './annotation';
+import { legacySpecFor, checkPfeHashOwners } from './legacySpec';
 
 type Model = DMMF.Datamodel['models'][number];
 type Field = Model['fields'][number];
@@ -57,8 +58,9 @@ function buildModel(model: Model, provider: string): ModelSpec {
       if (owner) failIndex(`is already the index of '${owner}'`);
       indexOwners.set(indexName, field.name);
     }
-    encrypted[field.name] = toFieldSpec(parsed);
+    encrypted[field.name] = toFieldSpec(parsed, legacySpecFor(model, field.name, parsed));
   }
+  checkPfeHashOwners(model, encrypted);
 
   const relations: Record<string, RelationSpec> = {};
   const columns: Record<string, string> = {};

@@ -6,6 +6,7 @@ export { openConnection, dialectOf, type SqlConnection, type Dialect, type SqlRo
 export {
   rotate,
   encryptExisting,
+  convertPfe,
   type MigrationMode,
   type MigrationOptions,
   type MigrationProgress,

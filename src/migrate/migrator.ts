@@ -5,6 +5,7 @@ import { createAuditLog, type AuditLog } from '../audit/auditLog';
 import { cryptoBackend } from '../codec/backendChoice';
 import { ConfigurationError } from '../errors';
 import type { Keyring } from '../keys/keyring';
+import type { PfeLegacyKeys } from '../keys/pfeKeys';
 import type { EncryptionSchema } from '../schema';
 import { advanceChunk, claimChunk, ensureCheckpointTable, finishJob, jobFor, markConflict, openJob, pendingChunks, type ChunkBound, type Job, type JobStart } from './checkpoint';
 import type { SqlConnection } from './connection';
@@ -16,7 +17,7 @@ import { inlinePlanner, threadPlanner, type BatchPlanner } from './planner';
 import { assertWritable } from './readOnly';
 import { resolveScope, type ModelTarget, type ScopeFilter } from './scope';
 import { staleKeyringWarning } from './staleKeyring';
-import { encryptExistingFilter, keyColumnTypes, readBatch, reindexFilter, rotateFilter, type RowFilter } from './sql';
+import { convertPfeFilter, encryptExistingFilter, keyColumnTypes, readBatch, reindexFilter, rotateFilter, type RowFilter } from './sql';
 
 export type { MigrationMode } from './plan';
 export type { RowFailure } from './batch';
@@ -69,6 +70,11 @@ export interface MigrationOptions extends ScopeFilter {
    * times out is rolled back and retried, then the run stops with a MigrationError. Default 2000.
    */
   readonly lockTimeoutMs?: number;
+  /**
+   * convert-pfe only: prisma-field-encryption's keys, to read the values being converted. Used
+   * to decrypt only; planning then stays on the calling thread (`threads` is ignored).
+   */
+  readonly legacyKeys?: PfeLegacyKeys;
 }
 
 /** Progress of a running migration, as passed to the `onProgress` callback. */
@@ -140,6 +146,27 @@ export function encryptExisting(options: MigrationOptions): Promise<MigrationRep
   return runMigration('encrypt-existing', options);
 }
 
+/**
+ * Rewrites every prisma-field-encryption value of the fields marked `legacy: pfe` as this
+ * library's envelope (with its associated data) under the primary data key, and recomputes their
+ * blind indexes from the plaintext, replacing the old SHA-256 hashes. Same guarantees as
+ * {@link rotate}: compare-and-set per row, resumable, idempotent. Needs `legacyKeys`.
+ *
+ * @example
+ * const report = await convertPfe({ connection, schema: encryptedFields, keyring: await loadKeyring(), legacyKeys: pfeLegacyKeys() });
+ */
+export function convertPfe(options: MigrationOptions): Promise<MigrationReport> {
+  if (!options.legacyKeys) throw new ConfigurationError(undefined, undefined, 'convert-pfe needs legacyKeys (pfeLegacyKeys()) to read the old values');
+  return runMigration('convert-pfe', options);
+}
+
+/** Fields marked `legacy: pfe` only: convert-pfe touches nothing else. */
+function legacyTargets(targets: readonly ModelTarget[]): ModelTarget[] {
+  const out = targets.map((t) => ({ ...t, fields: t.fields.filter((f) => f.spec.legacy?.format === 'pfe') })).filter((t) => t.fields.length > 0);
+  if (out.length === 0) throw new ConfigurationError(undefined, undefined, 'no field in scope is marked legacy: pfe (add legacy: pfe to the @encrypted annotations of the fields prisma-field-encryption wrote)');
+  return out;
+}
+
 /** Attempts per batch transaction when the database reports a deadlock or serialization failure. */
 const TRANSACTION_ATTEMPTS = 5;
 /** Attempts when a batch timed out waiting for a row lock: each attempt already waited the lock timeout. */
@@ -167,7 +194,8 @@ async function runMigration(mode: MigrationMode, options: MigrationOptions): Pro
   const started = Date.now();
   const batchSize = options.batchSize ?? 500;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
-  const targets = resolveScope(options.schema, options);
+  const scope = resolveScope(options.schema, options);
+  const targets = mode === 'convert-pfe' ? legacyTargets(scope) : scope;
   const primary = { dataKey: options.keyring.primaryData.id, indexKey: options.keyring.primaryIndexKeyId };
   if (options.reindex && mode !== 'rotate') throw new ConfigurationError(undefined, undefined, 'reindex is an option of rotate');
   const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
@@ -182,7 +210,9 @@ async function runMigration(mode: MigrationMode, options: MigrationOptions): Pro
     batchSize,
     primary,
     filter:
-      mode === 'encrypt-existing'
+      mode === 'convert-pfe'
+        ? convertPfeFilter
+        : mode === 'encrypt-existing'
         ? encryptExistingFilter(dataKeyIds)
         : options.reindex
           ? reindexFilter(primary.dataKey, primary.indexKey)
@@ -274,6 +304,7 @@ function describeTarget(target: ModelTarget): string {
 function plannerFor(ctx: RunContext, target: ModelTarget): BatchPlanner {
   const setup = { mode: ctx.mode, model: target.model, fields: target.fields, primary: ctx.primary, reindex: ctx.options.reindex === true };
   const threads = ctx.options.threads ?? 0;
+  if (ctx.mode === 'convert-pfe') return inlinePlanner(setup, ctx.options.keyring, ctx.options.legacyKeys);
   return threads > 0 ? threadPlanner(setup, ctx.options.keyring, threads) : inlinePlanner(setup, ctx.options.keyring);
 }
 

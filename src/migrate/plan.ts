@@ -1,11 +1,12 @@
 import { indexKeyIdOf } from '../crypto/blindIndex';
+import { looksLikePfe } from '../codec/pfe';
 import { keyIdOf, looksLikeCiphertext } from '../crypto/ciphertext';
 import { DecryptionError, EncryptionError } from '../errors';
 import type { FieldCodec } from '../codec/fieldCodec';
 import type { RowWrite, StoredRow } from './sql';
 
 /** What a migration run does to each value. */
-export type MigrationMode = 'rotate' | 'encrypt-existing';
+export type MigrationMode = 'rotate' | 'encrypt-existing' | 'convert-pfe';
 
 /** A value the migrator could not process. Names the field and key id, never the value. */
 export interface ValueFailure {
@@ -60,6 +61,11 @@ export interface RowPlan {
  *   to check it, and one that does not decrypt (damaged, unknown key) is a failure.
  * - `reindex` (rotate): every index is recomputed and written when it differs, so a change to a
  *   field's normalisation is repaired.
+ * - `convert-pfe` (fields marked `legacy: pfe`): a prisma-field-encryption value is decrypted with
+ *   the legacy keys and re-encrypted under the primary data key, and its index recomputed from
+ *   the plaintext (replacing the old SHA-256 hash); an envelope value whose index is missing or
+ *   still an old hash is re-indexed. Plaintext is left to `encrypt-existing`. The other modes
+ *   never take such a value for plaintext: encrypt-existing reports it, rotate leaves it.
  *
  * A value that cannot be decrypted is reported and its row is not written at all.
  */
@@ -112,6 +118,17 @@ function decide(
   options: PlanOptions,
 ): { value: string; index?: string } | undefined {
   const { codec } = f;
+  if (codec.spec.legacy && looksLikePfe(value)) {
+    if (mode === 'encrypt-existing') throw new DecryptionError(codec.model, codec.field, undefined, 'legacy-format');
+    if (mode !== 'convert-pfe') return undefined;
+    const plaintext = codec.decrypt(value);
+    return { value: codec.encrypt(plaintext), ...(f.indexColumn ? { index: codec.indexForWrite(plaintext) } : {}) };
+  }
+  if (mode === 'convert-pfe') {
+    // An index without a key id (`<keyId>:<mac>`) is an old hash: prisma-field-encryption's are hex or base64.
+    if (!looksLikeCiphertext(value) || !f.indexColumn || (index !== null && indexKeyIdOf(index) !== undefined)) return undefined;
+    return { value, index: codec.indexForWrite(codec.decrypt(value)) };
+  }
   const recompute = options.reindex === true && mode === 'rotate' && f.indexColumn !== undefined;
   if (!looksLikeCiphertext(value)) {
     if (recompute) {

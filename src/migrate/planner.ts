@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { PfeKeyLookup } from '../codec/pfe';
 import type { DataKey } from '../keys/keyring';
 import { FieldCodec } from '../codec/fieldCodec';
 import type { FieldIndexKey, Keyring } from '../keys/keyring';
@@ -38,10 +39,10 @@ export interface PlannerSetup {
 }
 
 /** Codecs for the fields of one model, bound to a keyring. */
-export function plannedFields(setup: PlannerSetup, keyring: Keyring): PlannedField[] {
+export function plannedFields(setup: PlannerSetup, keyring: Keyring, legacyKeys?: PfeKeyLookup): PlannedField[] {
   // Failures are reported per row by the migrator; the codec's own callback has nothing to add.
   return setup.fields.map((f) => ({
-    codec: new FieldCodec(setup.model, f.field, f.spec, keyring, () => undefined),
+    codec: new FieldCodec(setup.model, f.field, f.spec, keyring, { legacyKeys }),
     column: f.column,
     ...(f.indexColumn ? { indexColumn: f.indexColumn } : {}),
   }));
@@ -56,8 +57,9 @@ export function planRows(setup: Pick<PlannerSetup, 'mode' | 'primary' | 'reindex
   });
 }
 
-export function inlinePlanner(setup: PlannerSetup, keyring: Keyring): BatchPlanner {
-  const fields = plannedFields(setup, keyring);
+/** Plans on the calling thread; the only planner that holds legacy keys (they never go to worker threads). */
+export function inlinePlanner(setup: PlannerSetup, keyring: Keyring, legacyKeys?: PfeKeyLookup): BatchPlanner {
+  const fields = plannedFields(setup, keyring, legacyKeys);
   return {
     plan: async (values, indexes) => planRows(setup, fields, values, indexes),
     close: async () => undefined,

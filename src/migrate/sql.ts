@@ -1,3 +1,4 @@
+import { PFE_PREFIX } from '../codec/pfe';
 import { CIPHERTEXT_PREFIX, headerFor, headerText } from '../crypto/ciphertext';
 
 /** The header a String value under shared data key `keyId` starts with (what the SQL prefix tests match). */
@@ -175,6 +176,23 @@ export function encryptExistingFilter(dataKeyIds: readonly string[]): RowFilter 
       })
       .join(' OR ');
 }
+
+/**
+ * Rows that `convert-pfe` has work on: a prisma-field-encryption value, or (indexed fields) an
+ * envelope value whose index is missing or has no key id, as the old SHA-256 hashes have not.
+ */
+export const convertPfeFilter: RowFilter = (conn, p, target, alias) =>
+  target.fields
+    .map((f) => {
+      const v = `${alias}.${conn.quote(f.column)}`;
+      const work = [startsWith(conn, p, v, PFE_PREFIX)];
+      if (f.indexColumn) {
+        const x = `${alias}.${conn.quote(f.indexColumn)}`;
+        work.push(`(${startsWith(conn, p, v, CIPHERTEXT_PREFIX)} AND (${x} IS NULL OR ${x} NOT LIKE ${p.add('%:%')}))`);
+      }
+      return `(${v} IS NOT NULL AND (${work.join(' OR ')}))`;
+    })
+    .join(' OR ');
 
 /** `rotate --reindex`: everything rotate has work on, and every row with a value in an indexed field. */
 export function reindexFilter(primaryDataKey: string, primaryIndexKey: string): RowFilter {

@@ -1,3 +1,4 @@
+import { PFE_PREFIX } from '../codec/pfe';
 import { CIPHERTEXT_PREFIX, CURRENT_VERSION } from '../crypto/ciphertext';
 import type { StoredKeyCounts } from '../keys/keyUsage';
 import type { EncryptionSchema } from '../schema';
@@ -14,6 +15,8 @@ export interface FieldStatus extends StoredKeyCounts {
 
 /** The `byKey` entry for values carrying the `pce:` prefix in a format version this release does not read. */
 export const UNSUPPORTED_FORMAT = '(unsupported-format)';
+/** `legacy: pfe` fields: prisma-field-encryption values count under `pfe:<fingerprint>`, its old hashes under this index key. */
+export const PFE_HASH = 'pfe-hash';
 
 /**
  * Counts, per annotated field, how stored values are distributed over key ids. Reads no value
@@ -26,15 +29,22 @@ export async function collectStatus(conn: SqlConnection, schema: EncryptionSchem
       const p = new Params(conn);
       const v = conn.quote(f.column);
       const v1 = `${CIPHERTEXT_PREFIX}${CURRENT_VERSION}:`;
-      const kind = `CASE WHEN ${v} IS NULL THEN 'n' WHEN ${startsWith(conn, p, v, v1)} THEN 'k' WHEN ${startsWith(conn, p, v, CIPHERTEXT_PREFIX)} THEN 'u' ELSE 'p' END`;
+      const legacy = f.spec.legacy?.format === 'pfe';
+      // Parameters are added in text order: MySQL placeholders are positional.
+      const pfe = legacy ? ` WHEN ${startsWith(conn, p, v, PFE_PREFIX)} THEN 'l'` : '';
+      const kind = `CASE WHEN ${v} IS NULL THEN 'n' WHEN ${startsWith(conn, p, v, v1)} THEN 'k' WHEN ${startsWith(conn, p, v, CIPHERTEXT_PREFIX)} THEN 'u'${pfe} ELSE 'p' END`;
       // The key id is the third ':'-separated part of `pce:v1:<keyId>:...`, the index key id the first of `<keyId>:<mac>`.
       const keyPart = conn.dialect === 'postgres' ? `split_part(${v}, ':', 3)` : exact(conn, `SUBSTRING_INDEX(SUBSTRING_INDEX(${v}, ':', 3), ':', -1)`);
-      const keyId = `CASE WHEN ${startsWith(conn, p, v, v1)} THEN ${keyPart} END`;
+      // prisma-field-encryption's fingerprint: the 8 characters after `v1.aesgcm256.`.
+      const pfeKey = legacy ? ` WHEN ${startsWith(conn, p, v, PFE_PREFIX)} THEN SUBSTRING(${v}, ${PFE_PREFIX.length + 1}, 8)` : '';
+      const keyId = `CASE WHEN ${startsWith(conn, p, v, v1)} THEN ${keyPart}${pfeKey} END`;
       const select = [`${kind} AS kind`, `${keyId} AS k`];
       if (f.indexColumn) {
         const x = conn.quote(f.indexColumn);
         const indexPart = conn.dialect === 'postgres' ? `split_part(${x}, ':', 1)` : exact(conn, `SUBSTRING_INDEX(${x}, ':', 1)`);
-        select.push(`CASE WHEN ${x} IS NOT NULL THEN ${indexPart} END AS ik`);
+        // An old hash has no key id: counted as one bucket, never shown (it is an unkeyed hash of the value).
+        const oldHash = legacy ? ` WHEN ${x} NOT LIKE ${p.add('%:%')} THEN '${PFE_HASH}'` : '';
+        select.push(`CASE WHEN ${x} IS NULL THEN NULL${oldHash} ELSE ${indexPart} END AS ik`);
       } else {
         select.push('NULL AS ik');
       }
@@ -49,7 +59,7 @@ export async function collectStatus(conn: SqlConnection, schema: EncryptionSchem
         if (kindText === 'n') status.nulls += n;
         else if (kindText === 'p') status.plaintext += n;
         else {
-          const id = kindText === 'u' ? UNSUPPORTED_FORMAT : String(r.k);
+          const id = kindText === 'u' ? UNSUPPORTED_FORMAT : kindText === 'l' ? `pfe:${String(r.k).toLowerCase()}` : String(r.k);
           status.byKey[id] = (status.byKey[id] ?? 0) + n;
         }
         if (r.ik !== null && r.ik !== undefined) {

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { createAuditLog } from '../audit/auditLog';
 import { indexKeyIdOf } from '../crypto/blindIndex';
+import { looksLikePfe } from '../codec/pfe';
 import { looksLikeCiphertext } from '../crypto/ciphertext';
 import { DecryptionError, type DecryptionFailure } from '../errors';
 import { FieldCodec } from '../codec/fieldCodec';
@@ -39,7 +40,9 @@ export type VerifyProblem =
   /** The index does not match the value: lookups miss the row or find the wrong one. */
   | 'index-mismatch'
   /** The value is null but an index is stored. */
-  | 'index-without-value';
+  | 'index-without-value'
+  /** A `legacy: pfe` field's index still holds prisma-field-encryption's hash (no key id): run convert-pfe. */
+  | 'legacy-index';
 
 /** One failed value, by model, primary key and field: never by content. */
 export interface VerifyFailure {
@@ -140,6 +143,7 @@ function fieldChecker(codec: FieldCodec, indexed: boolean, keyring: Keyring): Ch
     if (index === null || index === undefined) return { problem: 'index-missing' };
     if (typeof index !== 'string') return { problem: 'not-text' };
     const keyId = indexKeyIdOf(index);
+    if (keyId === undefined && codec.spec.legacy) return { problem: 'legacy-index' };
     if (keyId === undefined || !indexKeyIds.has(keyId)) return { problem: 'index-unknown-key', ...(keyId ? { keyId } : {}) };
     return codec.indexesForLookup(plaintext).includes(index as never) ? undefined : { problem: 'index-mismatch', keyId };
   };
@@ -147,6 +151,8 @@ function fieldChecker(codec: FieldCodec, indexed: boolean, keyring: Keyring): Ch
     if (value === null || value === undefined) return indexed && index !== null && index !== undefined ? { problem: 'index-without-value' } : 'ok';
     if (typeof value !== 'string') return { problem: 'not-text' };
     if (!looksLikeCiphertext(value)) {
+      // Reported without decrypting, so verify needs no legacy keys: the value is simply not converted yet.
+      if (codec.spec.legacy && looksLikePfe(value)) return { problem: 'legacy-format' };
       if (codec.spec.readMode !== 'passthrough') return { problem: 'not-ciphertext' };
       return checkIndex(value, index) ?? 'plaintext';
     }
