@@ -30,14 +30,15 @@ export async function collectStatus(conn: SqlConnection, schema: EncryptionSchem
       const v = conn.quote(f.column);
       const v1 = `${CIPHERTEXT_PREFIX}${CURRENT_VERSION}:`;
       const legacy = f.spec.legacy?.format === 'pfe';
-      // Parameters are added in text order: MySQL placeholders are positional.
-      const pfe = legacy ? ` WHEN ${startsWith(conn, p, v, PFE_PREFIX)} THEN 'l'` : '';
-      const kind = `CASE WHEN ${v} IS NULL THEN 'n' WHEN ${startsWith(conn, p, v, v1)} THEN 'k' WHEN ${startsWith(conn, p, v, CIPHERTEXT_PREFIX)} THEN 'u'${pfe} ELSE 'p' END`;
+      // Parameters are added in text order (MySQL placeholders are positional): the legacy parts are
+      // functions, called where they appear in the text.
+      const pfe = () => (legacy ? ` WHEN ${startsWith(conn, p, v, PFE_PREFIX)} THEN 'l'` : '');
+      const kind = `CASE WHEN ${v} IS NULL THEN 'n' WHEN ${startsWith(conn, p, v, v1)} THEN 'k' WHEN ${startsWith(conn, p, v, CIPHERTEXT_PREFIX)} THEN 'u'${pfe()} ELSE 'p' END`;
       // The key id is the third ':'-separated part of `pce:v1:<keyId>:...`, the index key id the first of `<keyId>:<mac>`.
       const keyPart = conn.dialect === 'postgres' ? `split_part(${v}, ':', 3)` : exact(conn, `SUBSTRING_INDEX(SUBSTRING_INDEX(${v}, ':', 3), ':', -1)`);
       // prisma-field-encryption's fingerprint: the 8 characters after `v1.aesgcm256.`.
-      const pfeKey = legacy ? ` WHEN ${startsWith(conn, p, v, PFE_PREFIX)} THEN SUBSTRING(${v}, ${PFE_PREFIX.length + 1}, 8)` : '';
-      const keyId = `CASE WHEN ${startsWith(conn, p, v, v1)} THEN ${keyPart}${pfeKey} END`;
+      const pfeKey = () => (legacy ? ` WHEN ${startsWith(conn, p, v, PFE_PREFIX)} THEN SUBSTRING(${v}, ${PFE_PREFIX.length + 1}, 8)` : '');
+      const keyId = `CASE WHEN ${startsWith(conn, p, v, v1)} THEN ${keyPart}${pfeKey()} END`;
       const select = [`${kind} AS kind`, `${keyId} AS k`];
       if (f.indexColumn) {
         const x = conn.quote(f.indexColumn);

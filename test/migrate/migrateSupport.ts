@@ -6,6 +6,7 @@ import { encryptedFields as pgFields } from '../../generated/postgres/encryption
 import { encryptedFields as myFields } from '../../generated/mysql/encryption';
 import { localKeys, type EncryptionSchema, type Keyring } from '../../src';
 import { FieldCodec } from '../../src/codec/fieldCodec';
+import { CHECKPOINT_TABLE } from '../../src/migrate/checkpoint';
 import { openConnection, type SqlConnection } from '../../src/migrate/connection';
 import { createHarness, type Harness } from '../support/clients';
 import type { Provider } from '../support/databases';
@@ -227,4 +228,23 @@ export async function holdUserRowLock(url: string, id: string): Promise<{ releas
       await locker.close();
     },
   };
+}
+
+/** Chunks the checkpoint table marks done, across jobs (0 before the table exists). */
+export async function doneChunks(conn: SqlConnection): Promise<number> {
+  try {
+    const [r] = await conn.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${conn.quote(CHECKPOINT_TABLE)} WHERE chunk > 0 AND state = 'done'`);
+    return Number(r!.n);
+  } catch {
+    return 0; // not created yet
+  }
+}
+
+/** Polls `check` until it holds, or fails after `timeoutMs`. */
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 45000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 15));
+  }
 }

@@ -2,9 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { providers, silentLogger, type Harness } from '../support/clients';
 import type { Provider } from '../support/databases';
 import { verify } from '../../src';
-import { CHECKPOINT_TABLE } from '../../src/migrate/checkpoint';
 import type { SqlConnection } from '../../src/migrate/connection';
-import { closeFixture, expectUsersIntact, holdUserRowLock, openFixture, rawUsers, schemaFor, schemaPath, seedUsers, someoneWaitsForALock, startCli, userId, type Rotation } from './migrateSupport';
+import { closeFixture, doneChunks, expectUsersIntact, holdUserRowLock, openFixture, rawUsers, schemaFor, schemaPath, seedUsers, someoneWaitsForALock, startCli, userId, waitFor, type Rotation } from './migrateSupport';
 
 /**
  * Counts committed writes per User row with a trigger, so "no row done twice" is checked by the
@@ -26,23 +25,6 @@ async function writesPerRow(conn: SqlConnection): Promise<{ rows: number; max: n
     'SELECT COUNT(*) AS n_rows, COALESCE(MAX(n), 0) AS n_max, COALESCE(SUM(n), 0) AS n_total FROM (SELECT id, COUNT(*) AS n FROM user_writes GROUP BY id) w',
   );
   return { rows: Number(r!.n_rows), max: Number(r!.n_max), total: Number(r!.n_total) };
-}
-
-async function doneChunks(conn: SqlConnection): Promise<number> {
-  try {
-    const [r] = await conn.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${conn.quote(CHECKPOINT_TABLE)} WHERE chunk > 0 AND state = 'done'`);
-    return Number(r!.n);
-  } catch {
-    return 0; // not created yet
-  }
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 45000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(15);
-  }
 }
 
 describe.each(providers())('migrator processes on %s', (provider) => {

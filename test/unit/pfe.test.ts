@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { hashString } from 'prisma-field-encryption/dist/hash';
 import { openPfeValue, parsePfeCiphertext, pfeHash, PFE_NORMALIZE, type PfeHashSpec } from '../../src/codec/pfe';
 import { NORMALIZERS } from '../../src/crypto/normalize';
-import { FieldCodec } from '../../src/extension/fieldCodec';
+import { FieldCodec } from '../../src/codec/fieldCodec';
 import { buildEncryptionSchema } from '../../src/generator/buildSchema';
 import { NORMALIZE_EQUIVALENTS } from '../../src/generator/convertPfeSchema';
 import { parseAnnotation } from '../../src/generator/annotation';
