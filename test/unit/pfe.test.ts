@@ -3,6 +3,7 @@ import type { DMMF } from '@prisma/generator-helper';
 import { getDMMF } from '@prisma/internals';
 import fc from 'fast-check';
 import { hashString } from 'prisma-field-encryption/dist/hash';
+import { nodeBackend } from '../../src/codec/backend';
 import { openPfeValue, parsePfeCiphertext, pfeHash, PFE_NORMALIZE, type PfeHashSpec } from '../../src/codec/pfe';
 import { NORMALIZERS } from '../../src/crypto/normalize';
 import { FieldCodec } from '../../src/codec/fieldCodec';
@@ -25,7 +26,7 @@ describe('prisma-field-encryption ciphertext', () => {
   test('values under the encryption key and an older decryption key both decrypt', () => {
     for (const [key, text] of [[k1, 'alice@example.org'], [k2, 'Zoë 🌙 '], [k1, '']] as const) {
       const stored = encryptStringSync(text, parseKeySync(key));
-      expect(openPfeValue(stored, legacy)).toEqual({ plaintext: text });
+      expect(openPfeValue(nodeBackend, stored, legacy)).toEqual({ plaintext: text });
     }
   });
 
@@ -33,23 +34,23 @@ describe('prisma-field-encryption ciphertext', () => {
     const unpadded = k1.replace(/=$/, '');
     const stored = encryptStringSync('x', parseKeySync(unpadded));
     expect(parsePfeCiphertext(stored)!.fingerprint).toBe(parseKeySync(unpadded).fingerprint);
-    expect(openPfeValue(stored, legacy)).toEqual({ plaintext: 'x' });
+    expect(openPfeValue(nodeBackend, stored, legacy)).toEqual({ plaintext: 'x' });
   });
 
   test('unknown key, tampering, damage and a missing key source are told apart', () => {
     const other = generateKey();
     const foreign = encryptStringSync('x', parseKeySync(other));
-    expect(openPfeValue(foreign, legacy)).toEqual({ reason: 'unknown-key', keyId: `pfe:${parseKeySync(other).fingerprint}` });
+    expect(openPfeValue(nodeBackend, foreign, legacy)).toEqual({ reason: 'unknown-key', keyId: `pfe:${parseKeySync(other).fingerprint}` });
     const stored = encryptStringSync('secret value', parseKeySync(k1));
     const parts = stored.split('.');
     const body = Buffer.from(parts[4]!, 'base64url');
     body[0]! ^= 1;
     const tampered = [...parts.slice(0, 4), body.toString('base64url')].join('.');
-    expect(openPfeValue(tampered, legacy)).toMatchObject({ reason: 'authentication-failed' });
+    expect(openPfeValue(nodeBackend, tampered, legacy)).toMatchObject({ reason: 'authentication-failed' });
     for (const bad of [stored.slice(0, 30), `${stored}.x`, stored.replace('.', '!'), `${stored.slice(0, -2)}*`, 'v1.aesgcm256.zzzzzzzz.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAA']) {
-      expect(openPfeValue(bad, legacy)).toMatchObject({ reason: 'malformed' });
+      expect(openPfeValue(nodeBackend, bad, legacy)).toMatchObject({ reason: 'malformed' });
     }
-    expect(openPfeValue(stored, undefined)).toEqual({ reason: 'legacy-format' });
+    expect(openPfeValue(nodeBackend, stored, undefined)).toEqual({ reason: 'legacy-format' });
   });
 
   test('bad key text is refused by position, never echoed', () => {
@@ -102,7 +103,7 @@ describe('legacy: pfe fields', () => {
     ...(legacyField ? { legacy: { format: 'pfe' as const, hash } } : {}),
   });
   const salted = pfeLegacyKeys({ env: { PRISMA_FIELD_ENCRYPTION_KEY: k1, SALT: 'pepper' } });
-  const codec = (s: EncryptedFieldSpec, keys = salted) => new FieldCodec('PfeAccount', 'email', s, keyring, () => undefined, keys);
+  const codec = (s: EncryptedFieldSpec, keys = salted) => new FieldCodec('PfeAccount', 'email', s, keyring, { legacyKeys: keys });
   const old = encryptStringSync('A@x.org', parseKeySync(k1));
 
   test('read the old format, write only the new one', () => {
