@@ -114,6 +114,11 @@ describe.each(providers())('coming from prisma-field-encryption on %s', (provide
       expect(await client.pfeAccount.count({ where: { email: { in: [email(2), email(N - 1), 'nobody@example.org'] } } })).toBe(2);
     };
     await expectReadsAndLookups(app);
+    // A unique upsert through the old hash finds the unconverted row instead of creating a duplicate.
+    const upserted = await app.pfeAccount.upsert({ where: { emailHash: ' USER4@example.org' }, update: { note: 'upserted' }, create: { email: email(4), note: 'duplicate' } });
+    expect(upserted.id).toBe(expected[4]!.id);
+    expected[4] = { ...expected[4]!, note: 'upserted' };
+    expect(await app.pfeAccount.count()).toBe(N);
     // The same client without the legacy source cannot read them, and says why.
     const error = await h.prisma.pfeAccount.findFirst({ where: { id: expected[0]!.id } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DecryptionError);
@@ -127,9 +132,10 @@ describe.each(providers())('coming from prisma-field-encryption on %s', (provide
     expect(new Set(unverified.failures.map((f) => f.problem))).toEqual(new Set(['legacy-format']));
 
     // A dry run plans every row and writes nothing.
+    const beforeDry = await rawAccounts(conn);
     const dry = await convertPfe({ connection: conn, schema, keyring: keys.before, legacyKeys, model: 'PfeAccount', dryRun: true, logger: silentLogger });
     expect(dry).toMatchObject({ command: 'convert-pfe', dryRun: true, updated: N, failedCount: 0 });
-    expect(await rawAccounts(conn)).toEqual(stored);
+    expect(await rawAccounts(conn)).toEqual(beforeDry);
 
     // Step 2: the conversion, as a CLI process killed once and run again.
     const env = { DATABASE_URL: h.db.url, ...keys.envBefore, PRISMA_FIELD_ENCRYPTION_KEY: k2, PRISMA_FIELD_DECRYPTION_KEYS: k1, [SALT_ENV]: salt };
