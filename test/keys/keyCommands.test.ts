@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import type { KeyCommandDeps } from '../../src/cli/keyCommands';
 import { registerKeyCommands } from '../../src/cli/keyCommands';
 import type { ErrorOutput, GenerateOutput, ListOutput, PromoteOutput, ReactivateOutput, RetireOutput, RewrapOutput } from '../../src/cli/keyOutput';
+import { encryptedFields } from '../../generated/postgres/encryption';
 import { DecryptionError } from '../../src/errors';
 import { loadKeyring } from '../../src/keys/loadKeyring';
 import { createHarness, providers, type Harness } from '../support/clients';
@@ -22,8 +23,8 @@ const SCHEMAS: Record<Provider, string> = {
   mysql: join(ROOT, 'prisma', 'mysql', 'schema.prisma'),
 };
 const SCHEMA = SCHEMAS.postgres;
-/** Encrypted fields in the test schema (User 3, Profile 4, Reading 2, ReadingNote 1, Tag 1, Membership 1, LegacyContact 2, TenantMember 2). */
-const ENCRYPTED_FIELDS = 16;
+/** Encrypted fields in the test schema, counted from its generated map so a new test model does not change this test. */
+const ENCRYPTED_FIELDS = Object.values(encryptedFields.models).reduce((n, m) => n + Object.keys(m.encrypted).length, 0);
 
 /**
  * The `keys` CLI in-process, against the local KMS server and real databases. Each test has its
