@@ -141,7 +141,13 @@ describe.each(providers())('coming from prisma-field-encryption on %s', (provide
     const env = { DATABASE_URL: h.db.url, ...keys.envBefore, PRISMA_FIELD_ENCRYPTION_KEY: k2, PRISMA_FIELD_DECRYPTION_KEYS: k1, [SALT_ENV]: salt };
     const args = ['convert-pfe', '--schema', schemaPath(provider), '--batch-size', '5', '--concurrency', '1'];
     const killed = startCli([...args, '--pause', '150'], env);
-    await waitFor('a first converted chunk', async () => (await doneChunks(conn)) >= 1);
+    let exited: string | undefined;
+    void killed.done.then((r) => (exited = `the CLI exited early (${r.code}): ${r.stderr.slice(-500)}`));
+    // The CLI takes seconds to start on a loaded machine: wait long, but stop at once if it exits.
+    await waitFor('a first converted chunk', async () => {
+      if (exited) throw new Error(exited);
+      return (await doneChunks(conn)) >= 1;
+    }, 90000);
     killed.child.kill('SIGKILL');
     expect((await killed.done).signal).toBe('SIGKILL');
     await sleep(200);
@@ -179,7 +185,7 @@ describe.each(providers())('coming from prisma-field-encryption on %s', (provide
     // Idempotent: another run finds nothing to do.
     const again = await convertPfe({ connection: conn, schema, keyring: keys.before, legacyKeys, model: 'PfeAccount', logger: silentLogger });
     expect(again).toMatchObject({ updated: 0, scanned: 0, complete: true });
-  });
+  }, 180000); // two CLI processes: seconds each to start on a machine shared with other suites
 
   test('a value the old application writes while the conversion holds its row is re-read and converted, not overwritten', async () => {
     await writeWithPfe(20);
