@@ -1,4 +1,5 @@
 import type { PfeHashSpec } from './codec/pfe';
+import type { ValueType } from './crypto/ciphertext';
 import type { Normalizer } from './crypto/normalize';
 
 /**
@@ -12,6 +13,32 @@ export type ReadMode =
   | 'strict'
   /** Return it as is: the column still holds legacy plaintext while `encrypt-existing` runs. */
   | 'passthrough';
+
+/** What a typed column's declaration says about the values it would hold (so encrypted values match it). */
+export interface ColumnShape {
+  /** DateTime: fractional-second digits kept (0-3; JavaScript dates stop at milliseconds), or 'date' for a date column. */
+  readonly precision?: number | 'date';
+  /** Decimal: total digits (Prisma's default column is Decimal(65, 30)). */
+  readonly digits?: number;
+  /** Decimal: digits after the point. */
+  readonly scale?: number;
+}
+
+/** What every annotated field has, whatever its type. */
+interface FieldSpecBase {
+  readonly readMode: ReadMode;
+  /** Values written by prisma-field-encryption that this field still reads (and `convert-pfe` converts). */
+  readonly legacy?: LegacySpec;
+  /** The field's Prisma scalar type; String when absent. */
+  readonly type?: ValueType;
+  /**
+   * Fields of any type but String: the String field that holds the ciphertext. The typed column
+   * itself stays NULL at rest, so the field keeps Prisma's own TypeScript type.
+   */
+  readonly storage?: string;
+  /** Typed fields: the typed column's precision or scale, which encrypted values are rounded to. */
+  readonly column?: ColumnShape;
+}
 
 /**
  * Where a field's older values came from (`legacy: pfe`): prisma-field-encryption. Its values are
@@ -28,15 +55,13 @@ export interface LegacySpec {
  * the blind index, never to the stored value.
  */
 export type EncryptedFieldSpec =
-  | { readonly readMode: ReadMode; readonly index?: undefined; readonly normalize?: undefined; readonly legacy?: LegacySpec }
-  | {
-      readonly readMode: ReadMode;
-      readonly legacy?: LegacySpec;
+  | (FieldSpecBase & { readonly index?: undefined; readonly normalize?: undefined })
+  | (FieldSpecBase & {
       /** Field holding the blind index of this field, for equality lookups. */
       readonly index: string;
       /** Normalisations applied before hashing into the index, in order. */
       readonly normalize?: readonly Normalizer[];
-    };
+    });
 
 export interface RelationSpec {
   readonly model: string;

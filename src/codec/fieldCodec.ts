@@ -8,7 +8,7 @@ import { defaultBackend } from './backendChoice';
 import { looksLikePfe, openPfeValue, pfeLookupHash, type PfeKeyLookup } from './pfe';
 import { associatedData, openValue, sealValue } from './envelope';
 import { sharedKeys, type KeyChoice, type KeyringView } from './keyChoice';
-import { describeType, encodingFor, type ValueEncoding } from './valueEncoding';
+import { describeType, encodingFor, InvalidValue, type ValueEncoding } from './valueEncoding';
 
 /** What a {@link FieldCodec} is built from besides the field: where keys come from and which backend computes. */
 export interface FieldCodecOptions {
@@ -31,6 +31,8 @@ export interface FieldCodecOptions {
 export class FieldCodec {
   readonly binding: string;
   readonly indexField: string | undefined;
+  /** Typed fields: the String field holding the ciphertext (the typed column stays NULL). */
+  readonly storageField: string | undefined;
   private readonly aad = new Map<string, Buffer>();
   private readonly encoding: ValueEncoding;
   private readonly keys: KeyChoice;
@@ -48,9 +50,8 @@ export class FieldCodec {
     const opts = typeof options === 'function' ? { onDecryptFailure: options } : options;
     this.binding = `${model}.${field}`;
     this.indexField = spec.index;
-    const encoding = encodingFor('String');
-    if (!encoding) throw new Error('no encoding for String');
-    this.encoding = encoding;
+    this.storageField = spec.storage;
+    this.encoding = encodingFor(spec.type ?? 'String', spec.column);
     this.keys = opts.keys ?? sharedKeys(keyring);
     this.backend = opts.backend ?? defaultBackend();
     this.onDecryptFailure = opts.onDecryptFailure ?? (() => undefined);
@@ -69,19 +70,23 @@ export class FieldCodec {
 
   /** Encrypts under the write key. Throws EncryptionError (naming model and field) for a value of the wrong type. */
   encrypt(value: unknown): Ciphertext {
-    const plaintext = this.encoding.encode(value);
+    const plaintext = this.checked(() => this.encoding.encode(value));
     if (plaintext === undefined) throw new EncryptionError(this.model, this.field, `expected ${this.encoding.expects}, got ${describeType(value)}`);
     const key = this.keys.forWrite();
     const header = headerFor(this.encoding.type, key.scope, key.id);
     return sealValue(this.backend, header, key.key, plaintext, this.aadFor(header));
   }
 
-  /** Decrypts a stored value, honouring the field's read mode for legacy plaintext. */
-  decrypt(stored: string): string {
+  /**
+   * Decrypts a stored value into the field's type (a string, Date, number, ...), honouring the
+   * read mode for legacy plaintext. A typed field's legacy plaintext sits in the typed column,
+   * never in its storage column, so text there without the prefix is never passed through.
+   */
+  decrypt(stored: string): unknown {
     const parsed = parseCiphertext(stored);
     if (parsed.kind !== 'ciphertext') {
       if (parsed.kind === 'not-ciphertext' && this.spec.legacy && looksLikePfe(stored)) return this.decryptLegacy(stored);
-      if (parsed.kind === 'not-ciphertext' && this.spec.readMode === 'passthrough') return stored;
+      if (parsed.kind === 'not-ciphertext' && this.spec.readMode === 'passthrough' && this.storageField === undefined) return stored;
       return this.fail(undefined, parsed.kind === 'malformed' ? 'malformed' : parsed.kind);
     }
     const header = parsed.value;
@@ -91,7 +96,17 @@ export class FieldCodec {
     if (header.type !== this.encoding.type) return this.fail(header.keyId, 'authentication-failed');
     const plaintext = openValue(this.backend, header, key.key, this.aadFor(header));
     if (plaintext === undefined) return this.fail(header.keyId, 'authentication-failed');
-    return this.encoding.decode(plaintext) as string;
+    return this.encoding.decode(plaintext);
+  }
+
+  /** Runs an encoding step, turning a value the column cannot hold into an EncryptionError naming model and field. */
+  private checked<T>(step: () => T): T {
+    try {
+      return step();
+    } catch (error) {
+      if (error instanceof InvalidValue) throw new EncryptionError(this.model, this.field, error.message);
+      throw error;
+    }
   }
 
   /**
@@ -99,9 +114,10 @@ export class FieldCodec {
    * call per key where the backend has a batch path. Values it does not decide (legacy plaintext,
    * damaged or tampered ones) take {@link decrypt}, so failures are the same typed errors.
    */
-  decryptMany(stored: readonly string[]): string[] {
+  decryptMany(stored: readonly string[]): unknown[] {
     const openTexts = this.backend.openTexts;
-    if (!openTexts) return stored.map((v) => this.decrypt(v));
+    // The batch path yields UTF-8 text: typed values take their own encoding's decode, value by value.
+    if (!openTexts || this.encoding.type !== 'String') return stored.map((v) => this.decrypt(v));
     const out = new Array<string>(stored.length);
     // Values sharing a header text share key and AAD; a field's rows nearly always share one.
     const groups = new Map<string, { header: EnvelopeHeader; members: number[] }>();
@@ -159,7 +175,7 @@ export class FieldCodec {
   }
 
   private canonical(value: unknown, what: string): string {
-    const text = this.encoding.canonical(value);
+    const text = this.checked(() => this.encoding.canonical(value));
     if (text === undefined) throw new EncryptionError(this.model, this.field, `${what} must be ${this.encoding.expects}, got ${describeType(value)}`);
     return normalize(text, this.spec.normalize ?? []);
   }

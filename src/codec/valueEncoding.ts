@@ -1,4 +1,8 @@
 import type { ValueType } from '../crypto/ciphertext';
+import type { ColumnShape } from '../schema';
+import { typedEncoding } from './typedEncodings';
+
+export { InvalidValue } from './typedEncodings';
 
 /**
  * How values of one Prisma scalar type become plaintext bytes and back, and what their blind
@@ -9,7 +13,10 @@ export interface ValueEncoding {
   readonly type: ValueType;
   /** What this encoding accepts, for error messages ("a string"). */
   readonly expects: string;
-  /** The plaintext bytes, or `undefined` when `value` is not of this type (the caller raises the typed error). */
+  /**
+   * The plaintext bytes, or `undefined` when `value` is not of this type (the caller raises the
+   * typed error). Throws `InvalidValue` for a value of the type that the column cannot hold.
+   */
   encode(value: unknown): Buffer | undefined;
   decode(bytes: Buffer): unknown;
   /**
@@ -27,11 +34,9 @@ export const stringEncoding: ValueEncoding = {
   canonical: (value) => (typeof value === 'string' ? value : undefined),
 };
 
-const ENCODINGS: Readonly<Partial<Record<ValueType, ValueEncoding>>> = { String: stringEncoding };
-
-/** The encoding for a field's type; `undefined` for a type this release cannot encrypt. */
-export function encodingFor(type: ValueType): ValueEncoding | undefined {
-  return ENCODINGS[type];
+/** The encoding for a field's type, for a typed column of `shape` (precision, scale). */
+export function encodingFor(type: ValueType, shape?: ColumnShape): ValueEncoding {
+  return type === 'String' ? stringEncoding : typedEncoding(type, shape);
 }
 
 /** `null`, `undefined` or the JavaScript type name, for "got ..." in error messages (never the value). */

@@ -7,7 +7,7 @@ import { Keyring } from '../keys/keyring';
 import type { PfeLegacyKeys } from '../keys/pfeKeys';
 import { UnsupportedQueryError } from '../errors';
 import type { EncryptionSchema } from '../schema';
-import { decryptResult } from './decryptResult';
+import { DEFAULT_SHAPE, decryptResult, type ReadShape } from './decryptResult';
 import { tlsGate, type RawQueryClient } from './tlsGate';
 import { rewriteArgs } from './rewriteArgs';
 import { buildRuntimeSchema, type RuntimeModel, type RuntimeSchema } from './runtimeSchema';
@@ -179,10 +179,14 @@ async function runOperation(op: Operation): Promise<unknown> {
   const model = op.schema.get(op.modelName);
   if (!model || !model.holdsEncrypted) return op.query(op.args);
   const ctx = new WalkContext(op.schema, op.operation, (e, name) => op.audit.refusedQuery(e.model, e.field, e.operator, name));
+  ctx.onDecryptFailure = (e) => op.audit.decryptFailure(e.model, e.field, e.keyId, e.reason);
   const rewritten = rewriteArgs(ctx, model, op.operation, op.args);
   const tx = transactionOf(op.params);
   const result = ctx.uniqueWrites.length > 0 ? await guardedWrite(op, ctx, rewritten, tx) : await plainRun(op, ctx, rewritten, tx);
-  if (RETURNS_RECORDS.has(op.operation)) decryptResult(ctx, modelAtDataPath(ctx, model, fluentDataPath(op.params)), result);
+  if (RETURNS_RECORDS.has(op.operation)) {
+    const at = atDataPath(ctx, model, fluentDataPath(op.params));
+    decryptResult(ctx, at.model, result, at.shape);
+  }
   op.audit.queryStats(op.modelName, op.operation, ctx.stats);
   if (op.access) logAccess(op.access, op, ctx, result);
   return result;
@@ -303,16 +307,18 @@ function fluentDataPath(params: object): readonly string[] {
   return Array.isArray(dataPath) && dataPath.every((s) => typeof s === 'string') ? dataPath : [];
 }
 
-/** The model whose records sit at `dataPath` (pairs of select/include and a relation field). */
-function modelAtDataPath(ctx: WalkContext, model: RuntimeModel, dataPath: readonly string[]): RuntimeModel {
+/** The model whose records sit at `dataPath` (pairs of select/include and a relation field), and the selection there. */
+function atDataPath(ctx: WalkContext, model: RuntimeModel, dataPath: readonly string[]): { model: RuntimeModel; shape: ReadShape } {
   let current = model;
+  let shape = ctx.readShape;
   for (let i = 1; i < dataPath.length; i += 2) {
+    shape = shape.nested.get(dataPath[i]!) ?? DEFAULT_SHAPE;
     const relation = current.relations.get(dataPath[i]!);
     if (!relation) {
       throw new UnsupportedQueryError(current.name, dataPath[i]!, 'fluent API', 'the result path does not follow a relation of the model; re-run prisma generate');
     }
     current = ctx.model(relation.model);
   }
-  return current;
+  return { model: current, shape };
 }
 

@@ -1,3 +1,4 @@
+import { DEFAULT_SHAPE, type ReadShape } from './decryptResult';
 import { createManyData, rewriteData } from './rewriteData';
 import { refuseProtectedFieldRefs, rewriteWhere } from './rewriteWhere';
 import type { RuntimeModel } from './runtimeSchema';
@@ -25,39 +26,63 @@ export function rewriteArgs(ctx: WalkContext, model: RuntimeModel, operation: st
     out.create = rewriteData(ctx, model, args.create, 'create');
     out.update = rewriteData(ctx, model, args.update, 'update');
   }
-  rewriteQueryShape(ctx, model, args, out);
+  ctx.readShape = rewriteQueryShape(ctx, model, args, out);
   if (operation === 'groupBy') checkGroupBy(ctx, model, args);
   if (operation === 'aggregate' || operation === 'groupBy') checkAggregates(ctx, model, args);
   return out;
 }
 
-/** select/include, orderBy, cursor and distinct: shared by top-level and nested relation reads. */
-function rewriteQueryShape(ctx: WalkContext, model: RuntimeModel, args: Obj, out: Obj): void {
-  if (isObject(args.select)) out.select = rewriteSelection(ctx, model, args.select);
-  if (isObject(args.include)) out.include = rewriteSelection(ctx, model, args.include);
+/**
+ * select/include/omit, orderBy, cursor and distinct: shared by top-level and nested relation
+ * reads. Returns what result decryption must know about the selection at each depth.
+ */
+function rewriteQueryShape(ctx: WalkContext, model: RuntimeModel, args: Obj, out: Obj): ReadShape {
+  const nested = new Map<string, ReadShape>();
+  if (isObject(args.select)) out.select = rewriteSelection(ctx, model, args.select, nested);
+  if (isObject(args.include)) out.include = rewriteSelection(ctx, model, args.include, nested);
+  if (isObject(args.omit) && model.storageOwners.size > 0) out.omit = rewriteOmit(model, args.omit);
   if (args.orderBy !== undefined) checkOrderBy(ctx, model, args.orderBy);
   if (args.cursor !== undefined) out.cursor = rewriteCursor(ctx, model, args.cursor);
   if (args.distinct !== undefined) {
     for (const field of Array.isArray(args.distinct) ? args.distinct : [args.distinct]) {
-      if (typeof field === 'string' && model.codecs.has(field)) {
+      if (typeof field === 'string' && (model.codecs.has(field) || model.storageOwners.has(field))) {
         ctx.refuse(model.name, field, 'distinct', 'ciphertext is randomised, so equal values differ; use distinct on its index field');
       }
       if (typeof field === 'string' && model.rotatingIndexes.has(field)) ctx.refuse(model.name, field, 'distinct', ROTATING);
     }
   }
+  const keep = isObject(args.select) ? [...model.storageOwners.keys()].filter((s) => (args.select as Obj)[s]) : [];
+  return keep.length === 0 && nested.size === 0 ? DEFAULT_SHAPE : { keep: new Set(keep), nested };
+}
+
+/**
+ * A typed field omitted takes its storage column with it; a storage column omitted while its
+ * typed field is not is still read (the value is decrypted from it) and left out of the result.
+ */
+function rewriteOmit(model: RuntimeModel, omit: Obj): Obj {
+  const out: Obj = { ...omit };
+  for (const [storage, codec] of model.storageOwners) {
+    if (omit[codec.field]) out[storage] = true;
+    else if (omit[storage]) delete out[storage];
+  }
+  return out;
 }
 
 /** A cursor names a position by stored values: encrypted fields have none, their index fields do. */
 function rewriteCursor(ctx: WalkContext, model: RuntimeModel, cursor: unknown): unknown {
   if (isObject(cursor)) {
-    const field = Object.keys(cursor).find((key) => model.codecs.has(key));
+    const field = Object.keys(cursor).find((key) => model.codecs.has(key) || model.storageOwners.has(key));
     if (field) ctx.refuse(model.name, field, 'cursor', 'ciphertext is randomised, so it cannot mark a position; use the id or the blind index field');
   }
   return rewriteWhere(ctx, model, cursor, true);
 }
 
-function rewriteSelection(ctx: WalkContext, model: RuntimeModel, selection: Obj): Obj {
+function rewriteSelection(ctx: WalkContext, model: RuntimeModel, selection: Obj, shapes: Map<string, ReadShape>): Obj {
   const out: Obj = {};
+  // A selected typed field is read from its storage column (left out of the result unless selected too).
+  for (const [storage, codec] of model.storageOwners) {
+    if (selection[codec.field] && !selection[storage]) out[storage] = true;
+  }
   for (const [key, value] of Object.entries(selection)) {
     if (key === '_count' && isObject(value) && isObject(value.select)) {
       const counted: Obj = {};
@@ -76,7 +101,8 @@ function rewriteSelection(ctx: WalkContext, model: RuntimeModel, selection: Obj)
       const target = ctx.model(relation.model);
       const nested: Obj = { ...value };
       if (value.where !== undefined) nested.where = rewriteWhere(ctx, target, value.where);
-      rewriteQueryShape(ctx, target, value, nested);
+      const shape = rewriteQueryShape(ctx, target, value, nested);
+      if (shape !== DEFAULT_SHAPE) shapes.set(key, shape);
       out[key] = nested;
       continue;
     }
@@ -89,12 +115,12 @@ function checkOrderBy(ctx: WalkContext, model: RuntimeModel, orderBy: unknown): 
   for (const entry of Array.isArray(orderBy) ? orderBy : [orderBy]) {
     if (!isObject(entry)) continue;
     for (const [key, value] of Object.entries(entry)) {
-      if (model.codecs.has(key)) {
+      if (model.codecs.has(key) || model.storageOwners.has(key)) {
         ctx.refuse(model.name, key, 'orderBy', 'ciphertext order says nothing about plaintext order');
       }
       // groupBy's `orderBy: { _max: { field: 'desc' } }`: only a count of non-null values means the same on ciphertext.
       if (VALUE_AGGREGATES.has(key) && isObject(value)) {
-        const hit = Object.keys(value).find((f) => model.codecs.has(f) || model.indexOwners.has(f));
+        const hit = Object.keys(value).find((f) => model.codecs.has(f) || model.indexOwners.has(f) || model.storageOwners.has(f));
         if (hit) ctx.refuse(model.name, hit, `orderBy ${key}`, 'an aggregate of ciphertext or a blind index says nothing about the plaintext; order by _count or a plain field');
       }
       if (key === '_relevance' && isObject(value)) {
@@ -118,7 +144,7 @@ const ROTATING = 'several index keys are loaded (a re-index is in progress), so 
 
 function checkGroupBy(ctx: WalkContext, model: RuntimeModel, args: Obj): void {
   for (const field of Array.isArray(args.by) ? args.by : [args.by]) {
-    if (typeof field === 'string' && model.codecs.has(field)) {
+    if (typeof field === 'string' && (model.codecs.has(field) || model.storageOwners.has(field))) {
       ctx.refuse(model.name, field, 'groupBy', 'ciphertext is randomised, so equal values would form separate groups; group by its index field');
     }
     if (typeof field === 'string' && model.rotatingIndexes.has(field)) ctx.refuse(model.name, field, 'groupBy', ROTATING);
@@ -141,7 +167,7 @@ function checkHaving(ctx: WalkContext, model: RuntimeModel, having: unknown): vo
       for (const inner of Array.isArray(value) ? value : [value]) checkHaving(ctx, model, inner);
       continue;
     }
-    if (model.codecs.has(key)) {
+    if (model.codecs.has(key) || model.storageOwners.has(key)) {
       ctx.refuse(model.name, key, 'having', 'aggregates cannot be computed on ciphertext');
     } else if (model.indexOwners.has(key) && !(isObject(value) && Object.keys(value).every((op) => op === '_count'))) {
       ctx.refuse(model.name, key, 'having', 'it would compare the stored blind index (only _count of an index field is meaningful); filter on the plaintext with where instead');
@@ -155,7 +181,7 @@ function checkAggregates(ctx: WalkContext, model: RuntimeModel, args: Obj): void
     const selected = args[agg];
     if (!isObject(selected)) continue;
     for (const [field, on] of Object.entries(selected)) {
-      if (on && model.codecs.has(field)) ctx.refuse(model.name, field, agg, 'aggregates cannot be computed on ciphertext');
+      if (on && (model.codecs.has(field) || model.storageOwners.has(field))) ctx.refuse(model.name, field, agg, 'aggregates cannot be computed on ciphertext');
     }
   }
 }

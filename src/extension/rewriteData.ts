@@ -1,6 +1,7 @@
 import type { RelationSpec } from '../schema';
 import { rewriteWhere } from './rewriteWhere';
 import type { RuntimeModel } from './runtimeSchema';
+import { isFieldValue, isJsonNullValue, resolveJsonNull, typedNull } from './typedValues';
 import { isObject, mapOneOrMany, type Obj, type WalkContext } from './walkContext';
 
 const ATOMIC_OPERATORS = new Set(['increment', 'decrement', 'multiply', 'divide', 'push', 'unset']);
@@ -18,6 +19,9 @@ export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown
     if (model.indexOwners.has(key) && value !== undefined) {
       ctx.refuse(model.name, key, kind, `it is the blind index of '${model.indexOwners.get(key)!.field}' and is computed by the extension; write '${model.indexOwners.get(key)!.field}' instead`);
     }
+    if (model.storageOwners.has(key) && value !== undefined) {
+      ctx.refuse(model.name, key, kind, `it holds the ciphertext of '${model.storageOwners.get(key)!.field}' and is written by the extension; write '${model.storageOwners.get(key)!.field}' instead`);
+    }
   }
   if (kind === 'update') refuseUncheckedCompoundChange(ctx, model, data);
   for (const key of Object.keys(data)) {
@@ -26,7 +30,7 @@ export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown
     if (codec) {
       if (value === undefined) continue;
       let plain: unknown = value;
-      if (kind === 'update' && isObject(value)) {
+      if (kind === 'update' && !isFieldValue(codec, value, 'data') && isObject(value)) {
         const ops = Object.keys(value).filter((o) => value[o] !== undefined);
         if (ops.length === 0) continue; // `{ set: undefined }`: Prisma leaves the field alone
         if (ops.length !== 1 || ops[0] !== 'set') {
@@ -36,12 +40,17 @@ export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown
         }
         plain = value.set;
       }
-      if (plain === null) {
-        out[key] = null;
+      const jsonNull = isJsonNullValue(codec, plain);
+      plain = resolveJsonNull(codec, plain, 'data');
+      const storage = codec.storageField;
+      // A typed field's own column is always written NULL: its ciphertext goes to the storage column.
+      if (storage) out[key] = typedNull(codec);
+      if (plain === null && !jsonNull) {
+        out[storage ?? key] = null;
         if (codec.indexField) out[codec.indexField] = null;
         continue;
       }
-      out[key] = codec.encrypt(plain);
+      out[storage ?? key] = codec.encrypt(plain);
       ctx.stats.encrypted++;
       ctx.fields.written.add(codec.binding);
       if (codec.indexField) {
@@ -51,7 +60,7 @@ export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown
           out[codec.indexField] = hashes[0];
           ctx.uniqueWrites.push({ model: model.name, indexField: codec.indexField, hashes, constraints });
         } else {
-          out[codec.indexField] = codec.indexForWrite(plain as string);
+          out[codec.indexField] = codec.indexForWrite(plain);
         }
         ctx.stats.indexed++;
       }

@@ -1,6 +1,8 @@
 import type { BlindIndex } from '../crypto/blindIndex';
 import type { FieldCodec } from '../codec/fieldCodec';
+import { JsonNull } from '@prisma/client/runtime/client';
 import type { RuntimeModel } from './runtimeSchema';
+import { ANY_NULL, isFieldValue, JSON_NULL, resolveJsonNull, typedNullTest } from './typedValues';
 import { isObject, mapOneOrMany, type Obj, type WalkContext } from './walkContext';
 
 /**
@@ -24,9 +26,16 @@ export function rewriteWhere(ctx: WalkContext, model: RuntimeModel, where: unkno
       continue;
     }
     const owner = model.indexOwners.get(key);
-    if (owner && unique && (typeof value === 'string' || (isObject(value) && typeof value.equals === 'string' && Object.keys(value).length === 1))) {
-      const plain = typeof value === 'string' ? value : (value as Obj).equals;
-      setUniqueIndex(ctx, model, out, key, owner.indexesForLookup(plain));
+    if (owner && unique && value !== null) {
+      const equalsOnly = isObject(value) && !isFieldValue(owner, value, 'where') && Object.keys(value).length === 1 && value.equals !== undefined && value.equals !== null;
+      if (isFieldValue(owner, value, 'where') || equalsOnly) {
+        setUniqueIndex(ctx, model, out, key, owner.indexesForLookup(equalsOnly ? (value as Obj).equals : value));
+        continue;
+      }
+    }
+    const storageOwner = model.storageOwners.get(key);
+    if (storageOwner) {
+      out[key] = storageFilter(ctx, model, storageOwner, key, value);
       continue;
     }
     // A filter on the encrypted field, or on its index field (which takes the plaintext too).
@@ -120,7 +129,7 @@ export function refuseProtectedFieldRefs(ctx: WalkContext, operand: unknown): vo
   const ref = fieldRefOf(operand);
   if (ref) {
     const target = ctx.schema.get(ref.modelName);
-    if (target && (target.codecs.has(ref.name) || target.indexOwners.has(ref.name))) {
+    if (target && (target.codecs.has(ref.name) || target.indexOwners.has(ref.name) || target.storageOwners.has(ref.name))) {
       ctx.refuse(ref.modelName, ref.name, 'field reference', 'other columns cannot be compared with ciphertext or a blind index');
     }
   } else if (Array.isArray(operand)) {
@@ -137,10 +146,13 @@ export function refuseProtectedFieldRefs(ctx: WalkContext, operand: unknown): vo
  * a null index, so moving a test from one column to the other would change its answer.
  */
 function rewriteFieldFilter(ctx: WalkContext, codec: FieldCodec, key: string, filter: unknown): Obj[] | 'keep' {
-  if (filter === null) return 'keep';
-  if (!isObject(filter)) return [equality(ctx, codec, 'equals', [filter])];
+  // A typed field's own column is NULL at rest: its null tests are answered by the storage column.
+  const typed = codec.storageField !== undefined && key === codec.field;
+  if (filter === null) return typed ? [typedNullTest(codec, true)] : 'keep';
+  if (isFieldValue(codec, filter, 'where')) return [equality(ctx, codec, 'equals', [filter])];
   const conditions: Obj[] = [];
-  return collectConditions(ctx, codec, key, filter, false, conditions) ? 'keep' : conditions;
+  const onlyNullTests = collectConditions(ctx, codec, key, filter as Obj, false, conditions);
+  return onlyNullTests && !typed ? 'keep' : conditions;
 }
 
 /**
@@ -152,8 +164,10 @@ function rewriteFieldFilter(ctx: WalkContext, codec: FieldCodec, key: string, fi
  */
 function collectConditions(ctx: WalkContext, codec: FieldCodec, key: string, filter: Obj, negated: boolean, out: Obj[]): boolean {
   let onlyNullTests = true;
-  for (const [op, operand] of Object.entries(filter)) {
+  for (const [op, raw] of Object.entries(filter)) {
+    const operand = resolveJsonNull(codec, raw, 'where');
     if (operand === undefined) continue;
+    if (operand === ANY_NULL) ctx.refuse(codec.model, codec.field, op, 'AnyNull is two tests; write Prisma.DbNull or Prisma.JsonNull (or both in OR)');
     if (op === 'mode') {
       if (operand === 'insensitive') {
         ctx.refuse(codec.model, codec.field, 'mode: insensitive', 'ciphertext cannot be compared case-insensitively; normalize the blind index with lowercase instead');
@@ -164,13 +178,16 @@ function collectConditions(ctx: WalkContext, codec: FieldCodec, key: string, fil
       ctx.refuse(codec.model, codec.field, OTHER_OPERATORS.has(op) ? op : 'unknown operator', 'only equality (equals, in, notIn, not) can be answered through a blind index');
     }
     if (fieldRefOf(operand)) ctx.refuse(codec.model, codec.field, op, 'comparing with another column cannot use a blind index');
-    if (op === 'not' && isObject(operand)) {
+    // Json `not` takes a value, never a nested filter.
+    if (op === 'not' && isObject(operand) && !isFieldValue(codec, operand, 'where') && codec.spec.type !== 'Json') {
       if (!collectConditions(ctx, codec, key, operand, !negated, out)) onlyNullTests = false;
       continue;
     }
     if (operand === null && (op === 'equals' || op === 'not')) {
-      // The caller's own null test, on the column they named, with the meaning it has here.
-      out.push({ [key]: op === 'not' ? { not: null } : negated ? { not: { equals: null } } : { equals: null } });
+      // The caller's own null test, on the column they named, with the meaning it has here; a
+      // typed field's own column is NULL at rest, so its null tests are answered by its storage.
+      if (codec.storageField !== undefined && key === codec.field) out.push(typedNullTest(codec, op === 'equals' && !negated));
+      else out.push({ [key]: op === 'not' ? { not: null } : negated ? { not: { equals: null } } : { equals: null } });
       continue;
     }
     onlyNullTests = false;
@@ -179,6 +196,16 @@ function collectConditions(ctx: WalkContext, codec: FieldCodec, key: string, fil
     out.push(equality(ctx, codec, matches ? 'equals' : 'notEquals', values));
   }
   return onlyNullTests;
+}
+
+/**
+ * A filter on a storage column (a typed field's ciphertext): only null tests mean something;
+ * anything else would compare ciphertext.
+ */
+function storageFilter(ctx: WalkContext, model: RuntimeModel, codec: FieldCodec, key: string, value: unknown): unknown {
+  const onlyNull = value === null || (isObject(value) && Object.entries(value).every(([op, v]) => v === undefined || (v === null && (op === 'equals' || op === 'not'))));
+  if (!onlyNull) ctx.refuse(model.name, key, 'filter', `it holds the ciphertext of '${codec.field}'; filter on '${codec.field}' instead`);
+  return value;
 }
 
 function asList(ctx: WalkContext, codec: FieldCodec, op: string, operand: unknown): unknown[] {
@@ -198,12 +225,14 @@ function equality(ctx: WalkContext, codec: FieldCodec, kind: 'equals' | 'notEqua
     ctx.refuse(codec.model, codec.field, kind === 'equals' ? 'equals' : 'not', 'the field has no blind index (add index: <field> to its @encrypted annotation)');
   }
   const hashes: BlindIndex[] = [];
-  for (const v of values) {
-    if (v === null) continue;
-    if (typeof v !== 'string') {
-      // Field references (`prisma.user.fields.x`) arrive as objects: another column's value is never hashed.
-      ctx.refuse(codec.model, codec.field, kind, typeof v === 'object' ? 'comparing with another column cannot use a blind index' : `expected a string, got ${typeof v}`);
+  for (const raw of values) {
+    if (raw === null) continue;
+    // Field references (`prisma.user.fields.x`) arrive as objects: another column's value is never hashed.
+    if (fieldRefOf(raw)) ctx.refuse(codec.model, codec.field, kind, 'comparing with another column cannot use a blind index');
+    if (!codec.storageField && typeof raw !== 'string') {
+      ctx.refuse(codec.model, codec.field, kind, typeof raw === 'object' ? 'comparing with another column cannot use a blind index' : `expected a string, got ${typeof raw}`);
     }
+    const v = raw === JSON_NULL ? null : raw;
     for (const h of codec.indexesForLookup(v)) hashes.push(h);
     ctx.stats.indexed++;
     ctx.fields.searched.add(codec.binding);
@@ -217,7 +246,14 @@ function equality(ctx: WalkContext, codec: FieldCodec, kind: 'equals' | 'notEqua
   return {
     OR: [
       { AND: [{ [indexField!]: { not: null } }, { [indexField!]: test }] },
-      { [indexField!]: null, [codec.field]: kind === 'equals' ? { in: plain } : { notIn: plain } },
+      { [indexField!]: null, ...legacyMatch(codec, kind, plain) },
     ],
   };
+}
+
+/** Legacy rows (passthrough) compared on the plaintext column; Json filters have no `in`. */
+function legacyMatch(codec: FieldCodec, kind: 'equals' | 'notEquals', plain: unknown[]): Obj {
+  if (codec.spec.type !== 'Json') return { [codec.field]: kind === 'equals' ? { in: plain } : { notIn: plain } };
+  const any = { OR: plain.map((v) => ({ [codec.field]: { equals: v === JSON_NULL ? JsonNull : v } })) };
+  return kind === 'equals' ? any : { NOT: any };
 }

@@ -13,6 +13,8 @@ export interface RuntimeModel {
   readonly codecs: ReadonlyMap<string, FieldCodec>;
   /** Blind-index field name → codec of the field it indexes. */
   readonly indexOwners: ReadonlyMap<string, FieldCodec>;
+  /** Storage field name (a typed field's ciphertext column) → codec of the typed field. */
+  readonly storageOwners: ReadonlyMap<string, FieldCodec>;
   readonly relations: ReadonlyMap<string, RelationSpec>;
   /** Relations whose results may contain encrypted values (directly or deeper): the only ones result decryption visits. */
   readonly encryptedReach: ReadonlyArray<readonly [field: string, target: string]>;
@@ -49,10 +51,12 @@ export function buildRuntimeSchema(
   for (const [name, spec] of Object.entries(schema.models)) {
     const codecs = new Map<string, FieldCodec>();
     const indexOwners = new Map<string, FieldCodec>();
+    const storageOwners = new Map<string, FieldCodec>();
     for (const [field, fieldSpec] of Object.entries(spec.encrypted)) {
       const codec = new FieldCodec(name, field, fieldSpec, keyring, { onDecryptFailure, ...(backend ? { backend } : {}), legacyKeys });
       codecs.set(field, codec);
       if (fieldSpec.index) indexOwners.set(fieldSpec.index, codec);
+      if (fieldSpec.storage) storageOwners.set(fieldSpec.storage, codec);
     }
     const rotatingIndexes = new Set([...indexOwners].filter(([, codec]) => keyring.indexKeysFor(codec.binding).length > 1).map(([field]) => field));
     const relations = new Map(Object.entries(spec.relations));
@@ -64,6 +68,7 @@ export function buildRuntimeSchema(
       spec,
       codecs,
       indexOwners,
+      storageOwners,
       relations,
       encryptedReach: [...relations].filter(([, rel]) => reach.has(rel.model)).map(([field, rel]) => [field, rel.model] as const),
       holdsEncrypted: reach.has(name),

@@ -1,5 +1,6 @@
 import type { CryptoStats } from '../audit/auditLog';
-import { UnsupportedQueryError } from '../errors';
+import { UnsupportedQueryError, type DecryptionError } from '../errors';
+import { DEFAULT_SHAPE, type ReadShape } from './decryptResult';
 import type { RuntimeModel, RuntimeSchema } from './runtimeSchema';
 
 /** State shared by the walkers while one query is rewritten. */
@@ -18,6 +19,10 @@ export class WalkContext {
    * constraint cannot see a duplicate stored under another key, so the extension checks them.
    */
   readonly uniqueWrites: UniqueWrite[] = [];
+  /** What the top-level selection asks of result decryption (set by rewriteArgs). */
+  readShape: ReadShape = DEFAULT_SHAPE;
+  /** Audit hook for decryption failures found outside a codec (plaintext in a strict typed column). */
+  onDecryptFailure?: (error: DecryptionError) => void;
 
   constructor(
     readonly schema: RuntimeSchema,

@@ -8,6 +8,7 @@ import type { EncryptedFieldSpec, LegacySpec, ReadMode } from '../schema';
  *   @encrypted
  *   @encrypted(index: <field>)
  *   @encrypted(index: <field>, normalize: [<step>, ...], readMode: strict | passthrough, legacy: pfe)
+ *   @encrypted(storage: <field>, index: <field>, readMode: ...)     fields of other types than String
  *
  * `legacy: pfe` marks a field whose values prisma-field-encryption wrote: only such fields read
  * that format (with a legacy key source) and are converted by `convert-pfe`.
@@ -16,6 +17,8 @@ import type { EncryptedFieldSpec, LegacySpec, ReadMode } from '../schema';
  */
 export interface ParsedAnnotation {
   readonly index?: string;
+  /** Typed fields: the String field that holds the ciphertext. */
+  readonly storage?: string;
   readonly normalize?: readonly Normalizer[];
   readonly readMode: ReadMode;
   readonly legacy?: LegacyFormat;
@@ -26,7 +29,7 @@ export const LEGACY_FORMATS = ['pfe'] as const;
 export type LegacyFormat = (typeof LEGACY_FORMATS)[number];
 
 const READ_MODES: readonly ReadMode[] = ['strict', 'passthrough'];
-const OPTIONS = ['index', 'normalize', 'readMode', 'legacy'] as const;
+const OPTIONS = ['index', 'normalize', 'readMode', 'legacy', 'storage'] as const;
 type OptionName = (typeof OPTIONS)[number];
 type OptionValue = { kind: 'word'; word: string } | { kind: 'list'; words: string[] };
 
@@ -53,12 +56,13 @@ export function parseAnnotation(doc: string | undefined, model: string, field: s
   if (close < 0) fail("missing ')'");
   const options = parseOptions(rest.slice(1, close), fail);
 
-  const result: { index?: string; normalize?: Normalizer[]; readMode: ReadMode; legacy?: LegacyFormat } = { readMode: 'strict' };
+  const result: { index?: string; storage?: string; normalize?: Normalizer[]; readMode: ReadMode; legacy?: LegacyFormat } = { readMode: 'strict' };
   for (const [name, value] of options) {
     switch (name) {
       case 'index':
-        if (value.kind !== 'word' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(value.word)) fail('index takes one field name');
-        result.index = (value as { word: string }).word;
+      case 'storage':
+        if (value.kind !== 'word' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(value.word)) fail(`${name} takes one field name`);
+        result[name] = (value as { word: string }).word;
         break;
       case 'normalize': {
         const words = value.kind === 'list' ? value.words : [value.word];
@@ -143,8 +147,9 @@ function parseOptions(body: string, fail: (reason: string) => never): Map<Option
   return out;
 }
 
-export function toFieldSpec(parsed: ParsedAnnotation, legacy?: LegacySpec): EncryptedFieldSpec {
-  const from = legacy ? { legacy } : {};
+/** The map entry for a parsed annotation; `legacy` marks a prisma-field-encryption field, `typed` adds a typed field's type, storage field and column shape. */
+export function toFieldSpec(parsed: ParsedAnnotation, legacy?: LegacySpec, typed?: Pick<EncryptedFieldSpec, 'type' | 'storage' | 'column'>): EncryptedFieldSpec {
+  const from = { ...(legacy ? { legacy } : {}), ...typed };
   if (!parsed.index) return { readMode: parsed.readMode, ...from };
   return { index: parsed.index, ...(parsed.normalize ? { normalize: parsed.normalize } : {}), readMode: parsed.readMode, ...from };
 }

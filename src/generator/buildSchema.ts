@@ -3,6 +3,7 @@ import { ConfigurationError } from '../errors';
 import type { EncryptedFieldSpec, EncryptionSchema, ModelSpec, RelationSpec } from '../schema';
 import { parseAnnotation, toFieldSpec } from './annotation';
 import { legacySpecFor, checkPfeHashOwners } from './legacySpec';
+import { typedFieldSpec } from './typedField';
 
 type Model = DMMF.Datamodel['models'][number];
 type Field = Model['fields'][number];
@@ -21,6 +22,7 @@ function buildModel(model: Model, provider: string): ModelSpec {
   const byName = new Map(model.fields.map((f) => [f.name, f]));
   const encrypted: Record<string, EncryptedFieldSpec> = {};
   const indexOwners = new Map<string, string>();
+  const storageOwners = new Map<string, string>();
   const compoundUniques = compoundUniqueInputs(model);
   const foreignKeys = new Set(model.fields.flatMap((f) => f.relationFromFields ?? []));
 
@@ -30,8 +32,16 @@ function buildModel(model: Model, provider: string): ModelSpec {
     const fail = (reason: string): never => {
       throw new ConfigurationError(model.name, field.name, reason);
     };
-    checkCanHoldCiphertext(field, foreignKeys.has(field.name), fail);
-    checkColumnType(field, provider, fail);
+    checkCanBeEncrypted(field, foreignKeys.has(field.name), fail);
+    // A String holds its own ciphertext; any other type names a String field that holds it.
+    const typed = field.type === 'String' ? undefined : typedFieldSpec(field, parsed, byName, storageOwners, fail);
+    if (typed) {
+      const storage = byName.get(typed.storage!)!;
+      checkColumnType(storage, provider, (reason) => fail(`storage field '${storage.name}' ${reason}`));
+    } else {
+      if (parsed.storage) fail('is a String, which holds its own ciphertext; storage is for fields of other types');
+      checkColumnType(field, provider, fail);
+    }
     if (isInCompound(field.name, compoundUniques)) {
       fail('is part of a compound id or @@unique; ciphertext is randomised, put the constraint on its index field instead');
     }
@@ -54,11 +64,16 @@ function buildModel(model: Model, provider: string): ModelSpec {
         failIndex(`is @db.${nativeType}(${nativeArgs?.join(', ')}): a blind index needs a variable-length column of at least ${MIN_INDEX_COLUMN} characters`);
       }
       if (parseAnnotation(idx.documentation, model.name, idx.name)) failIndex('is itself encrypted');
+      if (idx.name === parsed.storage) failIndex('is also its storage field');
       const owner = indexOwners.get(indexName);
       if (owner) failIndex(`is already the index of '${owner}'`);
       indexOwners.set(indexName, field.name);
     }
-    encrypted[field.name] = toFieldSpec(parsed, legacySpecFor(model, field.name, parsed));
+    encrypted[field.name] = toFieldSpec(parsed, legacySpecFor(model, field.name, parsed), typed);
+  }
+  for (const [storage, owner] of storageOwners) {
+    const index = [...indexOwners].find(([name]) => name === storage);
+    if (index) throw new ConfigurationError(model.name, owner, `storage field '${storage}' is already the index of '${index[1]}'`);
   }
   checkPfeHashOwners(model, encrypted);
 
@@ -82,12 +97,14 @@ function buildModel(model: Model, provider: string): ModelSpec {
   };
 }
 
-function checkCanHoldCiphertext(field: Field, isForeignKey: boolean, fail: (reason: string) => never): void {
+const ENCRYPTABLE_TYPES = new Set(['String', 'Int', 'BigInt', 'Float', 'Decimal', 'Boolean', 'DateTime', 'Json', 'Bytes']);
+
+function checkCanBeEncrypted(field: Field, isForeignKey: boolean, fail: (reason: string) => never): void {
   if (field.kind === 'object') fail('is a relation; annotate scalar fields only');
-  if (field.kind !== 'scalar' || field.type !== 'String') {
-    fail(`has type ${field.type}, which cannot hold ciphertext; declare it as String (encrypt the text form of the value)`);
+  if (field.kind !== 'scalar' || !ENCRYPTABLE_TYPES.has(field.type)) {
+    fail(`has type ${field.type}, which cannot be encrypted (supported: ${[...ENCRYPTABLE_TYPES].join(', ')})`);
   }
-  if (field.isList) fail('is a list (String[]); encrypt a single String field instead');
+  if (field.isList) fail(`is a list (${field.type}[]); encrypt a single ${field.type} field instead`);
   if (field.isId) fail('is the id; ids must stay stable and comparable');
   if (field.isUnique) fail('is @unique, which is meaningless on randomised ciphertext; put @unique on its index field');
   if (field.hasDefaultValue) fail('has a @default, which the database would store as plaintext');

@@ -51,7 +51,7 @@ export async function migrateBatch(
   keyTypes: readonly string[],
   chunk: Chunk,
 ): Promise<BatchResult> {
-  const guarded = new Set(target.fields.map((f) => f.column));
+  const guarded = new Set(target.fields.flatMap((f) => (f.typedColumn ? [f.column, f.typedColumn] : [f.column])));
   const after = chunk.cursor ?? chunk.lower;
   const range = { ...(after ? { after } : {}), ...(chunk.upper ? { atMost: chunk.upper } : {}), filter: scan.filter };
   let rows = await readBatch(conn, target, { ...range, limit: scan.batchSize });
@@ -95,6 +95,7 @@ export async function planBatch(target: ModelTarget, planner: BatchPlanner, rows
   const plans = await planner.plan(
     todo.map((r) => r.values),
     todo.map((r) => r.indexes),
+    todo.map((r) => r.typed ?? []),
   );
   const writes: RowWrite[] = [];
   plans.forEach((plan, i) => {

@@ -4,6 +4,7 @@ import { keyIdOf, looksLikeCiphertext } from '../crypto/ciphertext';
 import { DecryptionError, EncryptionError } from '../errors';
 import type { FieldCodec } from '../codec/fieldCodec';
 import type { RowWrite, StoredRow } from './sql';
+import { fromTypedText } from './typedColumn';
 
 /** What a migration run does to each value. */
 export type MigrationMode = 'rotate' | 'encrypt-existing' | 'convert-pfe';
@@ -19,6 +20,8 @@ export interface PlannedField {
   readonly codec: FieldCodec;
   readonly column: string;
   readonly indexColumn?: string;
+  /** Typed fields: their own column (legacy plaintext until converted, NULL after). */
+  readonly typedColumn?: string;
 }
 
 /** Planning options beyond the mode. */
@@ -27,20 +30,20 @@ export interface PlanOptions {
   readonly reindex?: boolean;
 }
 
+type Columns = { readonly column: string; readonly indexColumn?: string; readonly typedColumn?: string };
+
 /**
  * The columns a row write names, in the one order every part of the migrator uses: each field's
- * value column, then its index column when it has one.
+ * value column, then its index column when it has one, then a typed field's own column.
  */
-export function planColumns(fields: ReadonlyArray<{ readonly column: string; readonly indexColumn?: string }>): string[] {
-  return fields.flatMap((f) => (f.indexColumn ? [f.column, f.indexColumn] : [f.column]));
+export function planColumns(fields: ReadonlyArray<Columns>): string[] {
+  return fields.flatMap((f) => [f.column, ...(f.indexColumn ? [f.indexColumn] : []), ...(f.typedColumn ? [f.typedColumn] : [])]);
 }
 
-/** A stored row's cells in {@link planColumns} order. */
-export function storedCells(fields: ReadonlyArray<{ readonly indexColumn?: string }>, row: Pick<StoredRow, 'values' | 'indexes'>): Array<string | null> {
-  return fields.flatMap((f, i) => {
-    const value = (row.values[i] as string | null | undefined) ?? null;
-    return f.indexColumn ? [value, (row.indexes[i] as string | null | undefined) ?? null] : [value];
-  });
+/** A stored row's cells in {@link planColumns} order (a typed column as its text form). */
+export function storedCells(fields: ReadonlyArray<Omit<Columns, 'column'>>, row: Pick<StoredRow, 'values' | 'indexes' | 'typed'>): Array<string | null> {
+  const text = (v: unknown) => (v as string | null | undefined) ?? null;
+  return fields.flatMap((f, i) => [text(row.values[i]), ...(f.indexColumn ? [text(row.indexes[i])] : []), ...(f.typedColumn ? [text(row.typed?.[i])] : [])]);
 }
 
 export interface RowPlan {
@@ -84,7 +87,21 @@ export function planRow(
     const index = f.indexColumn ? (row.indexes[i] as string | null) : undefined;
     let nextValue = value as string | null;
     let nextIndex = index;
-    if (value !== null && value !== undefined) {
+    const legacy = f.typedColumn ? ((row.typed?.[i] ?? null) as string | null) : null;
+    if (legacy !== null && legacy !== undefined) {
+      // Plaintext in a typed field's own column: written by code that bypassed the extension, so
+      // newer than any ciphertext beside it. encrypt-existing moves it into the storage column.
+      if (mode === 'encrypt-existing') {
+        try {
+          const plain = fromTypedText(f.codec.spec.type!, legacy);
+          nextValue = f.codec.encrypt(plain);
+          if (f.indexColumn) nextIndex = f.codec.indexForWrite(plain);
+          changed = true;
+        } catch (error) {
+          failures.push(toFailure(f.codec.field, error));
+        }
+      }
+    } else if (value !== null && value !== undefined) {
       if (typeof value !== 'string') {
         failures.push({ field: f.codec.field, keyId: undefined, reason: 'not-text' });
       } else {
@@ -102,6 +119,7 @@ export function planRow(
     if (nextValue !== value || nextIndex !== index) changed = true;
     next.push(nextValue ?? null);
     if (f.indexColumn) next.push(nextIndex ?? null);
+    if (f.typedColumn) next.push(mode === 'encrypt-existing' ? null : (legacy ?? null));
   });
   if (failures.length > 0 || !changed) return { failures };
   const names = planColumns(fields);

@@ -24,8 +24,8 @@ export interface PlannedRow {
 }
 
 export interface BatchPlanner {
-  /** Plans rows given as their value and index cells (in field-target order). */
-  plan(values: readonly (readonly unknown[])[], indexes: readonly (readonly unknown[])[]): Promise<PlannedRow[]>;
+  /** Plans rows given as their value, index and typed-column cells (in field-target order). */
+  plan(values: readonly (readonly unknown[])[], indexes: readonly (readonly unknown[])[], typed: readonly (readonly unknown[])[]): Promise<PlannedRow[]>;
   close(): Promise<void>;
 }
 
@@ -45,14 +45,21 @@ export function plannedFields(setup: PlannerSetup, keyring: Keyring, legacyKeys?
     codec: new FieldCodec(setup.model, f.field, f.spec, keyring, { legacyKeys }),
     column: f.column,
     ...(f.indexColumn ? { indexColumn: f.indexColumn } : {}),
+    ...(f.typedColumn ? { typedColumn: f.typedColumn } : {}),
   }));
 }
 
 /** Plans every row of a batch; pure apart from fresh nonces. Runs on whichever thread calls it. */
-export function planRows(setup: Pick<PlannerSetup, 'mode' | 'primary' | 'reindex'>, fields: readonly PlannedField[], values: readonly (readonly unknown[])[], indexes: readonly (readonly unknown[])[]): PlannedRow[] {
+export function planRows(
+  setup: Pick<PlannerSetup, 'mode' | 'primary' | 'reindex'>,
+  fields: readonly PlannedField[],
+  values: readonly (readonly unknown[])[],
+  indexes: readonly (readonly unknown[])[],
+  typed: readonly (readonly unknown[])[],
+): PlannedRow[] {
   const options = { reindex: setup.reindex === true };
   return values.map((v, i) => {
-    const plan = planRow(setup.mode, fields, { key: [], values: v, indexes: indexes[i]! }, setup.primary, options);
+    const plan = planRow(setup.mode, fields, { key: [], values: v, indexes: indexes[i]!, typed: typed[i] ?? [] }, setup.primary, options);
     return plan.write ? { next: plan.write.columns.map(([, , next]) => next), failures: plan.failures } : { failures: plan.failures };
   });
 }
@@ -61,7 +68,7 @@ export function planRows(setup: Pick<PlannerSetup, 'mode' | 'primary' | 'reindex
 export function inlinePlanner(setup: PlannerSetup, keyring: Keyring, legacyKeys?: PfeKeyLookup): BatchPlanner {
   const fields = plannedFields(setup, keyring, legacyKeys);
   return {
-    plan: async (values, indexes) => planRows(setup, fields, values, indexes),
+    plan: async (values, indexes, typed) => planRows(setup, fields, values, indexes, typed),
     close: async () => undefined,
   };
 }
@@ -116,7 +123,12 @@ export interface WorkerInit {
   readonly keys: KeyringSnapshot;
 }
 
-export type WorkerRequest = { readonly id: number; readonly values: readonly (readonly unknown[])[]; readonly indexes: readonly (readonly unknown[])[] };
+export type WorkerRequest = {
+  readonly id: number;
+  readonly values: readonly (readonly unknown[])[];
+  readonly indexes: readonly (readonly unknown[])[];
+  readonly typed: readonly (readonly unknown[])[];
+};
 export type WorkerResponse = { readonly id: number; readonly rows: PlannedRow[] } | { readonly id: number; readonly error: string };
 
 /** The compiled worker script; absent when running from TypeScript sources (tests), where planning stays inline. */
@@ -174,14 +186,14 @@ export function threadPlanner(setup: PlannerSetup, keyring: Keyring, threads: nu
       else waiting.push({ resolve, reject });
     });
   return {
-    async plan(values, indexes) {
+    async plan(values, indexes, typed) {
       if (broken) throw broken;
       const w = await acquire();
       const id = nextId++;
       return new Promise<PlannedRow[]>((resolve, reject) => {
         if (broken) return reject(broken);
         pending.set(id, { resolve, reject });
-        w.postMessage({ id, values, indexes } satisfies WorkerRequest);
+        w.postMessage({ id, values, indexes, typed } satisfies WorkerRequest);
       });
     },
     async close() {

@@ -10,7 +10,10 @@ export interface ScopeFilter {
 /** One encrypted field with the database columns of its value and its blind index. */
 export interface FieldTarget {
   readonly field: string;
+  /** The column holding the ciphertext: the field's own, or a typed field's storage column. */
   readonly column: string;
+  /** Typed fields: the field's own column, NULL at rest (legacy plaintext while encrypt-existing runs). */
+  readonly typedColumn?: string;
   readonly spec: EncryptedFieldSpec;
   readonly indexField?: string;
   readonly indexColumn?: string;
@@ -63,7 +66,8 @@ export function resolveScope(schema: EncryptionSchema, filter: ScopeFilter = {})
         const fieldSpec = spec.encrypted[f]!;
         return {
           field: f,
-          column: columnOf(spec, f),
+          column: columnOf(spec, fieldSpec.storage ?? f),
+          ...(fieldSpec.storage ? { typedColumn: columnOf(spec, f) } : {}),
           spec: fieldSpec,
           ...(fieldSpec.index ? { indexField: fieldSpec.index, indexColumn: columnOf(spec, fieldSpec.index) } : {}),
         };

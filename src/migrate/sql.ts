@@ -1,12 +1,13 @@
 import { PFE_PREFIX } from '../codec/pfe';
-import { CIPHERTEXT_PREFIX, headerFor, headerText } from '../crypto/ciphertext';
+import { CIPHERTEXT_PREFIX, headerFor, headerText, TYPE_TAGS, type ValueType } from '../crypto/ciphertext';
 
-/** The header a String value under shared data key `keyId` starts with (what the SQL prefix tests match). */
-const v1Header = (keyId: string): string => headerText(headerFor('String', 'shared', keyId));
+/** The header a value of the field under shared data key `keyId` starts with (what the SQL prefix tests match). */
+const currentHeader = (f: { readonly spec: { readonly type?: ValueType } }, keyId: string): string => headerText(headerFor(f.spec.type ?? 'String', 'shared', keyId));
 import { ConfigurationError } from '../errors';
 import type { SqlConnection, SqlRow } from './connection';
 import type { KeyTuple } from './keyCodec';
 import type { ModelTarget } from './scope';
+import { typedText } from './typedColumn';
 
 /**
  * SQL text for the migrator: keyset ranges over a (possibly compound) primary key, prefix tests
@@ -53,9 +54,25 @@ function matches(conn: SqlConnection, p: Params, column: string, pattern: string
 /** The shape of a v1 envelope; whether its key is known is checked separately, with parameters. */
 const V1_SHAPE = '^pce:v1:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$';
 
+/** The shape of a v2 envelope of `type` under a keyring key. */
+const v2Shape = (type: ValueType): string => `^pce:v2:${TYPE_TAGS[type]}:k:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$`;
+
 /** True when the text in `column` starts with `prefix` (exact, never a LIKE pattern). */
 export function startsWith(conn: SqlConnection, p: Params, column: string, prefix: string): string {
   return `${exact(conn, `LEFT(${column}, ${prefix.length})`)} = ${p.add(prefix)}`;
+}
+
+/** The v2 envelope prefix; a keyring (shared) key's value continues with `<type letter>:k:`. */
+const V2_PREFIX = `${CIPHERTEXT_PREFIX}v2:`;
+
+/** True when the text in `column` is a v2 envelope under a keyring data key (`pce:v2:<t>:k:...`). */
+export function isV2Shared(conn: SqlConnection, p: Params, column: string): string {
+  return `(${startsWith(conn, p, column, V2_PREFIX)} AND ${exact(conn, `SUBSTRING(${column}, ${V2_PREFIX.length + 2}, 3)`)} = ${p.add(':k:')})`;
+}
+
+/** The `n`-th (1-based) ':'-separated part of the text in `column`: key ids sit at 3 (v1) and 5 (v2). */
+export function colonPart(conn: SqlConnection, column: string, n: number): string {
+  return conn.dialect === 'postgres' ? `split_part(${column}, ':', ${n})` : exact(conn, `SUBSTRING_INDEX(SUBSTRING_INDEX(${column}, ':', ${n}), ':', -1)`);
 }
 
 /** Keyset bound: the key columns compared with a key tuple, `>` (after) or `<=` (at most). */
@@ -91,6 +108,8 @@ export interface StoredRow {
   readonly key: KeyTuple;
   readonly values: readonly unknown[];
   readonly indexes: readonly unknown[];
+  /** Per field target: a typed field's own column as text ({@link typedText}), undefined for String fields. */
+  readonly typed?: readonly unknown[];
 }
 
 /** Alias of the model's table in the migrator's statements, unlikely to clash with a column name. */
@@ -107,6 +126,7 @@ export function selectBatch(conn: SqlConnection, target: ModelTarget, q: BatchQu
     target.fields.forEach((f, i) => {
       select.push(`${col(f.column)} AS v${i}`);
       if (f.indexColumn) select.push(`${col(f.indexColumn)} AS x${i}`);
+      if (f.typedColumn) select.push(`${typedText(conn, col(f.typedColumn), f.spec.type!)} AS t${i}`);
     });
   }
   const where: string[] = [];
@@ -127,6 +147,7 @@ export function readRow(target: ModelTarget, row: SqlRow): StoredRow {
     key: target.keyColumns.map((_, i) => row[`k${i}`]),
     values: target.fields.map((_, i) => row[`v${i}`]),
     indexes: target.fields.map((f, i) => (f.indexColumn ? row[`x${i}`] : undefined)),
+    typed: target.fields.map((f, i) => (f.typedColumn ? (row[`t${i}`] ?? null) : undefined)),
   };
 }
 
@@ -147,7 +168,7 @@ export function rotateFilter(primaryDataKey: string, primaryIndexKey: string): R
         const v = `${alias}.${conn.quote(f.column)}`;
         // Parameters are added in text order: MySQL placeholders are positional.
         const isCiphertext = startsWith(conn, p, v, CIPHERTEXT_PREFIX);
-        const stale = [`NOT (${startsWith(conn, p, v, v1Header(primaryDataKey))})`];
+        const stale = [`NOT (${startsWith(conn, p, v, currentHeader(f, primaryDataKey))})`];
         if (f.indexColumn) {
           const x = `${alias}.${conn.quote(f.indexColumn)}`;
           stale.push(`${x} IS NULL`, `NOT (${startsWith(conn, p, x, `${primaryIndexKey}:`)})`);
@@ -168,11 +189,14 @@ export function encryptExistingFilter(dataKeyIds: readonly string[]): RowFilter 
       .map((f) => {
         const v = `${alias}.${conn.quote(f.column)}`;
         const plaintext = `NOT (${startsWith(conn, p, v, CIPHERTEXT_PREFIX)})`;
-        const known = dataKeyIds.map((id) => startsWith(conn, p, v, v1Header(id)));
-        const suspect = `NOT (${matches(conn, p, v, V1_SHAPE)}${known.length > 0 ? ` AND (${known.join(' OR ')})` : ''})`;
+        const known = dataKeyIds.map((id) => startsWith(conn, p, v, currentHeader(f, id)));
+        const shape = f.typedColumn ? v2Shape(f.spec.type!) : V1_SHAPE;
+        const suspect = `NOT (${matches(conn, p, v, shape)}${known.length > 0 ? ` AND (${known.join(' OR ')})` : ''})`;
         const work = [plaintext, suspect];
         if (f.indexColumn) work.push(`${alias}.${conn.quote(f.indexColumn)} IS NULL`);
-        return `(${v} IS NOT NULL AND (${work.join(' OR ')}))`;
+        const stored = `(${v} IS NOT NULL AND (${work.join(' OR ')}))`;
+        // A typed field's legacy plaintext is in its own column, which the conversion leaves NULL.
+        return f.typedColumn ? `(${stored} OR ${alias}.${conn.quote(f.typedColumn)} IS NOT NULL)` : stored;
       })
       .join(' OR ');
 }
@@ -245,19 +269,28 @@ export async function updateRows(
   if (rows.length === 0) return 0;
   const columns = rows[0]!.columns.map(([c]) => c);
   const guards = columns.map((c) => guarded.has(c));
+  // A typed field's own column is only ever cleared (its value moved into the storage column),
+  // and compared through its text form, since the old value was read as text.
+  const typedTypes = new Map(target.fields.filter((f) => f.typedColumn).map((f) => [f.typedColumn!, f.spec.type!]));
+  const cleared = columns.map((c) => typedTypes.has(c));
   const t = TABLE_ALIAS;
   const v = '_pce_v';
   const p = new Params(conn);
-  const set = columns.map((c, j) => `${conn.quote(c)} = ${v}.n${j}`);
+  const set = columns.map((c, j) => `${conn.quote(c)} = ${cleared[j] ? 'NULL' : `${v}.n${j}`}`);
   const keyMatch = target.keyColumns.map((c, i) => `${t}.${conn.quote(c)} = ${v}.k${i}`);
-  const names = [...target.keyColumns.map((_, i) => `k${i}`), ...columns.flatMap((_, j) => (guards[j] ? [`o${j}`, `n${j}`] : [`n${j}`]))];
-  const cells = (r: RowWrite): unknown[] => [...r.key, ...r.columns.flatMap(([, o, x], j) => (guards[j] ? [o, x] : [x]))];
+  const cellsOf = (j: number) => [...(guards[j] ? ['o'] : []), ...(cleared[j] ? [] : ['n'])];
+  const names = [...target.keyColumns.map((_, i) => `k${i}`), ...columns.flatMap((_, j) => cellsOf(j).map((c) => `${c}${j}`))];
+  const cells = (r: RowWrite): unknown[] => [...r.key, ...r.columns.flatMap(([, o, x], j) => cellsOf(j).map((c) => (c === 'o' ? o : x)))];
+  const current = (c: string) => {
+    const type = typedTypes.get(c);
+    return type ? typedText(conn, `${t}.${conn.quote(c)}`, type) : `${t}.${conn.quote(c)}`;
+  };
+  const cas = columns.flatMap((c, j) => (guards[j] ? [sameText(conn, current(c), `${v}.o${j}`)] : []));
   if (conn.dialect === 'postgres') {
     // One array parameter per column: the statement text and parameter count do not grow with the batch.
     const types = [...keyTypes, ...names.slice(keyTypes.length).map(() => 'text')];
     const matrix = rows.map(cells);
     const arrays = names.map((_, i) => `${p.add(matrix.map((r) => r[i]))}::${types[i]}[]`);
-    const cas = columns.flatMap((c, j) => (guards[j] ? [sameText(conn, `${t}.${conn.quote(c)}`, `${v}.o${j}`)] : []));
     const sql =
       `UPDATE ${conn.quote(target.table)} AS ${t} SET ${set.join(', ')} ` +
       `FROM unnest(${arrays.join(', ')}) AS ${v}(${names.join(', ')}) ` +
@@ -268,7 +301,6 @@ export async function updateRows(
     const placeholders = cells(r).map((c) => p.add(c));
     return n > 0 ? `SELECT ${placeholders.join(', ')}` : `SELECT ${placeholders.map((c, i) => `${c} AS ${names[i]}`).join(', ')}`;
   });
-  const cas = columns.flatMap((c, j) => (guards[j] ? [sameText(conn, `${t}.${conn.quote(c)}`, `${v}.o${j}`)] : []));
   const sql =
     `UPDATE ${conn.quote(target.table)} AS ${t} JOIN (${selects.join(' UNION ALL ')}) AS ${v} ` +
     `ON ${[...keyMatch, ...cas].join(' AND ')} SET ${set.map((s) => `${t}.${s}`).join(', ')}`;

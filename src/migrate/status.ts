@@ -4,7 +4,7 @@ import type { StoredKeyCounts } from '../keys/keyUsage';
 import type { EncryptionSchema } from '../schema';
 import type { SqlConnection } from './connection';
 import { resolveScope, type ScopeFilter } from './scope';
-import { exact, Params, startsWith } from './sql';
+import { colonPart, exact, isV2Shared, Params, startsWith } from './sql';
 
 /** Where one encrypted field stands: stored values per data key id, plaintext, nulls, and indexes per index key id. */
 export interface FieldStatus extends StoredKeyCounts {
@@ -33,12 +33,14 @@ export async function collectStatus(conn: SqlConnection, schema: EncryptionSchem
       // Parameters are added in text order (MySQL placeholders are positional): the legacy parts are
       // functions, called where they appear in the text.
       const pfe = () => (legacy ? ` WHEN ${startsWith(conn, p, v, PFE_PREFIX)} THEN 'l'` : '');
-      const kind = `CASE WHEN ${v} IS NULL THEN 'n' WHEN ${startsWith(conn, p, v, v1)} THEN 'k' WHEN ${startsWith(conn, p, v, CIPHERTEXT_PREFIX)} THEN 'u'${pfe()} ELSE 'p' END`;
-      // The key id is the third ':'-separated part of `pce:v1:<keyId>:...`, the index key id the first of `<keyId>:<mac>`.
-      const keyPart = conn.dialect === 'postgres' ? `split_part(${v}, ':', 3)` : exact(conn, `SUBSTRING_INDEX(SUBSTRING_INDEX(${v}, ':', 3), ':', -1)`);
+      // A typed field's legacy plaintext is in its own column while its storage column is still NULL.
+      const whenNull = f.typedColumn ? `CASE WHEN ${conn.quote(f.typedColumn)} IS NULL THEN 'n' ELSE 'p' END` : `'n'`;
+      const kind = `CASE WHEN ${v} IS NULL THEN ${whenNull} WHEN ${startsWith(conn, p, v, v1)} THEN 'k' WHEN ${isV2Shared(conn, p, v)} THEN 'k' WHEN ${startsWith(conn, p, v, CIPHERTEXT_PREFIX)} THEN 'u'${pfe()} ELSE 'p' END`;
       // prisma-field-encryption's fingerprint: the 8 characters after `v1.aesgcm256.`.
       const pfeKey = () => (legacy ? ` WHEN ${startsWith(conn, p, v, PFE_PREFIX)} THEN SUBSTRING(${v}, ${PFE_PREFIX.length + 1}, 8)` : '');
-      const keyId = `CASE WHEN ${startsWith(conn, p, v, v1)} THEN ${keyPart}${pfeKey()} END`;
+      // The key id is the third ':'-separated part of `pce:v1:<keyId>:...` and the fifth of
+      // `pce:v2:<type>:k:<keyId>:...`; the index key id is the first of `<keyId>:<mac>`.
+      const keyId = `CASE WHEN ${startsWith(conn, p, v, v1)} THEN ${colonPart(conn, v, 3)} WHEN ${isV2Shared(conn, p, v)} THEN ${colonPart(conn, v, 5)}${pfeKey()} END`;
       const select = [`${kind} AS kind`, `${keyId} AS k`];
       if (f.indexColumn) {
         const x = conn.quote(f.indexColumn);

@@ -138,7 +138,7 @@ type Checker = (value: unknown, index: unknown) => Outcome;
 
 function fieldChecker(codec: FieldCodec, indexed: boolean, keyring: Keyring): Checker {
   const indexKeyIds = new Set(keyring.indexKeysFor(codec.binding).map((k) => k.id));
-  const checkIndex = (plaintext: string, index: unknown): Outcome | undefined => {
+  const checkIndex = (plaintext: unknown, index: unknown): Outcome | undefined => {
     if (!indexed) return undefined;
     if (index === null || index === undefined) return { problem: 'index-missing' };
     if (typeof index !== 'string') return { problem: 'not-text' };
@@ -156,7 +156,7 @@ function fieldChecker(codec: FieldCodec, indexed: boolean, keyring: Keyring): Ch
       if (codec.spec.readMode !== 'passthrough') return { problem: 'not-ciphertext' };
       return checkIndex(value, index) ?? 'plaintext';
     }
-    let plaintext: string;
+    let plaintext: unknown;
     try {
       plaintext = codec.decrypt(value);
     } catch (error) {
@@ -176,8 +176,10 @@ function checkRow(
 ): void {
   target.fields.forEach((f, i) => {
     const value = row.values[i];
-    if (value !== null && value !== undefined) report.values++;
-    const outcome = checkers[i]!(value, row.indexes[i]);
+    const legacy = row.typed?.[i];
+    if ((value !== null && value !== undefined) || (legacy !== null && legacy !== undefined)) report.values++;
+    // Plaintext in a typed field's own column: accepted only while the field is in passthrough.
+    const outcome = legacy !== null && legacy !== undefined ? (f.spec.readMode === 'passthrough' ? 'plaintext' : { problem: 'not-ciphertext' as const }) : checkers[i]!(value, row.indexes[i]);
     if (outcome === 'ok') return;
     if (outcome === 'plaintext') {
       report.plaintext++;

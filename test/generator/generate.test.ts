@@ -66,6 +66,29 @@ describe('prisma generate with the encryption generator', () => {
     expect(map.models.Post.encrypted).toEqual({});
   });
 
+  test('emits the type, storage field and column shape of typed fields', async () => {
+    const result = await generate(
+      'typed',
+      user(`  /// @encrypted(storage: bornCipher, index: bornIndex)
+  born DateTime? @db.Timestamp(0)
+  bornCipher String?
+  bornIndex String?
+  /// @encrypted(storage: feeCipher)
+  fee Decimal? @db.Decimal(10, 2)
+  feeCipher String?
+  /// @encrypted(storage: chartCipher)
+  chart Json?
+  chartCipher String?`),
+    );
+    expect(result.output).toContain('Generated prisma-column-encryption');
+    const map = JSON.parse(readFileSync(join(result.dir, 'schema.json'), 'utf8'));
+    expect(map.models.User.encrypted).toEqual({
+      born: { index: 'bornIndex', readMode: 'strict', type: 'DateTime', storage: 'bornCipher', column: { precision: 0 } },
+      fee: { readMode: 'strict', type: 'Decimal', storage: 'feeCipher', column: { digits: 10, scale: 2 } },
+      chart: { readMode: 'strict', type: 'Json', storage: 'chartCipher' },
+    });
+  });
+
   const failures: Array<[string, string, RegExp, string?]> = [
     ['MySQL String without @db.Text', user('  /// @encrypted\n  email String'), /User\.email: on MySQL\/MariaDB, String maps to VARCHAR\(191\), too short for ciphertext/, 'mysql'],
     ['MySQL @db.VarChar', user('  /// @encrypted\n  email String @db.VarChar(255)'), /User\.email: on MySQL\/MariaDB, String maps to @db\.VarChar/, 'mysql'],
@@ -76,8 +99,7 @@ describe('prisma generate with the encryption generator', () => {
     ['index field not a String', user('  /// @encrypted(index: emailIndex)\n  email String\n  emailIndex Int?'), /User\.email: index field 'emailIndex' must be a scalar String \(found Int\)/],
     ['index field a list', user('  /// @encrypted(index: emailIndex)\n  email String\n  emailIndex String[]'), /must be a scalar String \(found String\[\]\)/],
     ['index field required', user('  /// @encrypted(index: emailIndex)\n  email String\n  emailIndex String @unique'), /must be optional \(String\?\)/],
-    ['annotation on an Int', user('  /// @encrypted\n  age Int'), /User\.age: has type Int, which cannot hold ciphertext/],
-    ['annotation on a DateTime', user('  /// @encrypted\n  born DateTime'), /User\.born: has type DateTime, which cannot hold ciphertext/],
+    ['an Int without storage', user('  /// @encrypted\n  age Int?'), /User\.age: has type Int: name a String field to hold its ciphertext, @encrypted\(storage: ageCipher\)/],
     ['same index twice', user('  /// @encrypted(index: idx)\n  a String\n  /// @encrypted(index: idx)\n  b String\n  idx String?'), /User\.b: index field 'idx' is already the index of 'a'/],
     ['@unique on the encrypted field', user('  /// @encrypted\n  email String @unique'), /User\.email: is @unique/],
     ['@default on the encrypted field', user('  /// @encrypted\n  email String @default("x")'), /User\.email: has a @default/],

@@ -64,12 +64,14 @@ export async function expectTableInStep(h: Harness, model: string): Promise<numb
   for (const row of rows) {
     for (const field of Object.keys(schema.models[model]!.encrypted)) {
       const codec = codecFor(h, model, field);
-      const stored = row[field];
+      // A typed field's column stays NULL; its ciphertext is in the storage column.
+      if (codec.storageField) expect(row[field]).toBeNull();
+      const stored = row[codec.storageField ?? field];
       if (stored === null) {
         if (codec.indexField) expect(row[codec.indexField]).toBeNull();
         continue;
       }
-      expect(stored).toEqual(expect.stringMatching(/^pce:v1:/));
+      expect(stored).toEqual(expect.stringMatching(codec.storageField ? /^pce:v2:[a-z]:k:/ : /^pce:v1:/));
       if (codec.indexField) expect(row[codec.indexField]).toBe(codec.indexForWrite(codec.decrypt(stored as string)));
     }
   }

@@ -108,7 +108,7 @@ describe('planner worker support', () => {
     const original = new FieldCodec('C', 'email', spec, after, () => undefined);
     expect(viaClone.indexForWrite('Q@x.org')).toBe(original.indexForWrite('Q@x.org'));
     expect(original.decrypt(viaClone.encrypt('round trip'))).toBe('round trip');
-    const [planned] = planRows({ mode: 'rotate', primary }, [{ codec: viaClone, column: 'email', indexColumn: 'email_index' }], [[field(before).codec.encrypt('z')]], [[null]]);
+    const [planned] = planRows({ mode: 'rotate', primary }, [{ codec: viaClone, column: 'email', indexColumn: 'email_index' }], [[field(before).codec.encrypt('z')]], [[null]], [[undefined]]);
     expect(original.decrypt(planned!.next![0]!)).toBe('z');
   });
 
@@ -120,11 +120,11 @@ describe('planner worker support', () => {
     const target: FieldTarget = { field: 'email', column: 'email', spec, indexField: 'emailIndex', indexColumn: 'email_index' };
     const planner = threadPlanner({ mode: 'rotate', model: 'C', fields: [target], primary }, after, 1, script);
     try {
-      const first = planner.plan([['x']], [[null]]);
-      const second = planner.plan([['y']], [[null]]);
+      const first = planner.plan([['x']], [[null]], [[undefined]]);
+      const second = planner.plan([['y']], [[null]], [[undefined]]);
       await expect(first).rejects.toThrow(/exited/);
       await expect(second).rejects.toThrow(/exited/);
-      await expect(planner.plan([['z']], [[null]])).rejects.toThrow(/exited/);
+      await expect(planner.plan([['z']], [[null]], [[undefined]])).rejects.toThrow(/exited/);
     } finally {
       await planner.close();
       rmSync(dir, { recursive: true, force: true });
