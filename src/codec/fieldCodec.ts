@@ -118,7 +118,7 @@ export class FieldCodec {
     const openTexts = this.backend.openTexts;
     // The batch path yields UTF-8 text: typed values take their own encoding's decode, value by value.
     if (!openTexts || this.encoding.type !== 'String') return stored.map((v) => this.decrypt(v));
-    const out = new Array<string>(stored.length);
+    const out = new Array<unknown>(stored.length);
     // Values sharing a header text share key and AAD; a field's rows nearly always share one.
     const groups = new Map<string, { header: EnvelopeHeader; members: number[] }>();
     let last: { text: string; members: number[] } | undefined;
