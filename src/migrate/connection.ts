@@ -15,6 +15,11 @@ export type SqlRow = Record<string, unknown>;
  */
 export interface SqlConnection {
   readonly dialect: Dialect;
+  /**
+   * The host the driver connected to, after its own rules (pg: the last `host=` parameter,
+   * PGHOST, `localhost`), when it says; the TLS check judges this one, not the URL's text.
+   */
+  readonly host?: string;
   /** Runs a statement and returns its rows (empty for statements that return none). */
   query<T extends SqlRow = SqlRow>(sql: string, params?: readonly unknown[]): Promise<T[]>;
   /** Runs a statement and returns the number of rows it changed. */
@@ -95,7 +100,7 @@ export async function openConnection(url: string, options: OpenConnectionOptions
   try {
     // A server (or proxy) that cannot answer the status query is treated as unencrypted.
     const finding: TlsFinding = await probeTls(conn.dialect, (sql) => conn.query(sql)).catch(() => ({ encrypted: false, version: null, cipher: null, unreported: true }));
-    const host = connectionHost(url);
+    const host = conn.host ?? connectionHost(url);
     let accepted = true;
     try {
       checkConnectionSecurity(host, finding, options.allowInsecure === true);
@@ -134,6 +139,7 @@ async function openPostgres(url: string): Promise<SqlConnection> {
   let inTransaction = false;
   const conn: SqlConnection = {
     dialect: 'postgres',
+    host: client.host,
     async query<T extends SqlRow>(sql: string, params: readonly unknown[] = []) {
       return (await client.query(sql, params as unknown[])).rows as T[];
     },
