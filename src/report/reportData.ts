@@ -78,7 +78,7 @@ export const LIMITS: readonly string[] = [
   'Raw SQL ($queryRaw, $executeRaw, other clients) bypasses the extension: it reads ciphertext and writes whatever it is given.',
   'No ordering, range, prefix or full-text queries on encrypted fields; orderBy on them is refused.',
   'Keys are in application memory while it runs: a compromised application host can read everything it can read.',
-  'The data-access trail records queries made through the extension only, and its tamper evidence needs the last sequence number kept elsewhere to detect records cut from the end.',
+  'The data-access trail records queries made through the extension only, and its tamper evidence needs the last sequence number and its MAC kept elsewhere to detect records cut from the end (and a file cut back and written on).',
 ];
 
 /** The fields part of the report, straight from the generated map. */
