@@ -57,6 +57,8 @@ export interface DataAccess {
   readonly actor: string | null;
   readonly purpose: string | null;
   readonly requestId: string | null;
+  /** Present when the query failed once sent (nothing found by `*OrThrow`, a constraint): `rows` is 0. */
+  readonly failed?: true;
 }
 
 /** Per-query counters, logged at debug level only. */

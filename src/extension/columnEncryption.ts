@@ -182,7 +182,14 @@ async function runOperation(op: Operation): Promise<unknown> {
   ctx.onDecryptFailure = (e) => op.audit.decryptFailure(e.model, e.field, e.keyId, e.reason);
   const rewritten = rewriteArgs(ctx, model, op.operation, op.args);
   const tx = transactionOf(op.params);
-  const result = ctx.uniqueWrites.length > 0 ? await guardedWrite(op, ctx, rewritten, tx) : await plainRun(op, ctx, rewritten, tx);
+  let result: unknown;
+  try {
+    result = ctx.uniqueWrites.length > 0 ? await guardedWrite(op, ctx, rewritten, tx) : await plainRun(op, ctx, rewritten, tx);
+  } catch (error) {
+    // The database was searched (or written to) all the same: *OrThrow finding nothing, a constraint.
+    if (op.access) logAccess(op.access, op, ctx, undefined, true);
+    throw error;
+  }
   if (RETURNS_RECORDS.has(op.operation)) {
     const at = atDataPath(ctx, model, fluentDataPath(op.params));
     decryptResult(ctx, at.model, result, at.shape);
@@ -193,7 +200,7 @@ async function runOperation(op: Operation): Promise<unknown> {
 }
 
 /** One data-access event for a query that touched encrypted fields (or deleted rows of a model holding them). */
-function logAccess(access: AuditLog, op: Operation, ctx: WalkContext, result: unknown): void {
+function logAccess(access: AuditLog, op: Operation, ctx: WalkContext, result: unknown, failed = false): void {
   const { read, written, searched } = ctx.fields;
   if (read.size === 0 && written.size === 0 && searched.size === 0 && !op.operation.startsWith('delete')) return;
   const context = currentAuditContext();
@@ -207,6 +214,7 @@ function logAccess(access: AuditLog, op: Operation, ctx: WalkContext, result: un
     actor: context?.actor ?? null,
     purpose: context?.purpose ?? null,
     requestId: context?.requestId ?? null,
+    ...(failed ? { failed: true as const } : {}),
   });
 }
 

@@ -69,6 +69,22 @@ describe.each(providers())('data-access audit trail on %s', (provider) => {
     expect(currentAuditContext()).toBeUndefined();
   });
 
+  test('a search or write that fails once sent is recorded too (rows 0, failed): *OrThrow finding nothing, update of no row', async () => {
+    const before = accessEvents(log.events()).length;
+    await withAuditContext(alice, async () => {
+      await expect(h.prisma.user.findUniqueOrThrow({ where: { emailIndex: 'nobody@example.org' } })).rejects.toThrow();
+      await expect(h.prisma.user.findFirstOrThrow({ where: { phone: '+0 000' } })).rejects.toThrow();
+      await expect(h.prisma.user.update({ where: { emailIndex: 'nobody@example.org' }, data: { name: 'Nobody' } })).rejects.toThrow();
+    });
+    const events = accessEvents(log.events()).slice(before);
+    expect(events).toEqual([
+      expect.objectContaining({ operation: 'findUniqueOrThrow', searched: ['User.email'], read: [], rows: 0, failed: true, actor: alice.actor }),
+      expect.objectContaining({ operation: 'findFirstOrThrow', searched: ['User.phone'], rows: 0, failed: true }),
+      expect.objectContaining({ operation: 'update', searched: ['User.email'], written: ['User.name'], rows: 0, failed: true }),
+    ]);
+    expect(JSON.stringify(events)).not.toMatch(/nobody|Nobody|\+0 000/);
+  });
+
   test('a bad context is refused before anything runs', () => {
     expect(() => withAuditContext({ actor: '', purpose: 'x' }, () => 1)).toThrow(ConfigurationError);
     expect(() => withAuditContext({ actor: 'a', purpose: 7 as unknown as string }, () => 1)).toThrow(/purpose must be a non-empty string/);
