@@ -240,9 +240,11 @@ describe.each(providers())('encrypting client against a plain mirror on %s', (pr
       }),
       { numRuns: NUM_RUNS },
     );
-    // Guard against a vacuous run: commands ran, and lookups found rows more than once per sequence.
+    // Guard against a vacuous run: commands ran, and lookups found rows in many sequences. The data
+    // is random (unseeded), so the bound is half a find per sequence: one run was seen finding 24 (under
+    // the old bound of 25), while a broken rewrite finds none.
     expect(commandsRun).toBeGreaterThan(NUM_RUNS * 6);
-    expect(lookupsFound).toBeGreaterThan(NUM_RUNS);
+    expect(lookupsFound).toBeGreaterThan(NUM_RUNS / 2);
   });
 });
 
