@@ -1,6 +1,7 @@
 import { isNormalizer, NORMALIZERS, type Normalizer } from '../crypto/normalize';
 import { ConfigurationError } from '../errors';
 import type { EncryptedFieldSpec, LegacySpec, ReadMode } from '../schema';
+import { lookalikeTags } from './lookalike';
 
 /**
  * Grammar of the annotation, written in a field's `///` doc comment:
@@ -13,7 +14,10 @@ import type { EncryptedFieldSpec, LegacySpec, ReadMode } from '../schema';
  * `legacy: pfe` marks a field whose values prisma-field-encryption wrote: only such fields read
  * that format (with a legacy key source) and are converted by `convert-pfe`.
  *
- * Options may come in any order, each at most once. Anything else on the doc comment is ignored.
+ * Options may come in any order, each at most once, and nothing may follow `)` on its line. The
+ * tag starts a line of the doc comment; other doc text may surround it. A tag that looks like an
+ * attempt at it (`@Encrypted`, `@encrypt`, `@encryted`, ...) or `@encrypted` in the middle of a
+ * line is an error, since the field would otherwise be stored in plaintext without a word.
  */
 export interface ParsedAnnotation {
   readonly index?: string;
@@ -33,18 +37,24 @@ const OPTIONS = ['index', 'normalize', 'readMode', 'legacy', 'storage'] as const
 type OptionName = (typeof OPTIONS)[number];
 type OptionValue = { kind: 'word'; word: string } | { kind: 'list'; words: string[] };
 
-/** The tag must start a line of the doc comment, so prose such as "not @encrypted because..." is not one. */
+/** The tag, at the start of a line of the doc comment. */
 const TAG = /^[ \t]*@encrypted\b/gm;
 
 /** Finds and parses the `@encrypted` annotation in a doc comment. Returns undefined when absent. */
 export function parseAnnotation(doc: string | undefined, model: string, field: string): ParsedAnnotation | undefined {
   if (!doc) return undefined;
-  const matches = [...doc.matchAll(TAG)];
-  if (matches.length === 0) return undefined;
   const fail = (reason: string): never => {
     throw new ConfigurationError(model, field, `@encrypted: ${reason}`);
   };
+  const tags = lookalikeTags(doc);
+  const misspelt = tags.find((t) => t.tag !== '@encrypted');
+  if (misspelt) fail(`'${misspelt.tag}' looks like a misspelt @encrypted, which would leave the field in plaintext; write @encrypted exactly`);
+  const matches = [...doc.matchAll(TAG)];
   if (matches.length > 1) fail('annotation appears more than once');
+  // Once in the middle of a line, it is either prose or a misplaced tag; after the tag on its own line it is reported below.
+  const inProse = tags.find((t) => !t.startsLine && (matches.length === 0 || t.line !== lineOf(doc, matches[0]!.index!)));
+  if (inProse) fail('the tag must start a line of the doc comment (to mention it in prose, leave out the @)');
+  if (matches.length === 0) return undefined;
   const start = matches[0]!.index! + matches[0]![0].length;
   const rest = doc.slice(start);
   if (!rest.startsWith('(')) {
@@ -54,6 +64,8 @@ export function parseAnnotation(doc: string | undefined, model: string, field: s
   }
   const close = rest.indexOf(')');
   if (close < 0) fail("missing ')'");
+  const after = rest.slice(close + 1).split('\n')[0]!.trim();
+  if (after !== '') fail(`unexpected text after ')': '${after.split(/\s/)[0]}'`);
   const options = parseOptions(rest.slice(1, close), fail);
 
   const result: { index?: string; storage?: string; normalize?: Normalizer[]; readMode: ReadMode; legacy?: LegacyFormat } = { readMode: 'strict' };
@@ -93,6 +105,10 @@ export function parseAnnotation(doc: string | undefined, model: string, field: s
   }
   if (result.normalize && !result.index) fail('normalize only applies to a blind index: add index: <field>');
   return result;
+}
+
+function lineOf(text: string, index: number): number {
+  return text.slice(0, index).split('\n').length - 1;
 }
 
 function parseOptions(body: string, fail: (reason: string) => never): Map<OptionName, OptionValue> {

@@ -4,6 +4,7 @@ import type { EncryptedFieldSpec, EncryptionSchema, ModelSpec, RelationSpec } fr
 import { parseAnnotation, toFieldSpec } from './annotation';
 import { legacySpecFor, checkPfeHashOwners } from './legacySpec';
 import { typedFieldSpec } from './typedField';
+import { lookalikeTags } from './lookalike';
 
 type Model = DMMF.Datamodel['models'][number];
 type Field = Model['fields'][number];
@@ -19,6 +20,8 @@ export function buildEncryptionSchema(datamodel: DMMF.Datamodel, provider: strin
 }
 
 function buildModel(model: Model, provider: string): ModelSpec {
+  const modelTag = lookalikeTags(model.documentation ?? '')[0];
+  if (modelTag) throw new ConfigurationError(model.name, undefined, `'${modelTag.tag}' on a model annotates nothing; put @encrypted on the doc comment of each field to encrypt`);
   const byName = new Map(model.fields.map((f) => [f.name, f]));
   const encrypted: Record<string, EncryptedFieldSpec> = {};
   const indexOwners = new Map<string, string>();

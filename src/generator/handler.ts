@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { generatorHandler } from '@prisma/generator-helper';
 import { buildEncryptionSchema } from './buildSchema';
 import { renderModule } from './emit';
+import { tagsInPlainComments } from './lookalike';
 
 /** Registers the Prisma generator: Prisma calls it over stdio during `prisma generate`. */
 export function runGenerator(): void {
@@ -14,6 +15,10 @@ export function runGenerator(): void {
     }),
     onGenerate: async (options) => {
       const provider = options.datasources[0]?.provider ?? 'unknown';
+      // stdout reaches the user's terminal (Prisma answers the generator protocol on stderr).
+      for (const { line, tag } of tagsInPlainComments(options.datamodel)) {
+        process.stdout.write(`prisma-column-encryption: warning: ${options.schemaPath}:${line}: '${tag}' is in a // comment, which Prisma drops: it annotates nothing. Use a /// doc comment.\n`);
+      }
       // Validation errors thrown here reach the user as the `prisma generate` failure message.
       const schema = buildEncryptionSchema(options.dmmf.datamodel, provider);
       const out = options.generator.output?.value;

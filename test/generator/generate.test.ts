@@ -103,11 +103,31 @@ describe('prisma generate with the encryption generator', () => {
     ['same index twice', user('  /// @encrypted(index: idx)\n  a String\n  /// @encrypted(index: idx)\n  b String\n  idx String?'), /User\.b: index field 'idx' is already the index of 'a'/],
     ['@unique on the encrypted field', user('  /// @encrypted\n  email String @unique'), /User\.email: is @unique/],
     ['@default on the encrypted field', user('  /// @encrypted\n  email String @default("x")'), /User\.email: has a @default/],
+    ['a capitalised tag', user('  /// @Encrypted\n  email String'), /User\.email: @encrypted: '@Encrypted' looks like a misspelt @encrypted/],
+    ['a misspelt tag', user('  /// The address.\n  /// @encryted(index: emailIndex)\n  email String\n  emailIndex String?'), /User\.email: @encrypted: '@encryted' looks like a misspelt/],
+    ['an @encrypt prefix', user('  /// @encrypt\n  email String'), /User\.email: @encrypted: '@encrypt' looks like a misspelt/],
+    ['text after the closing parenthesis', user('  /// @encrypted(index: emailIndex) readMode: passthrough\n  email String\n  emailIndex String?'), /User\.email: @encrypted: unexpected text after '\)': 'readMode:'/],
+    ['the tag on a model', '/// @encrypted\n' + user('  email String'), /User: '@encrypted' on a model annotates nothing/],
   ];
 
   test.concurrent.each(failures)('fails clearly on %s', async (name, models, message, provider) => {
     const result = await generate(name.replace(/\W+/g, '_'), models, provider);
     expect(result.ok).toBe(false);
     expect(result.output).toMatch(message);
+  });
+
+  test('warns about @encrypted in a // comment, which Prisma drops, and in a trailing comment', async () => {
+    const result = await generate(
+      'plain_comment',
+      user('  // @encrypted\n  email String\n  name String // @encrypted(index: x)\n  url String @default("postgres://x // @encrypted")'),
+    );
+    expect(result.ok).toBe(true);
+    const warnings = result.output.split('\n').filter((l) => l.includes('prisma-column-encryption: warning'));
+    expect(warnings).toEqual([
+      expect.stringMatching(/plain_comment\.prisma:\d+: '@encrypted' is in a \/\/ comment, which Prisma drops/),
+      expect.stringMatching(/plain_comment\.prisma:\d+: '@encrypted' is in a \/\/ comment/),
+    ]);
+    const map = JSON.parse(readFileSync(join(result.dir, 'schema.json'), 'utf8'));
+    expect(map.models.User.encrypted).toEqual({});
   });
 });

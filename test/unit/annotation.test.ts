@@ -31,7 +31,25 @@ describe('@encrypted annotation grammar', () => {
     ['@encrypted\n@encrypted', /more than once/],
     ['@encrypted @encrypted', /unexpected text after @encrypted: '@encrypted'/],
     ['@encrypted (index: emailIndex)', /options go in parentheses right after it/],
-    ['@encryptedd', undefined],
+    ['@encrypted(index: emailIndex) trailing', /unexpected text after '\)': 'trailing'/],
+    ['@encrypted(index: emailIndex) @unique', /unexpected text after '\)': '@unique'/],
+    ['@encrypted() extra words', /unexpected text after '\)'/],
+    ['@encryptedd', /'@encryptedd' looks like a misspelt @encrypted/],
+    ['@Encrypted', /'@Encrypted' looks like a misspelt @encrypted/],
+    ['@ENCRYPTED(index: emailIndex)', /'@ENCRYPTED' looks like a misspelt/],
+    ['@encrypt', /'@encrypt' looks like a misspelt/],
+    ['@encrypt(index: emailIndex)', /'@encrypt' looks like a misspelt/],
+    ['@encryption', /'@encryption' looks like a misspelt/],
+    ['@encryted', /'@encryted' looks like a misspelt/],
+    ['@encrpyted', /'@encrpyted' looks like a misspelt/],
+    ['@ecnrypted', /'@ecnrypted' looks like a misspelt/],
+    ['@enrypted', /'@enrypted' looks like a misspelt/],
+    ['@encypted', /'@encypted' looks like a misspelt/],
+    ['@Encrypt_me', /looks like a misspelt/],
+    ['The address.\n  @crypted', /'@crypted' looks like a misspelt/],
+    ['@encrypted\n@Encrypted', /'@Encrypted' looks like a misspelt/],
+    ['Secret.  @encrypted', /must start a line/],
+    ['@encrypted\nAlso @encrypted here', /must start a line/],
   ])('%s', (doc, message) => {
     if (!message) {
       expect(parse(doc)).toBeUndefined();
@@ -50,9 +68,16 @@ describe('@encrypted annotation grammar', () => {
 });
 
 describe('@encrypted annotation placement and order', () => {
-  test('the tag must start a line: prose mentioning it is not an annotation', () => {
-    expect(parse('This is not @encrypted because it is public.')).toBeUndefined();
+  test('the tag must start a line; in prose it is an error, since a misplaced tag would leave the field in plaintext', () => {
+    expect(() => parse('This is not @encrypted because it is public.')).toThrow(/must start a line/);
+    expect(parse('This is not encrypted because it is public.')).toBeUndefined();
     expect(parse('Public.\n  @encrypted(index: emailIndex)')).toEqual({ index: 'emailIndex', readMode: 'strict' });
+  });
+
+  test('other tags and addresses are not mistaken for it', () => {
+    for (const doc of ['@deprecated use other', '@zod.string.email()', 'Contact: ada@encrypted.org', '@encoding utf8', '@description Encrypted at the application layer', '@see crypto docs', '@encryption:hash(email)?normalize=lowercase']) {
+      expect(parse(doc)).toBeUndefined();
+    }
   });
 
   test('Unicode normalisation comes first, and only one form', () => {
