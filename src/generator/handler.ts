@@ -16,8 +16,10 @@ export function runGenerator(): void {
     onGenerate: async (options) => {
       const provider = options.datasources[0]?.provider ?? 'unknown';
       // stdout reaches the user's terminal (Prisma answers the generator protocol on stderr).
+      // Line numbers are those of the schema text Prisma hands over: the file's own for a one-file schema.
+      const where = options.schemaPath.endsWith('.prisma') ? `${options.schemaPath}:` : 'schema line ';
       for (const { line, tag } of tagsInPlainComments(options.datamodel)) {
-        process.stdout.write(`prisma-column-encryption: warning: ${options.schemaPath}:${line}: '${tag}' is in a // comment, which Prisma drops: it annotates nothing. Use a /// doc comment.\n`);
+        process.stdout.write(`prisma-column-encryption: warning: ${where}${line}: '${tag}' is in a // comment, which Prisma drops: it annotates nothing. Use a /// doc comment.\n`);
       }
       // Validation errors thrown here reach the user as the `prisma generate` failure message.
       const schema = buildEncryptionSchema(options.dmmf.datamodel, provider);
