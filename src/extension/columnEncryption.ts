@@ -8,6 +8,7 @@ import type { PfeLegacyKeys } from '../keys/pfeKeys';
 import { UnsupportedQueryError } from '../errors';
 import type { EncryptionSchema } from '../schema';
 import { DEFAULT_SHAPE, decryptResult, type ReadShape } from './decryptResult';
+import { redactPrismaError } from './redactError';
 import { tlsGate, type RawQueryClient } from './tlsGate';
 import { rewriteArgs } from './rewriteArgs';
 import { buildRuntimeSchema, type RuntimeModel, type RuntimeSchema } from './runtimeSchema';
@@ -188,7 +189,7 @@ async function runOperation(op: Operation): Promise<unknown> {
   } catch (error) {
     // The database was searched (or written to) all the same: *OrThrow finding nothing, a constraint.
     if (op.access) logAccess(op.access, op, ctx, undefined, true);
-    throw error;
+    throw redactPrismaError(error, ctx.secrets);
   }
   if (RETURNS_RECORDS.has(op.operation)) {
     const at = atDataPath(ctx, model, fluentDataPath(op.params));

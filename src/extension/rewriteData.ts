@@ -64,11 +64,12 @@ export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown
         }
         ctx.stats.indexed++;
       }
+      ctx.secret(plain, out[key], codec.indexField && out[codec.indexField]);
       continue;
     }
     const relation = model.relations.get(key);
     if (relation && isObject(value)) {
-      out[key] = rewriteNestedWrite(ctx, relation, value);
+      out[key] = rewriteNestedWrite(ctx, model.name, key, relation, value);
       continue;
     }
     out[key] = value;
@@ -111,8 +112,11 @@ function refuseUncheckedCompoundChange(ctx: WalkContext, model: RuntimeModel, da
   }
 }
 
+/** Prisma's nested write operations; which of them a relation accepts is Prisma's to check. */
+const NESTED_WRITES = ['create', 'createMany', 'connectOrCreate', 'upsert', 'update', 'updateMany', 'connect', 'set', 'disconnect', 'delete', 'deleteMany'];
+
 /** Rewrites the operations of one relation field inside a create or update payload. */
-function rewriteNestedWrite(ctx: WalkContext, relation: RelationSpec, ops: Obj): Obj {
+function rewriteNestedWrite(ctx: WalkContext, modelName: string, field: string, relation: RelationSpec, ops: Obj): Obj {
   const target = ctx.model(relation.model);
   if (!target.holdsEncrypted) return ops;
   const where = (w: unknown) => rewriteWhere(ctx, target, w);
@@ -123,6 +127,11 @@ function rewriteNestedWrite(ctx: WalkContext, relation: RelationSpec, ops: Obj):
   const targetWhere = (v: Obj): Obj => (v.where === undefined ? {} : { where: relation.list ? whereUnique(v.where) : where(v.where) });
   const out: Obj = {};
   for (const [op, value] of Object.entries(ops)) {
+    if (value !== undefined && !NESTED_WRITES.includes(op)) {
+      // A misspelt operation (`craete`) would reach Prisma unencrypted, and its error would echo
+      // the plaintext. The name is not echoed either: it could be data spread into the payload.
+      ctx.refuse(modelName, field, 'unknown nested write', `the operation is not one of ${NESTED_WRITES.join(', ')}`);
+    }
     if (value === undefined || typeof value === 'boolean') {
       out[op] = value;
       continue;

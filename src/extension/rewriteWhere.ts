@@ -29,6 +29,7 @@ export function rewriteWhere(ctx: WalkContext, model: RuntimeModel, where: unkno
     if (owner && unique && value !== null) {
       const equalsOnly = isObject(value) && !isFieldValue(owner, value, 'where') && Object.keys(value).length === 1 && value.equals !== undefined && value.equals !== null;
       if (isFieldValue(owner, value, 'where') || equalsOnly) {
+        ctx.secret(equalsOnly ? (value as Obj).equals : value);
         setUniqueIndex(ctx, model, out, key, owner.indexesForLookup(equalsOnly ? (value as Obj).equals : value));
         continue;
       }
@@ -58,6 +59,7 @@ export function rewriteWhere(ctx: WalkContext, model: RuntimeModel, where: unkno
       for (const field of compound) {
         const indexOwner = model.indexOwners.get(field);
         if (indexOwner && value[field] !== undefined && value[field] !== null) {
+          ctx.secret(value[field]);
           setUniqueIndex(ctx, model, fields, field, indexOwner.indexesForLookup(value[field]));
         }
       }
@@ -76,6 +78,7 @@ export function rewriteWhere(ctx: WalkContext, model: RuntimeModel, where: unkno
  */
 function setUniqueIndex(ctx: WalkContext, model: RuntimeModel, target: Obj, indexField: string, hashes: readonly BlindIndex[]): void {
   ctx.stats.indexed++;
+  ctx.secret(...hashes);
   const owner = model.indexOwners.get(indexField);
   if (owner) ctx.fields.searched.add(owner.binding);
   target[indexField] = hashes[0];
@@ -234,6 +237,7 @@ function equality(ctx: WalkContext, codec: FieldCodec, kind: 'equals' | 'notEqua
     }
     const v = raw === JSON_NULL ? null : raw;
     for (const h of codec.indexesForLookup(v)) hashes.push(h);
+    ctx.secret(v, ...hashes);
     ctx.stats.indexed++;
     ctx.fields.searched.add(codec.binding);
   }

@@ -23,6 +23,11 @@ export class WalkContext {
   readShape: ReadShape = DEFAULT_SHAPE;
   /** Audit hook for decryption failures found outside a codec (plaintext in a strict typed column). */
   onDecryptFailure?: (error: DecryptionError) => void;
+  /**
+   * Plaintexts the query carries for protected fields, and the ciphertexts and blind indexes written
+   * into it: redacted from any error Prisma raises for the rewritten query.
+   */
+  readonly secrets = new Set<string>();
 
   constructor(
     readonly schema: RuntimeSchema,
@@ -35,6 +40,11 @@ export class WalkContext {
     // The generated map covers every model in the schema; a miss means the map is stale.
     if (!model) throw new UnsupportedQueryError(name, '*', this.operation, 'the model is not in the encryption map; re-run prisma generate');
     return model;
+  }
+
+  /** Records values that must not reach an error message (strings only; others are not data we wrote). */
+  secret(...values: readonly unknown[]): void {
+    for (const v of values) if (typeof v === 'string') this.secrets.add(v);
   }
 
   refuse(model: string, field: string, operator: string, reason: string): never {
