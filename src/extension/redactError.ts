@@ -13,9 +13,11 @@ const MIN_SECRET_LENGTH = 4;
 const STRING_LITERAL = /"(?:[^"\\\n]|\\.)*"/g;
 
 /**
- * Replaces, in the message, stack and `meta` of `error`, every value in `secrets` (plaintexts the
- * query carried, ciphertexts and blind indexes the extension computed) and, for a validation
- * error, every string literal of the rendered arguments. Returns the same error.
+ * Replaces, in the message, stack and every string reachable from `error` (its `meta`, the driver
+ * error inside it, its `cause`), every value in `secrets` (plaintexts the query carried,
+ * ciphertexts and blind indexes the extension computed) and, for a validation error, every string
+ * literal of the rendered arguments. Objects are changed in place, so their classes are kept.
+ * Returns the same error.
  */
 export function redactPrismaError(error: unknown, secrets: ReadonlySet<string>): unknown {
   if (!(error instanceof Error)) return error;
@@ -26,19 +28,23 @@ export function redactPrismaError(error: unknown, secrets: ReadonlySet<string>):
     for (const secret of known) out = out.split(secret).join(REDACTED);
     return literals ? out.replace(STRING_LITERAL, `"${REDACTED}"`) : out;
   };
-  error.message = redact(error.message);
-  if (error.stack) error.stack = redact(error.stack);
-  const withMeta = error as Error & { meta?: unknown };
-  if (withMeta.meta !== undefined) withMeta.meta = redactDeep(withMeta.meta, redact);
-  if (error.cause !== undefined) redactPrismaError(error.cause, secrets);
+  redactInPlace(error, redact, new Set());
   return error;
 }
 
-function redactDeep(value: unknown, redact: (text: string) => string): unknown {
-  if (typeof value === 'string') return redact(value);
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, redact));
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, redact)]));
+function redactInPlace(value: object, redact: (text: string) => string, seen: Set<object>): void {
+  if (seen.has(value)) return;
+  seen.add(value);
+  const record = value as Record<string, unknown>;
+  // An Error's message and stack are not enumerable; a driver error's cause is.
+  const keys = value instanceof Error ? [...new Set([...Object.keys(value), 'message', 'stack', 'cause'])] : Object.keys(value);
+  for (const key of keys) {
+    const inner = record[key];
+    if (typeof inner === 'string') {
+      const redacted = redact(inner);
+      if (redacted !== inner) record[key] = redacted;
+    } else if (inner !== null && typeof inner === 'object') {
+      redactInPlace(inner, redact, seen);
+    }
   }
-  return value;
 }

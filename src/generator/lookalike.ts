@@ -15,8 +15,8 @@ export interface LookalikeTag {
 }
 
 const TARGET = 'encrypted';
-/** An `@` that starts a word (not the one in `ada@encrypted.org`), then a name. */
-const TAG = /(?<![\w.@])@([A-Za-z_][\w-]*)/g;
+/** An `@` that starts a word (not the one in `ada@encrypted.org`), then a name, spaces between them too (`@ encrypted`). */
+const TAG = /(?<![\w.@])@[ \t]*([A-Za-z_][\w-]*)/g;
 
 /** True for `encrypted` itself in any case, `encrypt...` prefixes, `...crypt...`, and names within two edits of it. */
 export function looksLikeEncrypted(name: string): boolean {

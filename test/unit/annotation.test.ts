@@ -36,6 +36,7 @@ describe('@encrypted annotation grammar', () => {
     ['@encrypted() extra words', /unexpected text after '\)'/],
     ['@encryptedd', /'@encryptedd' looks like a misspelt @encrypted/],
     ['@Encrypted', /'@Encrypted' looks like a misspelt @encrypted/],
+    ['@ encrypted', /'@ encrypted' looks like a misspelt @encrypted/],
     ['@ENCRYPTED(index: emailIndex)', /'@ENCRYPTED' looks like a misspelt/],
     ['@encrypt', /'@encrypt' looks like a misspelt/],
     ['@encrypt(index: emailIndex)', /'@encrypt' looks like a misspelt/],
