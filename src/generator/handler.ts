@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generatorHandler } from '@prisma/generator-helper';
 import { buildEncryptionSchema } from './buildSchema';
@@ -16,9 +16,11 @@ export function runGenerator(): void {
     onGenerate: async (options) => {
       const provider = options.datasources[0]?.provider ?? 'unknown';
       // stdout reaches the user's terminal (Prisma answers the generator protocol on stderr).
-      // Line numbers are those of the schema text Prisma hands over: the file's own for a one-file schema.
-      const where = options.schemaPath.endsWith('.prisma') ? `${options.schemaPath}:` : 'schema line ';
-      for (const { line, tag } of tagsInPlainComments(options.datamodel)) {
+      // A one-file schema is read as written, so line numbers are the file's (Prisma's datamodel text may differ).
+      const oneFile = options.schemaPath.endsWith('.prisma');
+      const text = oneFile ? await readFile(options.schemaPath, 'utf8').catch(() => options.datamodel) : options.datamodel;
+      const where = oneFile ? `${options.schemaPath}:` : 'schema line ';
+      for (const { line, tag } of tagsInPlainComments(text)) {
         process.stdout.write(`prisma-column-encryption: warning: ${where}${line}: '${tag}' is in a // comment, which Prisma drops: it annotates nothing. Use a /// doc comment.\n`);
       }
       // Validation errors thrown here reach the user as the `prisma generate` failure message.
