@@ -24,6 +24,16 @@ export class ConfigurationError extends ColumnEncryptionError {
   }
 }
 
+/**
+ * Several problems found in one pass over a schema (the generator and the CLI report them all at
+ * once). `problems` holds each one; the message lists them one per line.
+ */
+export class SchemaProblems extends ConfigurationError {
+  constructor(readonly problems: readonly ConfigurationError[]) {
+    super(undefined, undefined, `${problems.length} problems in the schema:\n${problems.map((p) => p.message).join('\n')}`);
+  }
+}
+
 /** A query asks for something the extension cannot do on ciphertext. */
 export class UnsupportedQueryError extends ColumnEncryptionError {
   readonly code = 'PCE_UNSUPPORTED_QUERY';

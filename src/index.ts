@@ -58,6 +58,7 @@ export {
   DecryptionError,
   EncryptionError,
   KeyringError,
+  SchemaProblems,
   UnsupportedQueryError,
   InsecureConnectionError,
   type DecryptionFailure,

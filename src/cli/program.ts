@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerAuditCommands } from './auditCommands';
 import { registerKeyCommands } from './keyCommands';
@@ -9,6 +11,7 @@ import { registerPfeCommands } from './pfeCommands';
 export function buildProgram(): Command {
   const program = new Command('prisma-column-encryption')
     .description('Column encryption for Prisma: keys, rotation and re-encryption')
+    .version(packageVersion(), '-V, --version', 'print the version of prisma-column-encryption')
     .showHelpAfterError();
   registerKeyCommands(program);
   registerMigrateCommands(program);
@@ -16,6 +19,11 @@ export function buildProgram(): Command {
   registerReportCommand(program);
   registerPfeCommands(program);
   return program;
+}
+
+/** From the package's own package.json (two levels above src/cli and dist/cli alike). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,5 +1,5 @@
 import type { DMMF } from '@prisma/generator-helper';
-import { ConfigurationError } from '../errors';
+import { ConfigurationError, SchemaProblems } from '../errors';
 import type { EncryptedFieldSpec, EncryptionSchema, ModelSpec, RelationSpec } from '../schema';
 import { parseAnnotation, toFieldSpec } from './annotation';
 import { legacySpecFor, checkPfeHashOwners } from './legacySpec';
@@ -14,14 +14,48 @@ type Field = Model['fields'][number];
  * validating every annotation. Pure: the same input always gives the same map or the same error.
  */
 export function buildEncryptionSchema(datamodel: DMMF.Datamodel, provider: string): EncryptionSchema {
+  const problems = new ProblemCollector();
   const models: Record<string, ModelSpec> = {};
-  for (const model of datamodel.models) models[model.name] = buildModel(model, provider);
+  for (const model of datamodel.models) models[model.name] = buildModel(model, provider, problems);
+  problems.throwIfAny();
   return { version: 1, provider, models };
 }
 
-function buildModel(model: Model, provider: string): ModelSpec {
+/**
+ * Collects every ConfigurationError of a schema, so one `prisma generate` reports them all. Each
+ * check still throws on its own problem (`fail`); `check` catches it, records it and moves on to
+ * the next field or model, so a new rule only has to throw.
+ */
+export class ProblemCollector {
+  private readonly problems: ConfigurationError[] = [];
+
+  /** Runs one check; a ConfigurationError it throws is recorded and `undefined` returned. */
+  check<T>(run: () => T): T | undefined {
+    try {
+      return run();
+    } catch (error) {
+      if (!(error instanceof ConfigurationError)) throw error;
+      this.problems.push(...(error instanceof SchemaProblems ? error.problems : [error]));
+      return undefined;
+    }
+  }
+
+  /** One problem is thrown as it is; several as one {@link SchemaProblems}. */
+  throwIfAny(): void {
+    // A check may meet another field's problem too (an index field's own annotation): say it once.
+    const unique = [...new Map(this.problems.map((p) => [p.message, p])).values()];
+    if (unique.length === 1) throw unique[0]!;
+    if (unique.length > 1) throw new SchemaProblems(unique);
+  }
+}
+
+function buildModel(model: Model, provider: string, problems: ProblemCollector): ModelSpec {
   const modelTag = lookalikeTags(model.documentation ?? '')[0];
-  if (modelTag) throw new ConfigurationError(model.name, undefined, `'${modelTag.tag}' on a model annotates nothing; put @encrypted on the doc comment of each field to encrypt`);
+  if (modelTag) {
+    problems.check(() => {
+      throw new ConfigurationError(model.name, undefined, `'${modelTag.tag}' on a model annotates nothing; put @encrypted on the doc comment of each field to encrypt`);
+    });
+  }
   const byName = new Map(model.fields.map((f) => [f.name, f]));
   const encrypted: Record<string, EncryptedFieldSpec> = {};
   const indexOwners = new Map<string, string>();
@@ -30,55 +64,60 @@ function buildModel(model: Model, provider: string): ModelSpec {
   const foreignKeys = new Set(model.fields.flatMap((f) => f.relationFromFields ?? []));
 
   for (const field of model.fields) {
-    const parsed = parseAnnotation(field.documentation, model.name, field.name);
-    if (!parsed) continue;
-    const fail = (reason: string): never => {
-      throw new ConfigurationError(model.name, field.name, reason);
-    };
-    checkCanBeEncrypted(field, foreignKeys.has(field.name), fail);
-    // A String holds its own ciphertext; any other type names a String field that holds it.
-    const typed = field.type === 'String' ? undefined : typedFieldSpec(field, parsed, byName, storageOwners, fail);
-    if (typed) {
-      const storage = byName.get(typed.storage!)!;
-      checkColumnType(storage, provider, (reason) => fail(`storage field '${storage.name}' ${reason}`));
-    } else {
-      if (parsed.storage) fail('is a String, which holds its own ciphertext; storage is for fields of other types');
-      checkColumnType(field, provider, fail);
-    }
-    if (isInCompound(field.name, compoundUniques)) {
-      fail('is part of a compound id or @@unique; ciphertext is randomised, put the constraint on its index field instead');
-    }
-    if (parsed.index) {
-      const indexName = parsed.index;
-      const index = byName.get(indexName);
-      const failIndex = (reason: string): never => fail(`index field '${indexName}' ${reason}`);
-      if (!index) failIndex(`does not exist on model ${model.name}`);
-      const idx = index!;
-      if (idx.name === field.name) failIndex('is the encrypted field itself');
-      if (idx.kind !== 'scalar' || idx.type !== 'String' || idx.isList) {
-        failIndex(`must be a scalar String (found ${idx.kind === 'object' ? 'a relation' : `${idx.type}${idx.isList ? '[]' : ''}`})`);
+    const spec = problems.check(() => {
+      const parsed = parseAnnotation(field.documentation, model.name, field.name);
+      if (!parsed) return undefined;
+      const fail = (reason: string): never => {
+        throw new ConfigurationError(model.name, field.name, reason);
+      };
+      checkCanBeEncrypted(field, foreignKeys.has(field.name), fail);
+      // A String holds its own ciphertext; any other type names a String field that holds it.
+      const typed = field.type === 'String' ? undefined : typedFieldSpec(field, parsed, byName, storageOwners, fail);
+      if (typed) {
+        const storage = byName.get(typed.storage!)!;
+        checkColumnType(storage, provider, (reason) => fail(`storage field '${storage.name}' ${reason}`));
+      } else {
+        if (parsed.storage) fail('is a String, which holds its own ciphertext; storage is for fields of other types');
+        checkColumnType(field, provider, fail);
       }
-      if (idx.isId) failIndex('must not be the id');
-      if (idx.isRequired) failIndex('must be optional (String?): the extension fills it, so create inputs must not require it');
-      if (idx.hasDefaultValue) failIndex('must not have a @default');
-      const [nativeType, nativeArgs] = idx.nativeType ?? [];
-      const length = Number(nativeArgs?.[0]);
-      if (nativeType === 'Char' || (nativeType === 'VarChar' && length < MIN_INDEX_COLUMN)) {
-        failIndex(`is @db.${nativeType}(${nativeArgs?.join(', ')}): a blind index needs a variable-length column of at least ${MIN_INDEX_COLUMN} characters`);
+      if (isInCompound(field.name, compoundUniques)) {
+        fail('is part of a compound id or @@unique; ciphertext is randomised, put the constraint on its index field instead');
       }
-      if (parseAnnotation(idx.documentation, model.name, idx.name)) failIndex('is itself encrypted');
-      if (idx.name === parsed.storage) failIndex('is also its storage field');
-      const owner = indexOwners.get(indexName);
-      if (owner) failIndex(`is already the index of '${owner}'`);
-      indexOwners.set(indexName, field.name);
-    }
-    encrypted[field.name] = toFieldSpec(parsed, legacySpecFor(model, field.name, parsed), typed);
+      if (parsed.index) {
+        const indexName = parsed.index;
+        const index = byName.get(indexName);
+        const failIndex = (reason: string): never => fail(`index field '${indexName}' ${reason}`);
+        if (!index) failIndex(`does not exist on model ${model.name}`);
+        const idx = index!;
+        if (idx.name === field.name) failIndex('is the encrypted field itself');
+        if (idx.kind !== 'scalar' || idx.type !== 'String' || idx.isList) {
+          failIndex(`must be a scalar String (found ${idx.kind === 'object' ? 'a relation' : `${idx.type}${idx.isList ? '[]' : ''}`})`);
+        }
+        if (idx.isId) failIndex('must not be the id');
+        if (idx.isRequired) failIndex('must be optional (String?): the extension fills it, so create inputs must not require it');
+        if (idx.hasDefaultValue) failIndex('must not have a @default');
+        const [nativeType, nativeArgs] = idx.nativeType ?? [];
+        const length = Number(nativeArgs?.[0]);
+        if (nativeType === 'Char' || (nativeType === 'VarChar' && length < MIN_INDEX_COLUMN)) {
+          failIndex(`is @db.${nativeType}(${nativeArgs?.join(', ')}): a blind index needs a variable-length column of at least ${MIN_INDEX_COLUMN} characters`);
+        }
+        if (parseAnnotation(idx.documentation, model.name, idx.name)) failIndex('is itself encrypted');
+        if (idx.name === parsed.storage) failIndex('is also its storage field');
+        const owner = indexOwners.get(indexName);
+        if (owner) failIndex(`is already the index of '${owner}'`);
+        indexOwners.set(indexName, field.name);
+      }
+      return toFieldSpec(parsed, legacySpecFor(model, field.name, parsed), typed);
+    });
+    if (spec) encrypted[field.name] = spec;
   }
   for (const [storage, owner] of storageOwners) {
     const index = [...indexOwners].find(([name]) => name === storage);
-    if (index) throw new ConfigurationError(model.name, owner, `storage field '${storage}' is already the index of '${index[1]}'`);
+    if (index) problems.check(() => {
+      throw new ConfigurationError(model.name, owner, `storage field '${storage}' is already the index of '${index[1]}'`);
+    });
   }
-  checkPfeHashOwners(model, encrypted);
+  problems.check(() => checkPfeHashOwners(model, encrypted));
 
   const relations: Record<string, RelationSpec> = {};
   const columns: Record<string, string> = {};

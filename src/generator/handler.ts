@@ -1,8 +1,9 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generatorHandler } from '@prisma/generator-helper';
+import { generatorHandler, type GeneratorOptions } from '@prisma/generator-helper';
+import { ConfigurationError } from '../errors';
 import { buildEncryptionSchema } from './buildSchema';
-import { renderModule } from './emit';
+import { GENERATED_FILES, GENERATED_LANGUAGES, renderFiles, type GeneratedLanguage } from './emit';
 import { tagsInPlainComments } from './lookalike';
 
 /** Registers the Prisma generator: Prisma calls it over stdio during `prisma generate`. */
@@ -27,9 +28,27 @@ export function runGenerator(): void {
       const schema = buildEncryptionSchema(options.dmmf.datamodel, provider);
       const out = options.generator.output?.value;
       if (!out) throw new Error('prisma-column-encryption: the generator block needs an output');
+      const files = renderFiles(schema, generatedLanguage(options));
       await mkdir(out, { recursive: true });
-      await writeFile(join(out, 'index.ts'), renderModule(schema));
-      await writeFile(join(out, 'schema.json'), `${JSON.stringify(schema, null, 2)}\n`);
+      // Files of the other language would shadow the new ones (TypeScript prefers index.ts).
+      await Promise.all(GENERATED_FILES.filter((f) => !(f in files)).map((f) => rm(join(out, f), { force: true })));
+      await Promise.all(Object.entries(files).map(([name, text]) => writeFile(join(out, name), text)));
     },
   });
+}
+
+/**
+ * `language = "ts" | "js"` in the generator block; by default TypeScript when the schema uses
+ * Prisma's `prisma-client` generator (whose client is TypeScript compiled with the app), else
+ * JavaScript with declarations (`prisma-client-js` apps, plain JavaScript).
+ */
+export function generatedLanguage(options: Pick<GeneratorOptions, 'generator' | 'otherGenerators'>): GeneratedLanguage {
+  const value = options.generator.config.language;
+  if (value === undefined) {
+    return options.otherGenerators.some((g) => g.provider.value === 'prisma-client') ? 'ts' : 'js';
+  }
+  if (typeof value !== 'string' || !(GENERATED_LANGUAGES as readonly string[]).includes(value)) {
+    throw new ConfigurationError(undefined, undefined, `generator ${options.generator.name}: language must be one of ${GENERATED_LANGUAGES.map((l) => `"${l}"`).join(', ')}`);
+  }
+  return value as GeneratedLanguage;
 }

@@ -58,8 +58,10 @@ export async function loadKeyring(options: LoadKeyringOptions = {}): Promise<Key
   } else if (envValue(env.PCE_KEYRING_JSON) !== undefined) {
     doc = parseInline(env.PCE_KEYRING_JSON!);
     origin = 'PCE_KEYRING_JSON';
-  } else {
+  } else if (envValue(env.PCE_DATA_KEYS) !== undefined || envValue(env.PCE_INDEX_KEYS) !== undefined) {
     return localKeysFromEnv(env);
+  } else {
+    throw new KeyringError(undefined, NO_KEY_SOURCE);
   }
   return keyringFromDocument(doc, { ...options, origin });
 }
@@ -103,6 +105,11 @@ export async function keyringFromDocument(
     return keyring;
   });
 }
+
+/** Every source loadKeyring reads, so whoever meets this error sees all the ways to give keys. */
+export const NO_KEY_SOURCE =
+  'no encryption keys configured: set one of PCE_KEYRING_FILE (a keyring file, made by `prisma-column-encryption keys generate`), ' +
+  'PCE_KEYRING_JSON (the same JSON document in the variable), or PCE_DATA_KEYS and PCE_INDEX_KEYS (local keys, id:base64,id:base64, primary first)';
 
 function parseInline(text: string): KeyringDocument {
   let json: unknown;

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,12 +13,12 @@ const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'pce-gen-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function generate(name: string, models: string, provider = 'postgresql'): Promise<{ ok: boolean; output: string; dir: string }> {
+async function generate(name: string, models: string, provider = 'postgresql', generatorLines = ''): Promise<{ ok: boolean; output: string; dir: string }> {
   const out = join(dir, name);
   const schema = join(dir, `${name}.prisma`);
   writeFileSync(
     schema,
-    `generator encryption {\n  provider = "node ${join(ROOT, 'dist', 'cli', 'main.js')}"\n  output   = "${out}"\n}\n` +
+    `generator encryption {\n  provider = "node ${join(ROOT, 'dist', 'cli', 'main.js')}"\n  output   = "${out}"\n${generatorLines}}\n` +
       `datasource db {\n  provider = "${provider}"\n}\n${models}`,
   );
   try {
@@ -53,9 +53,14 @@ describe('prisma generate with the encryption generator', () => {
   plain String`) + 'model Post {\n  id Int @id\n  authorId String\n  author Author @relation(fields: [authorId], references: [id])\n}\nmodel Author {\n  id String @id\n  posts Post[]\n}\n',
     );
     expect(result.output).toContain('Generated prisma-column-encryption');
-    const source = readFileSync(join(result.dir, 'index.ts'), 'utf8');
-    expect(source).toContain('export const encryptedFields =');
-    expect(source).toContain('as const');
+    // No prisma-client generator in this schema: JavaScript with declarations.
+    expect(existsSync(join(result.dir, 'index.ts'))).toBe(false);
+    const js = require(join(result.dir, 'index.js')) as { encryptedFields: { models: Record<string, unknown> } };
+    expect(js.encryptedFields).toEqual(JSON.parse(readFileSync(join(result.dir, 'schema.json'), 'utf8')));
+    const dts = readFileSync(join(result.dir, 'index.d.ts'), 'utf8');
+    expect(dts).toContain('export declare const encryptedFields: {');
+    expect(dts).toContain('readonly "normalize": readonly ["trim", "lowercase"];');
+    expect(JSON.parse(readFileSync(join(result.dir, 'package.json'), 'utf8'))).toMatchObject({ type: 'commonjs', main: 'index.js', types: 'index.d.ts' });
     const map = JSON.parse(readFileSync(join(result.dir, 'schema.json'), 'utf8'));
     expect(map.models.User.encrypted).toEqual({
       email: { index: 'emailIndex', normalize: ['trim', 'lowercase'], readMode: 'strict' },
@@ -87,6 +92,29 @@ describe('prisma generate with the encryption generator', () => {
       fee: { readMode: 'strict', type: 'Decimal', storage: 'feeCipher', column: { digits: 10, scale: 2 } },
       chart: { readMode: 'strict', type: 'Json', storage: 'chartCipher' },
     });
+  test('language = "ts" writes one TypeScript module and removes the JavaScript files of an earlier run', async () => {
+    const models = user('  /// @encrypted\n  email String');
+    expect((await generate('lang', models)).ok).toBe(true);
+    const result = await generate('lang', models, 'postgresql', '  language = "ts"\n');
+    expect(result.ok).toBe(true);
+    expect(readFileSync(join(result.dir, 'index.ts'), 'utf8')).toContain('export const encryptedFields = {');
+    for (const f of ['index.js', 'index.d.ts', 'package.json']) expect(existsSync(join(result.dir, f))).toBe(false);
+    expect((await generate('lang_bad', models, 'postgresql', '  language = "python"\n')).output).toContain('language must be one of "ts", "js"');
+  });
+
+  test('reports every problem of the schema in one run', async () => {
+    const result = await generate(
+      'many',
+      user('  /// @encrypted\n  email String\n  /// @encrypted\n  name String?\n  /// @encrypted(indx: a)\n  other String @db.Text') +
+        'model Post {\n  id String @id\n  /// @encrypted\n  age Int\n}\n',
+      'mysql',
+    );
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain('4 problems in the schema:');
+    expect(result.output).toMatch(/User\.email: on MySQL\/MariaDB, String maps to VARCHAR\(191\)/);
+    expect(result.output).toMatch(/User\.name: on MySQL\/MariaDB, String maps to VARCHAR\(191\)/);
+    expect(result.output).toContain("User.other: @encrypted: unknown option 'indx'");
+    expect(result.output).toContain('Post.age: has type Int');
   });
 
   const failures: Array<[string, string, RegExp, string?]> = [
