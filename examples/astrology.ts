@@ -50,15 +50,20 @@ async function main(): Promise<void> {
     });
 
     // Equality on an encrypted field: normalised (trim, lowercase, NFKC) and answered by the blind index.
+    const searched = '  luna.rivera@EXAMPLE.com ';
     const found = await prisma.user.findFirst({
-      where: { email: '  luna.rivera@EXAMPLE.com ' },
+      where: { email: searched },
       include: { profile: true, readings: true },
     });
+    // What the annotation's normalize: [nfkc, trim, lowercase] does to it before hashing.
+    const normalised = searched.normalize('NFKC').trim().toLowerCase();
+    console.log(`Searched with where: { email: ${JSON.stringify(searched)} }, normalised to ${JSON.stringify(normalised)} before hashing:`);
     console.log('Found by email (decrypted by the extension):');
     console.log(JSON.stringify(found, null, 2));
 
-    const leos = await prisma.profile.findMany({ where: { sunSign: 'leo' }, select: { birthPlace: true, user: { select: { name: true } } } });
-    console.log('\nProfiles with sun sign Leo:', JSON.stringify(leos));
+    const sign = 'leo';
+    const leos = await prisma.profile.findMany({ where: { sunSign: sign }, select: { birthPlace: true, user: { select: { name: true } } } });
+    console.log(`\nSearched with where: { sunSign: ${JSON.stringify(sign)} } (normalize: [lowercase], stored 'Leo'):`, JSON.stringify(leos));
 
     const { rows } = await raw.query(
       'SELECT u.email, u."emailIndex", u.name, p."birthDate", p."birthPlace", r.body FROM "User" u JOIN "Profile" p ON p."userId" = u.id LEFT JOIN "Reading" r ON r."userId" = u.id WHERE u.id = $1',

@@ -42,8 +42,10 @@ export class UnsupportedQueryError extends ColumnEncryptionError {
     readonly field: string,
     readonly operator: string,
     readonly reason: string,
+    /** `index`: the field is the blind index of an encrypted field, not encrypted itself. */
+    readonly fieldKind: 'encrypted' | 'index' = 'encrypted',
   ) {
-    super(`${model}.${field}: '${operator}' is not supported on an encrypted field: ${reason}`);
+    super(`${model}.${field}: '${operator}' is not supported on ${fieldKind === 'index' ? 'an index field' : 'an encrypted field'}: ${reason}`);
   }
 }
 

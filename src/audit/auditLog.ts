@@ -70,10 +70,16 @@ export interface CryptoStats {
 
 const EVENT_PREFIX = 'pce.';
 
-/** The default logger: JSON to stderr at `info`, with secrets redacted as a second line of defence. */
+/**
+ * The logger of a library call given no `logger`: JSON lines on stderr at `warn` (PCE_LOG_LEVEL
+ * changes it), secrets redacted as a second line of defence. A library should not print on every
+ * start of an app: routine events (`pce.keys.loaded`, query counts) stay silent; what needs
+ * attention (decryption failures, refused queries, keys in the clear, KMS retries) is printed.
+ * The CLI logs at `info`: it is an operator's record of what changed.
+ */
 export function defaultLogger(): Logger {
   return pino(
-    { name: 'prisma-column-encryption', level: process.env.PCE_LOG_LEVEL ?? 'info', redact: ['*.key', '*.secret', '*.plaintext'] },
+    { name: 'prisma-column-encryption', level: process.env.PCE_LOG_LEVEL ?? 'warn', redact: ['*.key', '*.secret', '*.plaintext'] },
     pino.destination(2),
   );
 }

@@ -149,6 +149,7 @@ export function databaseLabel(url: string): string {
   return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}${schema ? ` (schema ${schema})` : ''}`;
 }
 
+/** The keyring of a CLI run: `--keyring`, else whichever source loadKeyring finds configured. */
 export function cliKeyring(options: CommonCliOptions, logger: Logger): Promise<Keyring> {
   return loadKeyring({ ...(options.keyring ? { file: options.keyring } : {}), logger });
 }

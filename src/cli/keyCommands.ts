@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
-import { createAuditLog, defaultLogger, type AuditLog } from '../audit/auditLog';
+import { createAuditLog, type AuditLog } from '../audit/auditLog';
 import { KeyringError } from '../errors';
 import type { UnwrapContext } from '../keys/entryBytes';
 import type { GcpKmsOptions } from '../keys/gcpKms';
@@ -16,7 +16,7 @@ import type { RetryPolicy } from '../keys/retry';
 import { keyAges } from '../keys/rotationPolicy';
 import { collectStatus, type FieldStatus } from '../migrate/status';
 import { openConnection } from '../migrate/connection';
-import { ALLOW_INSECURE_FLAG, connectionOptions, databaseLabel, databaseUrl, loadEncryptionSchema } from './cliContext';
+import { ALLOW_INSECURE_FLAG, cliLogger, connectionOptions, databaseLabel, databaseUrl, loadEncryptionSchema } from './cliContext';
 import { registerPolicyCommands } from './policyCommands';
 import {
   errorBody,
@@ -64,7 +64,7 @@ export interface KeyCommandDeps {
   readonly env: NodeJS.ProcessEnv;
   /** Human or JSON output (stdout by default). Audit events go to `logger`, not here. */
   readonly write: (text: string) => void;
-  /** Audit log destination; by default JSON lines on stderr. */
+  /** Audit log destination; by default JSON lines on stderr, or the `--audit-log` file. */
   readonly logger?: Logger;
   readonly gcpKms?: GcpKmsOptions;
   readonly wrappers?: KeyWrappers;
@@ -78,6 +78,7 @@ export interface KeyCommandDeps {
 interface CommonOptions {
   keyring?: string;
   json?: boolean;
+  auditLog?: string;
 }
 
 /** `keys generate | list | promote | retire | reactivate | rewrap` (issue 4). */
@@ -90,7 +91,9 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
   };
   const keys = program.command('keys').description('Manage encryption keys: generate, list, promote, retire, reactivate, re-wrap');
   let audit: AuditLog | undefined;
-  const auditLog = () => (audit ??= createAuditLog(deps.logger ?? defaultLogger()));
+  // One command runs per process: its options (set by `action`) say where the audit log goes.
+  let current: CommonOptions = {};
+  const auditLog = () => (audit ??= createAuditLog(deps.logger ?? cliLogger(current, (line) => process.stderr.write(line))));
   const kms = <T>(kinds: readonly KmsKind[], run: (ctx: UnwrapContext) => Promise<T>) =>
     withKmsSession({ wrappers: deps.wrappers, gcpKms: deps.gcpKms, retry: deps.retry, env: deps.env }, kinds, auditLog(), run);
   const emit = (opts: CommonOptions, json: object, human: () => string[]) =>
@@ -99,10 +102,11 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
   const action =
     <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
     async (...args: A): Promise<void> => {
+      const opts = args[args.length - 2] as CommonOptions;
+      current = opts;
       try {
         await fn(...args);
       } catch (error) {
-        const opts = args[args.length - 2] as CommonOptions;
         if (opts.json && !wasReported(error)) deps.write(`${JSON.stringify({ error: errorBody(error) }, null, 2)}\n`);
         markReported(error);
         throw error;
@@ -272,7 +276,8 @@ function refusal(id: string, usage: KeyUsage, scanned: ScanOutput, error: Keyrin
 function common(cmd: Command, deps: KeyCommandDeps): Command {
   return cmd
     .option('--keyring <file>', `keyring file (default: env PCE_KEYRING_FILE${deps.env.PCE_KEYRING_FILE ? `, now ${deps.env.PCE_KEYRING_FILE}` : ''})`)
-    .option('--json', 'print JSON instead of text');
+    .option('--json', 'print JSON instead of text')
+    .option('--audit-log <file>', 'append audit events (JSON lines) to this file instead of stderr');
 }
 
 function keyringPath(opts: CommonOptions, deps: KeyCommandDeps): string {
@@ -296,4 +301,3 @@ async function countUsageFromDatabase(source: UsageSource): Promise<UsageScan> {
     await conn.close();
   }
 }
-

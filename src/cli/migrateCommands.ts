@@ -14,7 +14,7 @@ import { envValue } from '../keys/envValue';
 import { readKeyringFile } from '../keys/keyringFile';
 import { keyAges, type KeyAge } from '../keys/rotationPolicy';
 import { ageText } from './keyOutput';
-import { ALLOW_INSECURE_FLAG, cliKeyring, cliLogger, connectionOptions, databaseUrl, loadEncryptionSchema, type CommonCliOptions } from './cliContext';
+import { ALLOW_INSECURE_FLAG, cliKeyring, cliLogger, connectionOptions, databaseLabel, databaseUrl, loadEncryptionSchema, type CommonCliOptions } from './cliContext';
 
 /**
  * Exit codes of the migration commands: 0 done; 1 values failed (or verify found problems), or
@@ -71,6 +71,8 @@ function commonOptions(cmd: Command): Command {
     .option('--schema <path>', 'Prisma schema file or folder (default: as Prisma finds it)')
     .option('--config <path>', 'prisma.config.ts to read the schema path and datasource URL from')
     .option('--database-url <url>', 'database to connect to (default: DATABASE_URL)')
+    .option('--keyring <file>', 'keyring file (default: PCE_KEYRING_FILE, PCE_KEYRING_JSON or PCE_DATA_KEYS/PCE_INDEX_KEYS)')
+    .option('--audit-log <file>', 'append audit events (JSON lines) to this file instead of stderr')
     .option('--model <name>', 'only this model')
     .option('--field <name>', 'only this field (name, or Model.field)')
     .option('--json', 'print the result as JSON on stdout')
@@ -78,8 +80,16 @@ function commonOptions(cmd: Command): Command {
     .option(...ALLOW_INSECURE_FLAG);
 }
 
+/** What a command read: shown first in its output, so a wrong database or schema is noticed. */
+interface Scanned {
+  /** `host[:port]/database`: never user or password. */
+  readonly database: string;
+  readonly schema: string;
+}
+
 interface Session {
   readonly schema: EncryptionSchema;
+  readonly scanned: Scanned;
   readonly conn: SqlConnection;
   readonly url: string;
   readonly display: ProgressDisplay;
@@ -95,7 +105,9 @@ async function withSession<T>(options: CommonCliOptions & ScopeOptions, fn: (s: 
     const url = databaseUrl(options, loaded);
     const conn = await openConnection(url, connectionOptions(options, logger));
     try {
-      return await fn({ schema: loaded.schema, conn, url, display, logger });
+      const scanned = { database: databaseLabel(url), schema: loaded.schemaPath };
+      if (!options.json) process.stdout.write(`${scannedLine(scanned)}\n`);
+      return await fn({ schema: loaded.schema, scanned, conn, url, display, logger });
     } finally {
       await conn.close().catch(() => undefined);
     }
@@ -124,6 +136,10 @@ function interruptible(): { signal: AbortSignal; dispose(): void } {
   };
 }
 
+function scannedLine(s: Scanned): string {
+  return `database ${s.database}, schema ${s.schema}`;
+}
+
 function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
@@ -131,10 +147,10 @@ function printJson(value: unknown): void {
 async function runMigrationCommand(mode: MigrationMode, options: RunOptions): Promise<void> {
   const stop = interruptible();
   try {
-    const report = await withSession(options, async ({ schema, conn, url, display, logger }) => {
+    const { report, scanned } = await withSession(options, async ({ schema, scanned, conn, url, display, logger }) => {
       const keyring = await cliKeyring(options, logger);
       const run = { rotate, 'encrypt-existing': encryptExisting, 'convert-pfe': convertPfe }[mode];
-      return run({
+      const report = await run({
         // prisma-field-encryption's own variables, read only by the command that needs them.
         ...(mode === 'convert-pfe' ? { legacyKeys: pfeLegacyKeys() } : {}),
         connection: conn,
@@ -155,13 +171,14 @@ async function runMigrationCommand(mode: MigrationMode, options: RunOptions): Pr
         ...(options.lockTimeout !== undefined ? { lockTimeoutMs: options.lockTimeout } : {}),
         onProgress: (e) => {
           const label = `${mode}${options.dryRun ? ' (dry run)' : ''} ${e.model}`;
+          display.update(label, e.scanned, e.total, `${e.updated} ${options.dryRun ? 'would write' : 'written'}`);
           if (e.phase === 'end') display.end(label);
-          else display.update(label, e.scanned, e.total, e.updated);
         },
       });
+      return { report, scanned };
     });
     for (const w of report.warnings) process.stderr.write(`warning: ${w}\n`);
-    if (options.json) printJson(report);
+    if (options.json) printJson({ ...report, scanned });
     else process.stdout.write(formatMigrationReport(report));
     process.exitCode = stop.signal.aborted ? EXIT_INTERRUPTED : report.failedCount > 0 ? EXIT_FAILED : report.complete ? 0 : EXIT_INCOMPLETE;
   } finally {
@@ -191,7 +208,7 @@ function keyText(key: Record<string, string | number | boolean | null>): string 
 }
 
 async function runStatus(options: CommonCliOptions & ScopeOptions): Promise<void> {
-  const { fields, primary, note } = await withSession({ ...options, quiet: true }, async ({ schema, conn, logger }) => {
+  const { fields, primary, note, scanned } = await withSession({ ...options, quiet: true }, async ({ schema, scanned, conn, logger }) => {
     let keyring: Keyring | undefined;
     let keyNote: string | undefined;
     try {
@@ -204,11 +221,12 @@ async function runStatus(options: CommonCliOptions & ScopeOptions): Promise<void
       fields: statuses,
       primary: keyring ? { dataKey: keyring.primaryData.id, indexKey: keyring.primaryIndexKeyId } : undefined,
       note: keyNote,
+      scanned,
     };
   });
   const ages = await keyringAges(options);
   if (options.json) {
-    printJson({ fields, ...(primary ? { primary } : {}), ...(ages ? { keyAges: ages } : {}) });
+    printJson({ fields, ...(primary ? { primary } : {}), ...(ages ? { keyAges: ages } : {}), scanned });
     return;
   }
   if (note) process.stderr.write(`${note}\n`);
@@ -242,9 +260,9 @@ function formatStatus(fields: readonly FieldStatus[], primary: { dataKey: string
 async function runVerify(options: VerifyCliOptions): Promise<void> {
   const stop = interruptible();
   try {
-    const report = await withSession(options, async ({ schema, conn, display, logger }) => {
+    const { report, scanned } = await withSession(options, async ({ schema, scanned, conn, display, logger }) => {
       const keyring = await cliKeyring(options, logger);
-      return verify({
+      const report = await verify({
         connection: conn,
         schema,
         keyring,
@@ -254,10 +272,11 @@ async function runVerify(options: VerifyCliOptions): Promise<void> {
         logger,
         signal: stop.signal,
         maxReportedFailures: options.maxFailures,
-        onProgress: (e) => display.update(`verify ${e.model}`, e.scanned, e.total),
+        onProgress: (e) => display.update(`verify ${e.model}`, e.scanned, e.total, `${e.scanned} checked`),
       });
+      return { report, scanned };
     });
-    if (options.json) printJson(report);
+    if (options.json) printJson({ ...report, scanned });
     else process.stdout.write(formatVerifyReport(report));
     process.exitCode = stop.signal.aborted ? EXIT_INTERRUPTED : report.ok ? 0 : EXIT_FAILED;
   } finally {
@@ -280,8 +299,6 @@ function formatVerifyReport(r: VerifyReport): string {
 export function registerMigrateCommands(program: Command): void {
   const migration = (name: MigrationMode, description: string): Command =>
     commonOptions(program.command(name).description(description))
-      .option('--keyring <file>', 'keyring file (default: PCE_KEYRING_FILE, PCE_KEYRING_JSON or PCE_DATA_KEYS/PCE_INDEX_KEYS)')
-      .option('--audit-log <file>', 'append audit events (JSON lines) to this file instead of stderr')
       .option('--batch-size <n>', 'rows per batch and transaction', positiveInt, 500)
       .option('--concurrency <n>', 'batches in flight in this process, each on its own connection', positiveInt, 2)
       .option('--threads <n>', 'worker threads for encryption (default: one per batch in flight, up to the cores; 0: none)', nonNegativeInt)
@@ -302,13 +319,10 @@ export function registerMigrateCommands(program: Command): void {
       'reads its keys from PRISMA_FIELD_ENCRYPTION_KEY and PRISMA_FIELD_DECRYPTION_KEYS',
   ).action((opts: RunOptions) => runMigrationCommand('convert-pfe', opts));
 
-  commonOptions(program.command('status').description('Count values per key id, plaintext and nulls for each annotated field'))
-    .option('--keyring <file>', 'keyring file, to mark the primary keys (optional)')
+  commonOptions(program.command('status').description('Count values per key id, plaintext and nulls for each annotated field (with keys, the primary ones are marked)'))
     .action((opts: CommonCliOptions & ScopeOptions) => runStatus(opts));
 
   commonOptions(program.command('verify').description('Decrypt every value and check every blind index; exit code 1 when any fails'))
-    .option('--keyring <file>', 'keyring file (default: PCE_KEYRING_FILE, PCE_KEYRING_JSON or PCE_DATA_KEYS/PCE_INDEX_KEYS)')
-    .option('--audit-log <file>', 'append audit events (JSON lines) to this file instead of stderr')
     .option('--batch-size <n>', 'rows read per query', positiveInt, 1000)
     .option('--max-failures <n>', 'failures listed in the report (all are counted and logged)', positiveInt, 1000)
     .action((opts: VerifyCliOptions) => runVerify(opts));

@@ -48,7 +48,8 @@ export class WalkContext {
   }
 
   refuse(model: string, field: string, operator: string, reason: string): never {
-    const error = new UnsupportedQueryError(model, field, operator, reason);
+    const isIndex = this.schema.get(model)?.indexOwners.has(field) === true;
+    const error = new UnsupportedQueryError(model, field, operator, reason, isIndex ? 'index' : 'encrypted');
     this.onRefuse(error, this.operation);
     throw error;
   }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FakeKms } from '../kms/fakeKms';
@@ -40,6 +40,17 @@ describe('prisma-column-encryption keys (built executable)', () => {
       keys: [expect.objectContaining({ id: 'd1', status: 'primary', source: 'gcp-kms', kmsKeyVersion: `${kmsKey}/cryptoKeyVersions/1`, protectionLevel: 'SOFTWARE' })],
       policy: null,
     });
+  });
+
+  test('--audit-log sends the audit events to a file, leaving stderr empty; --version', async () => {
+    const file = dir.file('audit-keyring.json');
+    const log = dir.file('audit.log');
+    const gen = await keys(file, 'generate', '--local', '--purpose', 'data', '--id', 'd1', '--audit-log', log);
+    expect(gen.stdout).toContain('generated data key d1');
+    expect(gen.stderr).toBe('');
+    expect(readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).event)).toEqual(['pce.key.generated', 'pce.key.primary_changed']);
+    const { stdout } = await run(process.execPath, [BIN, '--version']);
+    expect(stdout.trim()).toBe(JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version);
   });
 
   test('a failure exits 1 with the typed message on stderr', async () => {

@@ -79,12 +79,21 @@ describe.each(providers())('CLI commands on %s', (provider) => {
     expect(JSON.parse(status.stdout)).toEqual({
       fields: await collectStatus(conn, schemaFor(provider), { model: 'User' }),
       primary: { dataKey: 'd2', indexKey: 'i2' },
+      scanned: { database: `${new URL(h.db.url).host}/${h.db.name}`, schema: schemaPath(provider) },
     });
+    // Every command that reads the database says first which database and schema it read.
+    const scannedLine = `database ${new URL(h.db.url).host}/${h.db.name}, schema ${schemaPath(provider)}\n`;
+    const statusText = await runCli(base('status', '--model', 'User', '--audit-log', join(tmpdir(), `pce-status-${h.db.name}.log`)), env());
+    expect(statusText.code).toBe(0);
+    expect(statusText.stdout.startsWith(scannedLine)).toBe(true);
 
     const before = await rawUsers(conn);
     const dry = await runCli(base('rotate', '--dry-run', '--model', 'User'), env());
     expect(dry.code).toBe(0);
+    expect(dry.stdout.startsWith(scannedLine)).toBe(true);
     expect(dry.stdout).toMatch(/rotate \(dry run\): 50 rows would write/);
+    expect(dry.stderr).toMatch(/^rotate \(dry run\) User: 50 rows, 50 would write, done in/m);
+    expect(dry.stderr).not.toMatch(/\d+ written/);
     expect(await rawUsers(conn)).toEqual(before);
 
     const rotated = await runCli(base('rotate', '--batch-size', '8', '--field', 'User.email'), env());
@@ -92,6 +101,7 @@ describe.each(providers())('CLI commands on %s', (provider) => {
     expect(rotated.stdout).toMatch(/rotate: 50 rows written/);
     // Not a terminal: plain progress lines and JSON audit events on stderr.
     expect(rotated.stderr).toMatch(/rotate User: \d+\/50 rows/);
+    expect(rotated.stderr).toMatch(/^rotate User: 50\/50 rows, 100%, 50 written, done in/m);
     expect(rotated.stderr).toContain('"event":"pce.migrate.end"');
     const rows = await rawUsers(conn);
     expect(rows.every((r) => r.email.startsWith('pce:v1:d2:'))).toBe(true);
@@ -100,7 +110,10 @@ describe.each(providers())('CLI commands on %s', (provider) => {
 
     const ok = await runCli(base('verify', '--model', 'User'), env());
     expect(ok.code).toBe(0);
+    expect(ok.stdout.startsWith(scannedLine)).toBe(true);
     expect(ok.stdout).toMatch(/verify: OK: 50 rows/);
+    expect(ok.stderr).toMatch(/^verify User: 50\/50 rows, 100%, 50 checked, done in/m);
+    expect(ok.stderr).not.toContain('written');
   });
 
   test('verify exits 1 and names failing rows by primary key only', async () => {

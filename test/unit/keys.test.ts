@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { KeyringError, localKeys, localKeysFromEnv } from '../../src';
+import { KeyringError, loadKeyring, localKeys, localKeysFromEnv } from '../../src';
 
 const key = () => randomBytes(32).toString('base64');
 
@@ -44,6 +44,15 @@ describe('local keys', () => {
     expect(ring.primaryData.id).toBe('new');
     expect(ring.dataKey('old')).toBeDefined();
     expect(() => localKeysFromEnv({})).toThrow(/PCE_DATA_KEYS is not set/);
+  });
+
+  test('loadKeyring with no key source configured: the error lists all three', async () => {
+    const error = (await loadKeyring({ env: { PCE_DATA_KEYS: ' ' } }).catch((e: unknown) => e)) as KeyringError;
+    expect(error).toBeInstanceOf(KeyringError);
+    for (const name of ['PCE_KEYRING_FILE', 'PCE_KEYRING_JSON', 'PCE_DATA_KEYS and PCE_INDEX_KEYS']) expect(error.message).toContain(name);
+    // Half of the local pair names the missing half; the pair loads local keys.
+    await expect(loadKeyring({ env: { PCE_INDEX_KEYS: `i1:${key()}` } })).rejects.toThrow(/PCE_DATA_KEYS is not set/);
+    expect((await loadKeyring({ env: { PCE_DATA_KEYS: `d1:${key()}`, PCE_INDEX_KEYS: `i1:${key()}` } })).primaryData.id).toBe('d1');
   });
 
   test('describe() lists fingerprints, never key material', () => {

@@ -1,0 +1,17 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..');
+
+/** `npm run example` against the test server: it shows the query strings it searched with and what they found. */
+test('the example prints what it searched with, normalised, and the decrypted record it found', async () => {
+  const { stdout } = await run(join(ROOT, 'node_modules', '.bin', 'tsx'), ['examples/astrology.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: process.env.PCE_TEST_POSTGRES_ADMIN_URL, PCE_DATA_KEYS: '', PCE_INDEX_KEYS: '' },
+  });
+  expect(stdout).toContain('Searched with where: { email: "  luna.rivera@EXAMPLE.com " }, normalised to "luna.rivera@example.com" before hashing:');
+  expect(stdout).toContain('"email": "Luna.Rivera@Example.com"');
+  expect(stdout).toMatch(/Searched with where: \{ sunSign: "leo" \}.*"birthPlace":"Lagos"/);
+});
