@@ -22,6 +22,8 @@ export interface KeyInfo {
   readonly primary: boolean;
   readonly source: KeySource;
   readonly fingerprint: string;
+  /** When the key was made (ISO 8601), for keys from a keyring document; local keys carry none. */
+  readonly createdAt?: string;
 }
 
 /** Which keys of a {@link Keyring} are primary, and which ids were retired (not loaded). */
@@ -32,6 +34,8 @@ export interface KeyringOptions {
   readonly primaryIndexKey?: string;
   /** Ids of retired keys: not loaded, but named when a stored value still needs one. */
   readonly retiredKeyIds?: readonly string[];
+  /** Creation times by key id (keyring documents record them). */
+  readonly createdAt?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -83,6 +87,7 @@ export class Keyring {
       primary: k === primaryData || k === primaryIndex,
       source: k.source,
       fingerprint: k.fingerprint,
+      ...(options.createdAt?.[k.id] ? { createdAt: options.createdAt[k.id] } : {}),
     }));
   }
 

@@ -97,6 +97,7 @@ export async function keyringFromDocument(
       primaryDataKey: primary('data'),
       primaryIndexKey: primary('index'),
       retiredKeyIds: doc.keys.filter((k) => k.status === 'retired').map((k) => k.id),
+      createdAt: Object.fromEntries(doc.keys.map((k) => [k.id, k.createdAt])),
     });
     audit?.keysUnwrapped(keyring.describe(), doc.keys.length - live.length, Date.now() - started);
     for (const age of keyAges(live, doc.policy, new Date())) {

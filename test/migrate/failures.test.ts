@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { providers, silentLogger, type Harness } from '../support/clients';
-import { encryptExisting, MigrationError, rotate, verify } from '../../src';
+import { encryptExisting, MigrationError, rotate, verify, type Keyring } from '../../src';
 import type { SqlConnection } from '../../src/migrate/connection';
 import { resolveScope } from '../../src/migrate/scope';
 import { keyColumnTypes, readBatch, updateRows } from '../../src/migrate/sql';
@@ -164,14 +164,23 @@ describe.each(providers())('migrator failure paths on %s', (provider) => {
     expect(dry.updated).toBe(5);
   });
 
-  test('warns when the keyring is older than the one the last rotation used', async () => {
-    await seedUsers(conn, provider, keys.before, 20);
+  test('warns when the keyring is older than the one the last rotation used, not after a normal promote', async () => {
+    await seedUsers(conn, provider, keys.after, 20);
     const audit = capturingLogger();
-    const first = await rotate({ connection: conn, schema, keyring: keys.after, model: 'User', logger: audit.logger });
-    expect(first.warnings).toEqual([]);
-    const stale = await rotate({ connection: conn, schema, keyring: keys.oldPrimary, model: 'User', dryRun: true, logger: audit.logger });
-    expect(stale.warnings).toEqual([expect.stringMatching(/^User: the last rotate wrote under data key d2 .* and index key i2/)]);
-    expect(audit.lines().find((l) => l.event === 'pce.migrate.warning')).toMatchObject({ reason: 'stale-keyring', model: 'User', lastDataKey: 'd2', dataKey: 'd1' });
+    const run = async (keyring: Keyring) => (await rotate({ connection: conn, schema, keyring, model: 'User', logger: audit.logger })).warnings;
+    const older = await keys.dated('old');
+    const promoted = await keys.dated('new');
+    expect(await run(older)).toEqual([]);
+    // The checkpoint orders jobs by a TIMESTAMP, whole seconds on MySQL/MariaDB.
+    if (provider === 'mysql') await sleep(1100);
+    // The last rotate wrote under d1; d2 was generated later and promoted: the normal state, no alarm.
+    expect(await run(promoted)).toEqual([]);
+    // Now the last rotate wrote under d2, and this keyring (a copy that missed the promote) has d1 primary.
+    const stale = await rotate({ connection: conn, schema, keyring: older, model: 'User', dryRun: true, logger: audit.logger });
+    expect(stale.warnings).toEqual([expect.stringMatching(/^User: the last rotate wrote under data key d2 \(created 2026-02-01T00:00:00\.000Z\), newer than this keyring's primary d1 .* and index key i2 /)]);
+    expect(audit.lines().filter((l) => l.event === 'pce.migrate.warning')).toEqual([expect.objectContaining({ reason: 'stale-keyring', model: 'User', lastDataKey: 'd2', dataKey: 'd1' })]);
+    // Local keys (PCE_DATA_KEYS, localKeys) carry no creation time: they cannot be ordered and never warn.
+    expect((await rotate({ connection: conn, schema, keyring: keys.oldPrimary, model: 'User', dryRun: true, logger: audit.logger })).warnings).toEqual([]);
   });
 
   test('finishing a job cannot interleave with another process restarting it', async () => {

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { encryptedFields as pgFields } from '../../generated/postgres/encryption';
 import { encryptedFields as myFields } from '../../generated/mysql/encryption';
-import { localKeys, type EncryptionSchema, type Keyring } from '../../src';
+import { keyringFromDocument, localKeys, parseKeyringDocument, type EncryptionSchema, type Keyring } from '../../src';
 import { FieldCodec } from '../../src/codec/fieldCodec';
 import { CHECKPOINT_TABLE } from '../../src/migrate/checkpoint';
 import { openConnection, type SqlConnection } from '../../src/migrate/connection';
@@ -24,6 +24,11 @@ export interface Rotation {
   readonly oldPrimary: Keyring;
   /** Environment for the CLI with the `after` keyring. */
   readonly env: Record<string, string>;
+  /**
+   * The same four keys from a keyring document, as `keys generate` writes it: d1 and i1 created
+   * first, d2 and i2 a month later; `primary` says which pair is primary (the other stays active).
+   */
+  dated(primary: 'old' | 'new'): Promise<Keyring>;
   /** Environment for the CLI with the `before` keyring. */
   readonly envBefore: Record<string, string>;
 }
@@ -36,6 +41,18 @@ export function rotation(): Rotation {
     oldPrimary: localKeys({ data: [{ id: 'd1', key: d1 }, { id: 'd2', key: d2 }], index: [{ id: 'i1', key: i1 }, { id: 'i2', key: i2 }] }),
     env: { PCE_DATA_KEYS: `d2:${d2},d1:${d1}`, PCE_INDEX_KEYS: `i2:${i2},i1:${i1}` },
     envBefore: { PCE_DATA_KEYS: `d1:${d1}`, PCE_INDEX_KEYS: `i1:${i1}` },
+    dated: (primary) => {
+      const entry = (id: string, purpose: string, key: string, isNew: boolean) => ({
+        id,
+        purpose,
+        status: isNew === (primary === 'new') ? 'primary' : 'active',
+        source: 'local',
+        key,
+        createdAt: isNew ? '2026-02-01T00:00:00.000Z' : '2026-01-01T00:00:00.000Z',
+      });
+      const doc = { format: 'prisma-column-encryption/keyring', version: 1, keys: [entry('d1', 'data', d1, false), entry('i1', 'index', i1, false), entry('d2', 'data', d2, true), entry('i2', 'index', i2, true)] };
+      return keyringFromDocument(parseKeyringDocument(doc, 'test'));
+    },
   };
 }
 
