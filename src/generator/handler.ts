@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { generatorHandler, type GeneratorOptions } from '@prisma/generator-helper';
 import { ConfigurationError } from '../errors';
 import { buildEncryptionSchema } from './buildSchema';
-import { GENERATED_FILES, GENERATED_LANGUAGES, renderFiles, type GeneratedLanguage } from './emit';
+import { GENERATED_FILES, GENERATED_LANGUAGES, isGeneratedFile, renderFiles, type GeneratedLanguage } from './emit';
 import { tagsInPlainComments } from './lookalike';
 
 /** Registers the Prisma generator: Prisma calls it over stdio during `prisma generate`. */
@@ -30,6 +30,7 @@ export function runGenerator(): void {
       if (!out) throw new Error('prisma-column-encryption: the generator block needs an output');
       const files = renderFiles(schema, generatedLanguage(options));
       await mkdir(out, { recursive: true });
+      await checkOwnFiles(out);
       // Files of the other language would shadow the new ones (TypeScript prefers index.ts).
       await Promise.all(GENERATED_FILES.filter((f) => !(f in files)).map((f) => rm(join(out, f), { force: true })));
       await Promise.all(Object.entries(files).map(([name, text]) => writeFile(join(out, name), text)));
@@ -51,4 +52,20 @@ export function generatedLanguage(options: Pick<GeneratorOptions, 'generator' | 
     throw new ConfigurationError(undefined, undefined, `generator ${options.generator.name}: language must be one of ${GENERATED_LANGUAGES.map((l) => `"${l}"`).join(', ')}`);
   }
   return value as GeneratedLanguage;
+}
+
+/**
+ * An output folder shared with other files (say `output = "../"`) must not lose the app's own
+ * package.json or index.js: refuse before writing or removing anything this generator did not write.
+ */
+async function checkOwnFiles(out: string): Promise<void> {
+  for (const name of GENERATED_FILES) {
+    const text = await readFile(join(out, name), 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (text !== undefined && !isGeneratedFile(name, text)) {
+      throw new ConfigurationError(undefined, undefined, `generator output ${out} holds a ${name} that prisma-column-encryption did not write; give the generator an output folder of its own`);
+    }
+  }
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -100,6 +100,20 @@ describe('prisma generate with the encryption generator', () => {
     expect(readFileSync(join(result.dir, 'index.ts'), 'utf8')).toContain('export const encryptedFields = {');
     for (const f of ['index.js', 'index.d.ts', 'package.json']) expect(existsSync(join(result.dir, f))).toBe(false);
     expect((await generate('lang_bad', models, 'postgresql', '  language = "python"\n')).output).toContain('language must be one of "ts", "js"');
+  });
+
+  test("an output folder holding the app's own files: refused, nothing overwritten or removed", async () => {
+    const out = join(dir, 'shared');
+    mkdirSync(out);
+    const mine = '{ "name": "my-app", "type": "module" }\n';
+    writeFileSync(join(out, 'package.json'), mine);
+    writeFileSync(join(out, 'index.ts'), 'export const app = 1;\n');
+    const result = await generate('shared', user('  /// @encrypted\n  email String'));
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain(`generator output ${out} holds a index.ts that prisma-column-encryption did not write`);
+    expect(readFileSync(join(out, 'package.json'), 'utf8')).toBe(mine);
+    expect(readFileSync(join(out, 'index.ts'), 'utf8')).toBe('export const app = 1;\n');
+    expect(existsSync(join(out, 'index.js'))).toBe(false);
   });
 
   test('reports every problem of the schema in one run', async () => {
