@@ -294,7 +294,7 @@ async function countUsageFromDatabase(source: UsageSource): Promise<UsageScan> {
   const options = { schema: source.schema, config: source.config, databaseUrl: source.databaseUrl };
   const loaded = await loadEncryptionSchema(options);
   const url = databaseUrl(options, loaded, source.env);
-  const conn = await openConnection(url, connectionOptions({ allowInsecureConnection: source.allowInsecureConnection }, source.logger ?? defaultLogger()));
+  const conn = await openConnection(url, connectionOptions({ allowInsecureConnection: source.allowInsecureConnection }, source.logger ?? cliLogger({}, (line) => process.stderr.write(line))));
   try {
     return { database: databaseLabel(url), schema: loaded.schemaPath, counts: await collectStatus(conn, loaded.schema) };
   } finally {
