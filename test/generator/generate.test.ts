@@ -92,6 +92,8 @@ describe('prisma generate with the encryption generator', () => {
       fee: { readMode: 'strict', type: 'Decimal', storage: 'feeCipher', column: { digits: 10, scale: 2 } },
       chart: { readMode: 'strict', type: 'Json', storage: 'chartCipher' },
     });
+  });
+
   test('language = "ts" writes one TypeScript module and removes the JavaScript files of an earlier run', async () => {
     const models = user('  /// @encrypted\n  email String');
     expect((await generate('lang', models)).ok).toBe(true);
