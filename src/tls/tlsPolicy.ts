@@ -36,13 +36,15 @@ export function describeTls(finding: TlsFinding): string {
 }
 
 /**
- * True for hosts whose traffic never leaves the machine: the loopback range, `localhost`, and
- * Unix sockets (an empty host or a path). Names that merely resolve to loopback are not trusted.
+ * True for hosts whose traffic never leaves the machine: the loopback range (`127.0.0.0/8`, also
+ * IPv4-mapped), `::1`, the name `localhost`, and Unix sockets (an empty host or a path). Names that
+ * merely resolve to loopback are not trusted, `*.localhost` included: RFC 6761 reserves those for
+ * loopback, but a resolver need not honour it.
  */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   if (h === '' || h.startsWith('/')) return true;
-  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
   const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
 }

@@ -32,9 +32,11 @@ describe('TLS policy (pure)', () => {
     expect(tlsShortfall({ encrypted: false, version: null, cipher: null })).toBe('no TLS');
   });
 
-  test('loopback means the loopback range, localhost and Unix sockets; nothing else', () => {
-    for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', 'db.localhost', '::1', '[::1]', '::ffff:127.0.0.1', '', '/var/run/postgresql']) expect(isLoopbackHost(h)).toBe(true);
-    for (const h of ['db.example.com', '10.0.0.5', '192.168.1.2', '128.0.0.1', 'localhost.example.com', '::2', '127.0.0.1.nip.io']) expect(isLoopbackHost(h)).toBe(false);
+  test('loopback means the loopback range, ::1, localhost and Unix sockets; nothing else, not even *.localhost', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '::1', '0:0:0:0:0:0:0:1', '[::1]', '::ffff:127.0.0.1', '', '/var/run/postgresql']) expect(isLoopbackHost(h)).toBe(true);
+    for (const h of ['db.example.com', '10.0.0.5', '192.168.1.2', '128.0.0.1', 'localhost.example.com', '::2', '127.0.0.1.nip.io', 'db.localhost', 'a.b.localhost', 'localhost.']) expect(isLoopbackHost(h)).toBe(false);
+    // The README's promise, applied: a *.localhost name without TLS is refused like any other remote name.
+    expect(() => checkConnectionSecurity('db.localhost', { encrypted: false, version: null, cipher: null }, false)).toThrow(InsecureConnectionError);
   });
 
   test('an unencrypted or old-TLS connection to another host is refused unless allowed', () => {
