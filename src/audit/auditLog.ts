@@ -51,8 +51,12 @@ export interface DataAccess {
   readonly written: readonly string[];
   /** `Model.field` of every encrypted field the query looked up through its blind index. */
   readonly searched: readonly string[];
-  /** Records returned, or rows changed for `*Many` writes. */
-  readonly rows: number;
+  /**
+   * Records returned, rows changed for `*Many` writes, or rows counted (`count`, and `aggregate`
+   * or `groupBy` with `_count._all`). Absent when the result does not tell: an `aggregate` or
+   * `groupBy` without `_count._all`, or a `count` of fields only.
+   */
+  readonly rows?: number;
   /** From {@link withAuditContext}; `null` outside one. */
   readonly actor: string | null;
   readonly purpose: string | null;

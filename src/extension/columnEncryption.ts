@@ -200,6 +200,11 @@ async function runOperation(op: Operation): Promise<unknown> {
   return result;
 }
 
+const rowsOf = (operation: string, result: unknown): { rows?: number } => {
+  const rows = rowCount(operation, result);
+  return rows === undefined ? {} : { rows };
+};
+
 /** One data-access event for a query that touched encrypted fields (or deleted rows of a model holding them). */
 function logAccess(access: AuditLog, op: Operation, ctx: WalkContext, result: unknown, failed = false): void {
   const { read, written, searched } = ctx.fields;
@@ -211,7 +216,7 @@ function logAccess(access: AuditLog, op: Operation, ctx: WalkContext, result: un
     read: [...read],
     written: [...written],
     searched: [...searched],
-    rows: rowCount(result),
+    ...rowsOf(op.operation, result),
     actor: context?.actor ?? null,
     purpose: context?.purpose ?? null,
     requestId: context?.requestId ?? null,
@@ -219,13 +224,36 @@ function logAccess(access: AuditLog, op: Operation, ctx: WalkContext, result: un
   });
 }
 
-/** Records in a result, the `count` of a `*Many` write, or what `count()` counted. */
-function rowCount(result: unknown): number {
+/**
+ * Rows the query returned, changed or counted; `undefined` when the result does not say (an
+ * `aggregate` or `groupBy` without `_count._all`, a `count` of fields only): better no number
+ * than a made-up one.
+ */
+function rowCount(operation: string, result: unknown): number | undefined {
+  if (result === null || result === undefined) return 0;
+  if (operation === 'count') return typeof result === 'number' ? result : countAll(result);
+  if (operation === 'aggregate') return countAll((result as Obj)._count);
+  if (operation === 'groupBy') {
+    // Each group's _count._all is the rows in that group; groups themselves are not rows.
+    let total = 0;
+    for (const group of result as Obj[]) {
+      const n = countAll(group._count);
+      if (n === undefined) return undefined;
+      total += n;
+    }
+    return total;
+  }
   if (Array.isArray(result)) return result.length;
   if (typeof result === 'number') return result;
-  if (result === null || result === undefined) return 0;
   const count = (result as { count?: unknown }).count;
   return typeof count === 'number' && Object.keys(result).length === 1 ? count : 1;
+}
+
+/** `_count: true` gives a number, `_count: { _all: true }` an object with `_all`. */
+function countAll(count: unknown): number | undefined {
+  if (typeof count === 'number') return count;
+  const all = (count as { _all?: unknown } | null | undefined)?._all;
+  return typeof all === 'number' ? all : undefined;
 }
 
 async function plainRun(op: Operation, ctx: WalkContext, rewritten: Obj | undefined, tx: Transaction | undefined): Promise<unknown> {

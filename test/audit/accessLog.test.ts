@@ -54,6 +54,38 @@ describe.each(providers())('data-access audit trail on %s', (provider) => {
     expect(event).toMatchObject({ model: 'User', operation: 'deleteMany', rows: 2, actor: null, purpose: null, requestId: null, searched: ['User.phone'] });
   });
 
+  test('aggregate, groupBy and count report the rows they counted, or no rows at all when the result does not say', async () => {
+    await h.prisma.user.createMany({
+      data: [
+        { email: 'agg1@example.org', phone: '+1 777', nickname: 'a', karma: 1 },
+        { email: 'agg2@example.org', phone: '+1 777', nickname: 'a', karma: 2 },
+        { email: 'agg3@example.org', phone: '+1 777', nickname: 'b', karma: 3 },
+      ],
+    });
+    const where = { phone: '+1777' };
+    const before = accessEvents(log.events()).length;
+    expect((await h.prisma.user.aggregate({ where, _count: { _all: true }, _sum: { karma: true } }))._count._all).toBe(3);
+    expect((await h.prisma.user.aggregate({ where, _count: true }))._count).toBe(3);
+    await h.prisma.user.aggregate({ where, _max: { karma: true } });
+    const groups = await h.prisma.user.groupBy({ by: ['nickname'], where, _count: { _all: true } });
+    expect(groups).toHaveLength(2);
+    await h.prisma.user.groupBy({ by: ['nickname'], where, _sum: { karma: true } });
+    expect(await h.prisma.user.count({ where, select: { _all: true, nickname: true } })).toEqual({ _all: 3, nickname: 3 });
+    await h.prisma.user.count({ where, select: { nickname: true } });
+    const events = accessEvents(log.events()).slice(before);
+    expect(events.map((e) => [e.operation, e.searched, e.rows])).toEqual([
+      ['aggregate', ['User.phone'], 3],
+      ['aggregate', ['User.phone'], 3],
+      ['aggregate', ['User.phone'], undefined],
+      ['groupBy', ['User.phone'], 3],
+      ['groupBy', ['User.phone'], undefined],
+      ['count', ['User.phone'], 3],
+      ['count', ['User.phone'], undefined],
+    ]);
+    for (const e of events.filter((e) => e.rows === undefined)) expect(Object.keys(e)).not.toContain('rows');
+    await h.prisma.user.deleteMany({ where });
+  });
+
   test('the context follows queries into interactive and batch transactions, and inner contexts replace outer ones', async () => {
     const before = accessEvents(log.events()).length;
     await withAuditContext({ actor: 'job:nightly', purpose: 'export' }, async () => {
