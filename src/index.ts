@@ -26,7 +26,7 @@ export { KeyInUseError, NothingScannedError } from './keys/lifecycle';
 export { createAuditLog, type AuditLog, type DataAccess } from './audit/auditLog';
 export { withAuditContext, currentAuditContext, type AuditContext } from './audit/accessContext';
 export { openAuditChain, auditChainKey, type AuditChainDestination } from './audit/chainFile';
-export { verifyChain, sealRecord, GENESIS, type ChainHead, type ChainProblem, type ChainReport, type VerifyChainOptions } from './audit/chain';
+export { verifyChain, sealRecord, startChain, GENESIS, type ChainHead, type ChainProblem, type ChainReport, type VerifyChainOptions } from './audit/chain';
 export { cryptoBackend, type CryptoBackendInfo, type CryptoBackendName } from './codec/backendChoice';
 export {
   rotate,

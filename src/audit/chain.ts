@@ -1,14 +1,16 @@
-import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /**
  * The tamper-evident audit chain, as pure functions over lines of text.
  *
- * Each record is one JSON line that ends with three fields the chain adds:
- * `"seq"` (1, 2, 3, ... within a file), `"prev"` (the MAC of the record before, or
+ * Each record is one JSON line that ends with four fields the chain adds: `"chain"` (the
+ * chain's identity, 128 random bits in hex, chosen when the file is started and the same in every
+ * record), `"seq"` (1, 2, 3, ... within a file), `"prev"` (the MAC of the record before, or
  * {@link GENESIS} for the first) and `"mac"`: HMAC-SHA-256, under a key of its own, over the
  * exact bytes of the line up to the MAC. Editing any byte breaks that line's MAC; deleting,
  * inserting or moving a record breaks the run of sequence numbers and links, which
- * {@link verifyChain} reports by line number. Without the key nobody can forge a record.
+ * {@link verifyChain} reports by line number; a record of another chain (same key, another file)
+ * is told apart by its identity. Without the key nobody can forge a record.
  */
 
 /** `prev` of the first record of a file. */
@@ -16,39 +18,49 @@ export const GENESIS = '0'.repeat(64);
 
 const DOMAIN = 'prisma-column-encryption/audit-chain/v1\n';
 const MAC_SUFFIX = /,"mac":"([0-9a-f]{64})"\}$/;
+const CHAIN_ID = /^[0-9a-f]{32}$/;
 
 /** Where the chain stands after a record: the next record gets `seq + 1` and `prev: mac`. */
 export interface ChainHead {
+  /** The chain's identity: keep it with the head, and pass it back as `expectChain`. */
+  readonly chain: string;
   readonly seq: number;
   readonly mac: string;
 }
 
-/** The head of an empty file. */
-export const EMPTY_HEAD: ChainHead = { seq: 0, mac: GENESIS };
+/**
+ * The head of a new, empty chain: a fresh random identity unless one is given (32 lowercase hex
+ * digits), so a file holding another chain, even one sealed under the same key, cannot pass for it.
+ */
+export function startChain(chain: string = randomBytes(16).toString('hex')): ChainHead {
+  if (!CHAIN_ID.test(chain)) throw new TypeError('a chain identity is 32 lowercase hex digits');
+  return { chain, seq: 0, mac: GENESIS };
+}
 
 function macOf(key: KeyObject, body: string): string {
   return createHmac('sha256', key).update(DOMAIN).update(body).digest('hex');
 }
 
 /**
- * Adds `seq`, `prev` and `mac` to one JSON object line (no newline) after `head`.
+ * Adds `chain`, `seq`, `prev` and `mac` to one JSON object line (no newline) after `head`.
  * The line must be a JSON object, as pino writes them.
  */
 export function sealRecord(key: KeyObject, json: string, head: ChainHead): { line: string; head: ChainHead } {
   if (!json.startsWith('{') || !json.endsWith('}')) throw new TypeError('an audit record must be one JSON object');
+  if (!CHAIN_ID.test(head.chain)) throw new TypeError('the head has no chain identity (start one with startChain)');
   const seq = head.seq + 1;
   const open = json.length === 2 ? '{' : `${json.slice(0, -1)},`;
-  const body = `${open}"seq":${seq},"prev":"${head.mac}"}`;
+  const body = `${open}"chain":"${head.chain}","seq":${seq},"prev":"${head.mac}"}`;
   const mac = macOf(key, body);
-  return { line: `${body.slice(0, -1)},"mac":"${mac}"}`, head: { seq, mac } };
+  return { line: `${body.slice(0, -1)},"mac":"${mac}"}`, head: { chain: head.chain, seq, mac } };
 }
 
 /** What one line says about itself: authentic (its MAC verifies) with its place in the chain, or not. */
 export type OpenedRecord =
-  | { readonly authentic: true; readonly seq: number; readonly prev: string; readonly mac: string }
+  | { readonly authentic: true; readonly chain: string; readonly seq: number; readonly prev: string; readonly mac: string }
   | { readonly authentic: false; readonly reason: 'not a chained JSON record' | 'MAC does not verify' };
 
-/** Checks one line's MAC and reads its `seq` and `prev`. */
+/** Checks one line's MAC and reads its `chain`, `seq` and `prev`. */
 export function openRecord(key: KeyObject, line: string): OpenedRecord {
   const m = MAC_SUFFIX.exec(line);
   let parsed: unknown;
@@ -57,19 +69,19 @@ export function openRecord(key: KeyObject, line: string): OpenedRecord {
   } catch {
     return { authentic: false, reason: 'not a chained JSON record' };
   }
-  const record = parsed as { seq?: unknown; prev?: unknown };
-  if (!m || typeof record.seq !== 'number' || !Number.isSafeInteger(record.seq) || record.seq < 1 || typeof record.prev !== 'string') {
+  const record = parsed as { chain?: unknown; seq?: unknown; prev?: unknown };
+  if (!m || typeof record.chain !== 'string' || !CHAIN_ID.test(record.chain) || typeof record.seq !== 'number' || !Number.isSafeInteger(record.seq) || record.seq < 1 || typeof record.prev !== 'string') {
     return { authentic: false, reason: 'not a chained JSON record' };
   }
   const body = `${line.slice(0, m.index)}}`;
   const expected = Buffer.from(macOf(key, body), 'hex');
   if (!timingSafeEqual(expected, Buffer.from(m[1]!, 'hex'))) return { authentic: false, reason: 'MAC does not verify' };
-  return { authentic: true, seq: record.seq, prev: record.prev, mac: m[1]! };
+  return { authentic: true, chain: record.chain, seq: record.seq, prev: record.prev, mac: m[1]! };
 }
 
 /** One finding of {@link verifyChain}; `line` is 1-based in the file as given. */
 export interface ChainProblem {
-  readonly kind: 'edited' | 'inserted' | 'altered' | 'deleted' | 'reordered' | 'duplicated' | 'truncated' | 'replaced' | 'broken-link';
+  readonly kind: 'edited' | 'inserted' | 'altered' | 'deleted' | 'reordered' | 'duplicated' | 'truncated' | 'replaced' | 'broken-link' | 'foreign' | 'swapped';
   readonly line: number;
   /** The sequence number concerned (the record's own, or the first missing one). */
   readonly seq: number | null;
@@ -82,12 +94,20 @@ export interface ChainReport {
   readonly lines: number;
   /** Lines whose MAC verified. */
   readonly authentic: number;
-  /** The last record in chain order, to keep elsewhere and pass back as `expectLastSeq`. */
-  readonly head: ChainHead;
+  /** The identity of the chain checked: `expectChain`, else the first authentic record's; `null` when none verifies. */
+  readonly chain: string | null;
+  /** The last record in chain order (`seq` 0 when none), to keep elsewhere and pass back as `expectLastSeq`. */
+  readonly head: { readonly seq: number; readonly mac: string };
   readonly problems: readonly ChainProblem[];
 }
 
 export interface VerifyChainOptions {
+  /**
+   * The chain identity kept from when the file was started. Without it a whole file can be
+   * replaced by another valid chain sealed under the same key (another process's file, an old
+   * one): only the identity shows it (`swapped`).
+   */
+  readonly expectChain?: string;
   /**
    * The sequence number the last record must at least have (from a head kept elsewhere). Records
    * deleted from the end of a file leave no gap inside it: only an outside anchor shows them.
@@ -116,7 +136,9 @@ interface Authentic {
  * - authentic records out of order are `reordered` (those outside the longest in-order run);
  * - an authentic record seen twice is `duplicated` (replayed);
  * - with `expectLastSeq`, a file ending early is `truncated`; with `expectLastMac` too, a record
- *   at that number other than the one kept is `replaced`.
+ *   at that number other than the one kept is `replaced`;
+ * - an authentic record of another chain among this one's is `foreign`; a file holding none of
+ *   `expectChain`'s records but another chain's is `swapped` (reported once, at its first record).
  */
 export function verifyChain(key: KeyObject, text: string, options: VerifyChainOptions = {}): ChainReport {
   const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text === '' ? [] : text.split('\n');
@@ -124,11 +146,18 @@ export function verifyChain(key: KeyObject, text: string, options: VerifyChainOp
   const forged: Array<{ line: number; reason: string }> = [];
   const records: Authentic[] = [];
   const seen = new Map<number, Authentic>();
+  const foreign: Array<{ line: number; seq: number; chain: string }> = [];
+  let chain = options.expectChain ?? null;
   lines.forEach((content, i) => {
     const line = i + 1;
     const opened = openRecord(key, content);
     if (!opened.authentic) {
       forged.push({ line, reason: opened.reason });
+      return;
+    }
+    chain ??= opened.chain;
+    if (opened.chain !== chain) {
+      foreign.push({ line, seq: opened.seq, chain: opened.chain });
       return;
     }
     const first = seen.get(opened.seq);
@@ -140,6 +169,16 @@ export function verifyChain(key: KeyObject, text: string, options: VerifyChainOp
     seen.set(opened.seq, record);
     records.push(record);
   });
+
+  if (records.length === 0 && foreign.length > 0) {
+    // Not one record of the expected chain: the whole file was put in place of another.
+    const first = foreign[0]!;
+    const problems: ChainProblem[] = [{ kind: 'swapped', line: first.line, seq: null, message: `the file holds chain ${first.chain}, not the expected chain ${chain}: another chain's file was put in its place` }];
+    return { ok: false, lines: lines.length, authentic: foreign.length, chain, head: { seq: 0, mac: GENESIS }, problems };
+  }
+  for (const f of foreign) {
+    problems.push({ kind: 'foreign', line: f.line, seq: f.seq, message: `line ${f.line} holds record ${f.seq} of another chain (${f.chain}), sealed under the same key` });
+  }
 
   const inOrder = longestIncreasingRun(records);
   const kept = new Set(inOrder);
@@ -198,7 +237,7 @@ export function verifyChain(key: KeyObject, text: string, options: VerifyChainOp
     problems.push({ kind, line: f.line, seq: null, message: `line ${f.line} was ${kind === 'altered' ? 'edited or inserted' : 'inserted'} (${f.reason})` });
   }
   problems.sort((a, b) => a.line - b.line);
-  return { ok: problems.length === 0, lines: lines.length, authentic: records.length, head: { seq: previous.seq, mac: previous.mac }, problems };
+  return { ok: problems.length === 0, lines: lines.length, authentic: records.length + foreign.length, chain, head: { seq: previous.seq, mac: previous.mac }, problems };
 }
 
 /** The longest run of records whose sequence numbers increase in file order (patience sorting). */

@@ -2,7 +2,7 @@ import { createSecretKey, type KeyObject } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { ConfigurationError } from '../errors';
 import { decodeBase64Key } from '../keys/keyMaterial';
-import { EMPTY_HEAD, openRecord, sealRecord, type ChainHead } from './chain';
+import { openRecord, sealRecord, startChain, type ChainHead } from './chain';
 
 /**
  * The audit chain's file end: a pino destination that seals every line it is given and appends
@@ -31,25 +31,30 @@ export function auditChainKey(base64?: string, env: NodeJS.ProcessEnv = process.
 export interface AuditChainDestination {
   /** pino calls this with each serialised line. */
   write(chunk: string): boolean;
-  /** The last record written (or found in the file at opening). */
+  /**
+   * The last record written (or found in the file at opening), with the chain's identity: keep
+   * `chain` from when the file is started, and `seq` and `mac` as they grow, where the application
+   * cannot write, to pass to `audit verify`.
+   */
   readonly head: ChainHead;
   close(): void;
 }
 
 /**
- * Opens (or creates) a chained audit file. When the file already holds records, the last one must
- * verify under `key` and the chain continues from it; otherwise it refuses to start, because
- * appending to a chain that does not verify would hide what happened to it.
+ * Opens (or creates) a chained audit file. An empty file starts a new chain with a fresh random
+ * identity (or `options.chain`). When the file already holds records, the last one must verify
+ * under `key` and the chain continues from it, with its identity; otherwise it refuses to start,
+ * because appending to a chain that does not verify would hide what happened to it.
  *
  * Writes are synchronous appends, one `write(2)` per record, so a crash loses at most the record
  * being written. One process per file: two writers would interleave two chains (which
  * `audit verify` reports); give each process its own file, e.g. with the pid in the name.
  */
-export function openAuditChain(file: string, key: KeyObject): AuditChainDestination {
+export function openAuditChain(file: string, key: KeyObject, options: { readonly chain?: string } = {}): AuditChainDestination {
   const fd = openSync(file, 'a+', 0o600);
   let head: ChainHead;
   try {
-    head = lastHead(fd, key, file);
+    head = lastHead(fd, key, file) ?? startChain(options.chain);
   } catch (error) {
     closeSync(fd);
     throw error;
@@ -84,10 +89,10 @@ export function openAuditChain(file: string, key: KeyObject): AuditChainDestinat
   };
 }
 
-/** Reads the file's last line (backwards, in blocks) and returns its place in the chain. */
-function lastHead(fd: number, key: KeyObject, file: string): ChainHead {
+/** Reads the file's last line (backwards, in blocks) and returns its place in the chain; `undefined` for an empty file. */
+function lastHead(fd: number, key: KeyObject, file: string): ChainHead | undefined {
   const size = fstatSync(fd).size;
-  if (size === 0) return EMPTY_HEAD;
+  if (size === 0) return undefined;
   const block = 64 * 1024;
   let tail = Buffer.alloc(0);
   let position = size;
@@ -107,7 +112,7 @@ function lastHead(fd: number, key: KeyObject, file: string): ChainHead {
       if (!opened.authentic) {
         throw new ConfigurationError(undefined, undefined, `audit file ${file}: its last record ${opened.reason === 'MAC does not verify' ? 'does not verify under this key' : 'is not a chained record'}; run \`audit verify\` and start a new file`);
       }
-      return { seq: opened.seq, mac: opened.mac };
+      return { chain: opened.chain, seq: opened.seq, mac: opened.mac };
     }
   }
 }

@@ -12,6 +12,10 @@ export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv =
     .description('Check a chained audit file: reports deleted, inserted, reordered and edited records by line')
     .argument('<file>', 'audit file written through openAuditChain')
     .option('--key-env <name>', 'environment variable holding the chain key (base64 of 32 bytes)', 'PCE_AUDIT_KEY')
+    .option('--expect-chain <id>', 'the chain identity kept when the file was started (its records\' "chain"): detects a file swapped for another chain', (v) => {
+      if (!/^[0-9a-f]{32}$/.test(v)) throw new InvalidArgumentError('expected 32 lowercase hex digits (the chain `audit verify` prints)');
+      return v;
+    })
     .option('--expect-last-seq <n>', 'the last sequence number seen before (kept elsewhere): detects records cut from the end', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
@@ -22,7 +26,7 @@ export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv =
       return v;
     })
     .option('--json', 'print JSON instead of text')
-    .action(async (file: string, opts: { keyEnv: string; expectLastSeq?: number; expectLastMac?: string; json?: boolean }) => {
+    .action(async (file: string, opts: { keyEnv: string; expectChain?: string; expectLastSeq?: number; expectLastMac?: string; json?: boolean }) => {
       if (opts.expectLastMac !== undefined && opts.expectLastSeq === undefined) {
         throw new ConfigurationError(undefined, undefined, '--expect-last-mac needs --expect-last-seq (the record it belongs to)');
       }
@@ -34,6 +38,7 @@ export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv =
         throw new ConfigurationError(undefined, undefined, `cannot read audit file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
       }
       const report = verifyChain(key, text, {
+        ...(opts.expectChain !== undefined ? { expectChain: opts.expectChain } : {}),
         ...(opts.expectLastSeq !== undefined ? { expectLastSeq: opts.expectLastSeq } : {}),
         ...(opts.expectLastMac !== undefined ? { expectLastMac: opts.expectLastMac } : {}),
       });
@@ -43,7 +48,7 @@ export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv =
 }
 
 function verifyLines(file: string, r: ChainReport): string[] {
-  const head = `last record ${r.head.seq}, mac ${r.head.mac}`;
+  const head = `chain ${r.chain ?? '(none)'}, last record ${r.head.seq}, mac ${r.head.mac}`;
   if (r.ok) return [`${file}: OK, ${r.lines} record${r.lines === 1 ? '' : 's'} verified; ${head}`];
   return [
     `${file}: TAMPERED: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} in ${r.lines} lines (${r.authentic} authentic)` +

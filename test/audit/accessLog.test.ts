@@ -148,8 +148,10 @@ describe('data-access trail in a chained file, checked by `audit verify`', () =>
   const file = dir.file('access.jsonl');
   const chainKey = randomBytes(32).toString('base64');
   const out: string[] = [];
+  let chainId = '';
   beforeAll(async () => {
     const chain = openAuditChain(file, createSecretKey(Buffer.from(chainKey, 'base64')));
+    chainId = chain.head.chain;
     h = await createHarness('postgres', { keys: keys(), accessLog: { logger: pino({ base: null }, chain) } });
   });
   afterAll(async () => {
@@ -174,9 +176,11 @@ describe('data-access trail in a chained file, checked by `audit verify`', () =>
       for (let i = 0; i < 3; i++) await h.prisma.user.findUnique({ where: { emailIndex: 'chain@example.org' } });
     });
     const ok = await verifyCli();
-    expect(ok).toEqual({ code: 0, out: expect.stringMatching(/OK, 4 records verified; last record 4/) });
+    expect(ok).toEqual({ code: 0, out: expect.stringMatching(new RegExp(`OK, 4 records verified; chain ${chainId}, last record 4`)) });
     const json = await verifyCli('--json');
-    expect(JSON.parse(json.out)).toMatchObject({ ok: true, lines: 4, head: { seq: 4 } });
+    expect(JSON.parse(json.out)).toMatchObject({ ok: true, lines: 4, chain: chainId, head: { seq: 4 } });
+    expect((await verifyCli('--expect-chain', chainId)).code).toBe(0);
+    expect(await verifyCli('--expect-chain', 'a'.repeat(32))).toEqual({ code: 1, out: expect.stringMatching(/line 1: swapped: the file holds chain [0-9a-f]{32}, not the expected chain a{32}/) });
     const head = (JSON.parse(json.out) as { head: { mac: string } }).head;
     expect((await verifyCli('--expect-last-seq', '4', '--expect-last-mac', head.mac)).code).toBe(0);
     const other = await verifyCli('--expect-last-seq', '4', '--expect-last-mac', 'f'.repeat(64));

@@ -2,16 +2,16 @@ import { createSecretKey, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import fc from 'fast-check';
 import pino from 'pino';
-import { EMPTY_HEAD, sealRecord, verifyChain, type ChainProblem } from '../../src/audit/chain';
+import { sealRecord, startChain, verifyChain, type ChainProblem } from '../../src/audit/chain';
 import { auditChainKey, openAuditChain } from '../../src/audit/chainFile';
 import { ConfigurationError } from '../../src/errors';
 import { tempDir } from '../keys/support';
 
 const key = createSecretKey(randomBytes(32));
 
-/** A chained log of `n` records as lines, with pino-like content. */
-function chainedLines(contents: readonly Record<string, unknown>[]): string[] {
-  let head = EMPTY_HEAD;
+/** A chained log of `n` records as lines, with pino-like content, as a new chain (or the one named). */
+function chainedLines(contents: readonly Record<string, unknown>[], chain?: string): string[] {
+  let head = startChain(chain);
   return contents.map((c) => {
     const sealed = sealRecord(key, JSON.stringify(c), head);
     head = sealed.head;
@@ -72,7 +72,7 @@ describe('audit chain: verifyChain finds and places every kind of edit', () => {
       fc.property(log, fc.nat(), record, (l, k0, content) => {
         const k = k0 % (l.length + 1);
         // The forger copies the format, with a made-up MAC.
-        const forged = `${JSON.stringify({ ...content, seq: k + 1, prev: '0'.repeat(64) }).slice(0, -1)},"mac":"${randomBytes(32).toString('hex')}"}`;
+        const forged = `${JSON.stringify({ ...content, chain: 'c'.repeat(32), seq: k + 1, prev: '0'.repeat(64) }).slice(0, -1)},"mac":"${randomBytes(32).toString('hex')}"}`;
         const r = verifyChain(key, text([...l.slice(0, k), forged, ...l.slice(k)]));
         expect(r.ok).toBe(false);
         expect(r.problems).toEqual([expect.objectContaining({ kind: k === l.length ? 'altered' : 'inserted', line: k + 1 })]);
@@ -157,6 +157,55 @@ describe('audit chain: verifyChain finds and places every kind of edit', () => {
     );
   });
 
+  test('a file swapped for another valid chain under the same key passes alone, and fails against the chain identity kept', () => {
+    fc.assert(
+      fc.property(log, log, (mine, theirs) => {
+        const id = (l: readonly string[]) => (JSON.parse(l[0]!) as { chain: string }).chain;
+        expect(id(mine)).not.toBe(id(theirs));
+        expect(verifyChain(key, text(mine), { expectChain: id(mine) })).toMatchObject({ ok: true, chain: id(mine) });
+        // Same key, sequence numbers from 1, links intact: without the identity nothing shows the swap.
+        expect(verifyChain(key, text(theirs)).ok).toBe(true);
+        const r = verifyChain(key, text(theirs), { expectChain: id(mine) });
+        expect(r.ok).toBe(false);
+        expect(r.problems).toEqual([expect.objectContaining({ kind: 'swapped', line: 1, message: expect.stringContaining(id(mine)) })]);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  test('records of another chain spliced in are foreign, with or without the identity kept; its identity edited is an edit', () => {
+    fc.assert(
+      fc.property(log, log, fc.nat(), fc.nat(), (mine, theirs, at0, pick0) => {
+        const at = at0 % (mine.length + 1);
+        const spliced = [...mine.slice(0, at), theirs[pick0 % theirs.length]!, ...mine.slice(at)];
+        const id = (JSON.parse(mine[0]!) as { chain: string }).chain;
+        // With the identity given, or when the first line is still this chain's, the stranger is foreign.
+        const r = verifyChain(key, text(spliced), at === 0 ? { expectChain: id } : {});
+        expect(r.problems).toEqual([expect.objectContaining({ kind: 'foreign', line: at + 1 })]);
+        expect(r.chain).toBe(id);
+      }),
+      { numRuns: 50 },
+    );
+    const l = chainedLines([{ a: 1 }, { b: 2 }, { c: 3 }]);
+    const other = JSON.parse(chainedLines([{}])[0]!) as { chain: string };
+    const retagged = [l[0]!, l[1]!.replace(/"chain":"[0-9a-f]{32}"/, `"chain":"${other.chain}"`), l[2]!];
+    expect(verifyChain(key, text(retagged)).problems).toEqual([expect.objectContaining({ kind: 'edited', line: 2 })]);
+  });
+
+  test('records cut from the front are deleted; from the end, truncated against the head kept; the identity survives both', () => {
+    const l = chainedLines(Array.from({ length: 6 }, (_, i) => ({ i })));
+    const id = (JSON.parse(l[0]!) as { chain: string }).chain;
+    expect(verifyChain(key, text(l.slice(2)), { expectChain: id }).problems).toEqual([expect.objectContaining({ kind: 'deleted', line: 1, seq: 1 })]);
+    expect(verifyChain(key, text(l.slice(0, 4)), { expectChain: id, expectLastSeq: 6 }).problems).toEqual([expect.objectContaining({ kind: 'truncated', line: 4, seq: 5 })]);
+  });
+
+  test('a chain identity is 32 lowercase hex digits; one can be chosen', () => {
+    expect(startChain('ab'.repeat(16)).chain).toBe('ab'.repeat(16));
+    expect(() => startChain('xyz')).toThrow(TypeError);
+    expect(startChain().chain).toMatch(/^[0-9a-f]{32}$/);
+    expect(startChain().chain).not.toBe(startChain().chain);
+  });
+
   test('a record sealed under another key does not verify', () => {
     const l = chainedLines([{ a: 1 }, { b: 2 }]);
     const r = verifyChain(createSecretKey(randomBytes(32)), text(l));
@@ -177,6 +226,7 @@ describe('audit chain file (openAuditChain as a pino destination)', () => {
     first.close();
     const second = openAuditChain(file, key);
     expect(second.head.seq).toBe(2);
+    expect(second.head.chain).toBe(first.head.chain);
     pino({ base: null }, second).info({ event: 'pce.data.access', model: 'Reading' }, 'three');
     second.close();
     const content = readFileSync(file, 'utf8');
@@ -188,7 +238,15 @@ describe('audit chain file (openAuditChain as a pino destination)', () => {
     ]);
     expect(records[0]!.prev).toBe('0'.repeat(64));
     expect(records[1]!.prev).toBe(records[0]!.mac);
-    expect(verifyChain(key, content)).toMatchObject({ ok: true, lines: 3 });
+    expect(records.map((r) => r.chain)).toEqual([first.head.chain, first.head.chain, first.head.chain]);
+    expect(verifyChain(key, content, { expectChain: first.head.chain })).toMatchObject({ ok: true, lines: 3, chain: first.head.chain });
+    // Another file, same key: a chain of its own.
+    const elsewhere = openAuditChain(dir.file('access-2.log'), key);
+    expect(elsewhere.head.chain).not.toBe(first.head.chain);
+    elsewhere.close();
+    const chosen = openAuditChain(dir.file('access-3.log'), key, { chain: 'e'.repeat(32) });
+    expect(chosen.head).toEqual({ chain: 'e'.repeat(32), seq: 0, mac: '0'.repeat(64) });
+    chosen.close();
   });
 
   test('a file cut back and written on by the restarted application fails against the anchored head (seq and mac)', () => {
