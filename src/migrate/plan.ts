@@ -78,6 +78,7 @@ export function planRow(
   row: StoredRow,
   primary: { readonly dataKey: string; readonly indexKey: string },
   options: PlanOptions = {},
+  decrypted: ReadonlyArray<Decrypted | undefined> = [],
 ): RowPlan {
   const failures: ValueFailure[] = [];
   const next: Array<string | null> = [];
@@ -106,7 +107,7 @@ export function planRow(
         failures.push({ field: f.codec.field, keyId: undefined, reason: 'not-text' });
       } else {
         try {
-          const decided = decide(mode, f, value, index ?? null, primary, options);
+          const decided = decide(mode, f, value, index ?? null, primary, options, decrypted[i]);
           if (decided) {
             nextValue = decided.value;
             if (f.indexColumn && decided.index !== undefined) nextIndex = decided.index;
@@ -127,6 +128,74 @@ export function planRow(
   return { write: { key: row.key, columns: names.map((c, j) => [c, old[j]!, next[j]!] as const) }, failures };
 }
 
+/** A value's plaintext decrypted ahead, for a whole batch at once ({@link decryptAhead}). */
+export interface Decrypted {
+  readonly plaintext: unknown;
+}
+
+/**
+ * What an envelope value needs besides its plaintext, or `undefined` when it is not decrypted at
+ * all. The one statement of when a value is decrypted, shared by {@link decide} and
+ * {@link decryptAhead} so the batch decrypts exactly the values planning would.
+ */
+function envelopeWork(
+  mode: MigrationMode,
+  f: PlannedField,
+  value: string,
+  index: string | null,
+  primary: { readonly dataKey: string; readonly indexKey: string },
+  options: PlanOptions,
+): { reencrypt: boolean; reindex: boolean } | undefined {
+  if ((f.codec.spec.legacy && looksLikePfe(value)) || !looksLikeCiphertext(value)) return undefined;
+  if (mode === 'convert-pfe') {
+    // An index without a key id (`<keyId>:<mac>`) is an old hash: prisma-field-encryption's are hex or base64.
+    const oldHash = f.indexColumn !== undefined && (index === null || indexKeyIdOf(index) === undefined);
+    return oldHash ? { reencrypt: false, reindex: true } : undefined;
+  }
+  const recompute = options.reindex === true && mode === 'rotate' && f.indexColumn !== undefined;
+  const reencrypt = mode === 'rotate' && keyIdOf(value) !== primary.dataKey;
+  const reindex = recompute || (f.indexColumn !== undefined && (index === null || (mode === 'rotate' && indexKeyIdOf(index) !== primary.indexKey)));
+  // encrypt-existing checks every prefixed value it meets, so a damaged one is reported, not skipped.
+  return reencrypt || reindex || mode === 'encrypt-existing' ? { reencrypt, reindex } : undefined;
+}
+
+/**
+ * Decrypts, for one field, every value of a batch that planning will decrypt, in one
+ * {@link FieldCodec.decryptMany} call (one native call per key with the native backend). Returns
+ * `undefined` when fewer than two values need it, or when any of them fails: planning then
+ * decrypts value by value and reports each failure as before.
+ */
+export function decryptAhead(
+  mode: MigrationMode,
+  f: PlannedField,
+  field: number,
+  rows: ReadonlyArray<Pick<StoredRow, 'values' | 'indexes' | 'typed'>>,
+  primary: { readonly dataKey: string; readonly indexKey: string },
+  options: PlanOptions = {},
+): Array<Decrypted | undefined> | undefined {
+  const wanted: number[] = [];
+  const texts: string[] = [];
+  rows.forEach((row, j) => {
+    const value = row.values[field];
+    // A typed field's plaintext column wins over its storage column (planRow's first branch).
+    if (typeof value !== 'string' || (f.typedColumn && (row.typed?.[field] ?? null) !== null)) return;
+    const index = f.indexColumn ? ((row.indexes[field] as string | null | undefined) ?? null) : null;
+    if (envelopeWork(mode, f, value, index, primary, options) === undefined) return;
+    wanted.push(j);
+    texts.push(value);
+  });
+  if (wanted.length < 2) return undefined;
+  let plaintexts: unknown[];
+  try {
+    plaintexts = f.codec.decryptMany(texts);
+  } catch {
+    return undefined;
+  }
+  const out = new Array<Decrypted | undefined>(rows.length);
+  wanted.forEach((j, k) => (out[j] = { plaintext: plaintexts[k] }));
+  return out;
+}
+
 function decide(
   mode: MigrationMode,
   f: PlannedField,
@@ -134,6 +203,7 @@ function decide(
   index: string | null,
   primary: { readonly dataKey: string; readonly indexKey: string },
   options: PlanOptions,
+  ahead: Decrypted | undefined,
 ): { value: string; index?: string } | undefined {
   const { codec } = f;
   if (codec.spec.legacy && looksLikePfe(value)) {
@@ -142,10 +212,11 @@ function decide(
     const plaintext = codec.decrypt(value);
     return { value: codec.encrypt(plaintext), ...(f.indexColumn ? { index: codec.indexForWrite(plaintext) } : {}) };
   }
+  // Throws DecryptionError for malformed values, unknown keys and failed authentication.
+  const plaintextOf = () => (ahead ? ahead.plaintext : codec.decrypt(value));
   if (mode === 'convert-pfe') {
-    // An index without a key id (`<keyId>:<mac>`) is an old hash: prisma-field-encryption's are hex or base64.
-    if (!looksLikeCiphertext(value) || !f.indexColumn || (index !== null && indexKeyIdOf(index) !== undefined)) return undefined;
-    return { value, index: codec.indexForWrite(codec.decrypt(value)) };
+    if (envelopeWork(mode, f, value, index, primary, options) === undefined) return undefined;
+    return { value, index: codec.indexForWrite(plaintextOf()) };
   }
   const recompute = options.reindex === true && mode === 'rotate' && f.indexColumn !== undefined;
   if (!looksLikeCiphertext(value)) {
@@ -156,12 +227,10 @@ function decide(
     if (mode !== 'encrypt-existing') return undefined;
     return { value: codec.encrypt(value), ...(f.indexColumn ? { index: codec.indexForWrite(value) } : {}) };
   }
-  const reencrypt = mode === 'rotate' && keyIdOf(value) !== primary.dataKey;
-  const reindex = recompute || (f.indexColumn !== undefined && (index === null || (mode === 'rotate' && indexKeyIdOf(index) !== primary.indexKey)));
-  // encrypt-existing checks every prefixed value it meets, so a damaged one is reported, not skipped.
-  if (!reencrypt && !reindex && mode !== 'encrypt-existing') return undefined;
-  // Throws DecryptionError for malformed values, unknown keys and failed authentication.
-  const plaintext = codec.decrypt(value);
+  const work = envelopeWork(mode, f, value, index, primary, options);
+  if (!work) return undefined;
+  const { reencrypt, reindex } = work;
+  const plaintext = plaintextOf();
   if (!reencrypt && !reindex) return undefined;
   const fresh = reindex ? codec.indexForWrite(plaintext) : undefined;
   if (!reencrypt && fresh === index) return undefined;

@@ -5,7 +5,7 @@ import type { PfeKeyLookup } from '../codec/pfe';
 import type { DataKey } from '../keys/keyring';
 import { FieldCodec } from '../codec/fieldCodec';
 import type { FieldIndexKey, Keyring } from '../keys/keyring';
-import { planRow, type MigrationMode, type PlannedField, type ValueFailure } from './plan';
+import { decryptAhead, planRow, type MigrationMode, type PlannedField, type ValueFailure } from './plan';
 import type { FieldTarget } from './scope';
 
 /**
@@ -49,7 +49,11 @@ export function plannedFields(setup: PlannerSetup, keyring: Keyring, legacyKeys?
   }));
 }
 
-/** Plans every row of a batch; pure apart from fresh nonces. Runs on whichever thread calls it. */
+/**
+ * Plans every row of a batch; pure apart from fresh nonces. Runs on whichever thread calls it.
+ * Each field's values are decrypted for the whole batch first (one native call per key where the
+ * backend has a batch path), then each row is planned with its plaintexts at hand.
+ */
 export function planRows(
   setup: Pick<PlannerSetup, 'mode' | 'primary' | 'reindex'>,
   fields: readonly PlannedField[],
@@ -58,8 +62,10 @@ export function planRows(
   typed: readonly (readonly unknown[])[],
 ): PlannedRow[] {
   const options = { reindex: setup.reindex === true };
-  return values.map((v, i) => {
-    const plan = planRow(setup.mode, fields, { key: [], values: v, indexes: indexes[i]!, typed: typed[i] ?? [] }, setup.primary, options);
+  const rows = values.map((v, i) => ({ key: [], values: v, indexes: indexes[i]!, typed: typed[i] ?? [] }));
+  const ahead = fields.map((f, i) => decryptAhead(setup.mode, f, i, rows, setup.primary, options));
+  return rows.map((row, i) => {
+    const plan = planRow(setup.mode, fields, row, setup.primary, options, ahead.map((a) => a?.[i]));
     return plan.write ? { next: plan.write.columns.map(([, , next]) => next), failures: plan.failures } : { failures: plan.failures };
   });
 }

@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mysqlConnectionOptions } from '../../src/migrate/connection';
 import { keyringFromSnapshot, planRows, snapshotKeyring, threadPlanner } from '../../src/migrate/planner';
+import { backendNamed } from '../../src/codec/backendChoice';
+import type { CryptoBackend } from '../../src/codec/backend';
+import { loadNativeCrypto } from '../../src/crypto/native';
 import type { FieldTarget } from '../../src/migrate/scope';
 import { randomKey } from '../support/keys';
 
@@ -96,6 +99,66 @@ describe('MySQL URL parameters', () => {
       expect((error as Error).message).toMatch(/sslcert/);
       expect((error as Error).message).not.toContain('s3cret-pw');
     }
+  });
+});
+
+/** The native backend with its calls counted: how many values went through one-value open, how many batch calls. */
+function countingNative(): { backend: CryptoBackend; calls: { open: number; openTexts: number } } {
+  const inner = backendNamed('native');
+  const calls = { open: 0, openTexts: 0 };
+  const backend: CryptoBackend = {
+    name: 'counting-native',
+    seal: (k, n, p, a) => inner.seal(k, n, p, a),
+    hmac: (k, d) => inner.hmac(k, d),
+    open: (k, n, s, a) => (calls.open++, inner.open(k, n, s, a)),
+    openTexts: (k, a, t, st) => (calls.openTexts++, inner.openTexts!.call(inner, k, a, t, st)),
+  };
+  return { backend, calls };
+}
+
+// The package ships a linux-x64 prebuild (crossBackend.test.ts holds it to loading there).
+(loadNativeCrypto().loaded ? describe : describe.skip)('planRows decrypts a batch per field, not value by value', () => {
+  const note = { readMode: 'strict' as const };
+  const plain = Array.from({ length: 40 }, (_, i) => `person${i}@Example.org`);
+  const planned = (backend: CryptoBackend): PlannedField[] => [
+    { codec: new FieldCodec('C', 'email', spec, after, { backend }), column: 'email', indexColumn: 'email_index' },
+    { codec: new FieldCodec('C', 'note', note, after, { backend }), column: 'note' },
+  ];
+  const old = [field(before).codec, new FieldCodec('C', 'note', note, before)];
+
+  test('rotate: one batch call per field and no one-value opens; every row re-encrypted and re-indexed', () => {
+    const { backend, calls } = countingNative();
+    const fields = planned(backend);
+    const values = plain.map((p) => [old[0]!.encrypt(p), old[1]!.encrypt(`note ${p}`)]);
+    const indexes = plain.map((p) => [old[0]!.indexForWrite(p), null]);
+    const rows = planRows({ mode: 'rotate', primary }, fields, values, indexes, plain.map(() => []));
+    expect(calls).toEqual({ open: 0, openTexts: 2 });
+    rows.forEach((r, i) => {
+      const [email, emailIndex, noteValue] = r.next!;
+      expect(r.failures).toEqual([]);
+      expect(email).toMatch(/^pce:v1:d2:/);
+      expect(fields[0]!.codec.decrypt(email!)).toBe(plain[i]);
+      expect(emailIndex).toBe(fields[0]!.codec.indexForWrite(plain[i]));
+      expect(fields[1]!.codec.decrypt(noteValue!)).toBe(`note ${plain[i]}`);
+    });
+    // Values already under the primary keys are not decrypted at all.
+    Object.assign(calls, { open: 0, openTexts: 0 });
+    const current = rows.map((r) => [r.next![0]!, r.next![2]!]);
+    const again = planRows({ mode: 'rotate', primary }, fields, current, rows.map((r) => [r.next![1]!, null]), plain.map(() => []));
+    expect(again.every((r) => r.next === undefined && r.failures.length === 0)).toBe(true);
+    expect(calls).toEqual({ open: 0, openTexts: 0 });
+  });
+
+  test('a batch with a tampered value falls back to value by value: that row fails, naming field and key, the others are planned', () => {
+    const { backend } = countingNative();
+    const fields = planned(backend);
+    const values: string[][] = plain.map((p) => [old[0]!.encrypt(p), old[1]!.encrypt(p)]);
+    const v = values[7]![1]!;
+    values[7]![1] = `${v.slice(0, -2)}${v.endsWith('A') ? 'B' : 'A'}${v.slice(-1)}`;
+    const rows = planRows({ mode: 'rotate', primary }, fields, values, plain.map((p) => [old[0]!.indexForWrite(p), null]), plain.map(() => []));
+    expect(rows[7]).toEqual({ failures: [{ field: 'note', keyId: 'd1', reason: 'authentication-failed' }] });
+    expect(rows.filter((r) => r.next !== undefined)).toHaveLength(plain.length - 1);
+    expect(fields[1]!.codec.decrypt(rows[8]!.next![2]!)).toBe(plain[8]);
   });
 });
 
