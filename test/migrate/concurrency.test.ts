@@ -3,7 +3,7 @@ import { rotate } from '../../src';
 import type { SqlConnection } from '../../src/migrate/connection';
 import { resolveScope } from '../../src/migrate/scope';
 import { keyColumnTypes, readBatch, updateRows } from '../../src/migrate/sql';
-import { closeFixture, codec, connect, emailOf, nameOf, openFixture, rawUsers, rotation, schemaFor, seedUsers, signal, userId, waitForLockWait, type Rotation } from './migrateSupport';
+import { closeFixture, codec, emailOf, holdAppWrite, nameOf, openFixture, rawUsers, rotation, schemaFor, seedUsers, userId, type Rotation } from './migrateSupport';
 
 describe.each(providers())('rotate with live traffic on %s', (provider) => {
   let h: Harness;
@@ -39,43 +39,20 @@ describe.each(providers())('rotate with live traffic on %s', (provider) => {
   test('a row the application writes while the migrator holds it in a batch is re-read, not overwritten', async () => {
     await seedUsers(conn, provider, keys.before, 60);
     const oldApp = codec(provider, keys.before, 'User', 'name');
-    const writer = await connect(h.db.url);
-    // The migrator's connection is busy while it waits, so lock waits are watched from a third one.
-    const probe = await connect(h.db.url);
-    try {
-      const released = signal();
-      const rowLocked = signal();
-      // The old application version (still on d1) updates u00025 in an open transaction.
-      const appWrite = writer.transaction(async (tx) => {
-        await tx.execute(`UPDATE ${tx.quote('User')} SET ${tx.quote('name')} = ${tx.placeholder(1)} WHERE ${tx.quote('id')} = ${tx.placeholder(2)}`, [
-          oldApp.encrypt('Written During Rotation'),
-          userId(25),
-        ]);
-        rowLocked.fire();
-        await released.fired;
-      });
-      await rowLocked.fired;
-      // A lock timeout far above the test's wait: the batch must wait for the lock, not time out and start over.
-      const run = rotate({ connection: conn, schema, keyring: keys.after, model: 'User', batchSize: 20, lockTimeoutMs: 60000, logger: silentLogger });
-      // The migrator has read u00025's old value and now waits for the row lock; commit the app's write.
-      await waitForLockWait(probe);
-      released.fire();
-      await appWrite;
-      const report = await run;
-      // u00025's first write missed (the application's value was newer); it was re-read and written under d2.
-      expect(report.casMisses).toBe(1);
-      expect(report.conflicts).toBe(0);
-      expect(report.updated).toBe(60);
-      const after = codec(provider, keys.after, 'User', 'name');
-      const rows = await rawUsers(conn);
-      const row25 = rows.find((r) => r.id === userId(25))!;
-      expect(row25.name).toMatch(/^pce:v1:d2:/);
-      expect(after.decrypt(row25.name!)).toBe('Written During Rotation');
-      expect(rows.every((r) => r.email.startsWith('pce:v1:d2:'))).toBe(true);
-    } finally {
-      await writer.close();
-      await probe.close();
-    }
+    // The old application version (still on d1) updates u00025 in an open transaction.
+    const write = { table: 'User', column: 'name', id: userId(25), value: oldApp.encrypt('Written During Rotation') };
+    // A lock timeout far above the test's wait: the batch must wait for the lock, not time out and start over.
+    const report = await holdAppWrite(h.db.url, write, () => rotate({ connection: conn, schema, keyring: keys.after, model: 'User', batchSize: 20, lockTimeoutMs: 60000, logger: silentLogger }));
+    // u00025's first write missed (the application's value was newer); it was re-read and written under d2.
+    expect(report.casMisses).toBe(1);
+    expect(report.conflicts).toBe(0);
+    expect(report.updated).toBe(60);
+    const after = codec(provider, keys.after, 'User', 'name');
+    const rows = await rawUsers(conn);
+    const row25 = rows.find((r) => r.id === userId(25))!;
+    expect(row25.name).toMatch(/^pce:v1:d2:/);
+    expect(after.decrypt(row25.name!)).toBe('Written During Rotation');
+    expect(rows.every((r) => r.email.startsWith('pce:v1:d2:'))).toBe(true);
   });
 
   // Random interleaving: whether a write lands between the migrator's read and its write varies

@@ -222,6 +222,42 @@ export async function waitForLockWait(conn: SqlConnection, timeoutMs = 20000): P
 }
 
 /**
+ * An application write racing the migrator: an open transaction sets `column` of one row of
+ * `table` to `value` (stored text, as the application would write it) and holds the row lock
+ * while `migrate` starts; once the migrator waits for that lock, the write commits. Returns what
+ * `migrate` returned.
+ */
+export async function holdAppWrite<T>(
+  url: string,
+  write: { readonly table: string; readonly column: string; readonly id: string | number; readonly value: string },
+  migrate: () => Promise<T>,
+): Promise<T> {
+  const writer = await connect(url);
+  // The migrator's connection is busy while it waits, so lock waits are watched from a third one.
+  const probe = await connect(url);
+  const released = signal();
+  try {
+    const rowLocked = signal();
+    const appWrite = writer.transaction(async (tx) => {
+      await tx.execute(`UPDATE ${tx.quote(write.table)} SET ${tx.quote(write.column)} = ${tx.placeholder(1)} WHERE ${tx.quote('id')} = ${tx.placeholder(2)}`, [write.value, write.id]);
+      rowLocked.fire();
+      await released.fired;
+    });
+    await rowLocked.fired;
+    const run = migrate();
+    // The migrator has read the row's old value and now waits for the row lock; commit the app's write.
+    await waitForLockWait(probe);
+    released.fire();
+    await appWrite;
+    return await run;
+  } finally {
+    released.fire(); // never leave the writer's transaction open when a step above failed
+    await writer.close();
+    await probe.close();
+  }
+}
+
+/**
  * Holds a row lock on one User row (an open transaction that updates it) until `release` is
  * called; the transaction is then rolled back.
  */

@@ -8,7 +8,7 @@ import { fieldEncryptionExtension } from 'prisma-field-encryption';
 import { collectStatus, convertPfe, DecryptionError, encryptExisting, pfeLegacyKeys, rotate, verify, type PfeLegacyKeys } from '../../src';
 import type { SqlConnection } from '../../src/migrate/connection';
 import { providers, silentLogger, type Harness } from '../support/clients';
-import { closeFixture, connect, doneChunks, openFixture, ROOT, schemaFor, schemaPath, signal, startCli, waitFor, waitForLockWait, type Rotation } from './migrateSupport';
+import { closeFixture, doneChunks, holdAppWrite, openFixture, ROOT, schemaFor, schemaPath, startCli, waitFor, type Rotation } from './migrateSupport';
 
 /**
  * Issue 13 end to end: the real prisma-field-encryption 1.6 writes rows (its key rotated from k1
@@ -191,34 +191,15 @@ describe.each(providers())('coming from prisma-field-encryption on %s', (provide
     await writeWithPfe(20);
     const [target] = await rawAccounts(conn);
     const id = target!.id + 12;
-    const writer = await connect(h.db.url);
-    const probe = await connect(h.db.url);
-    try {
-      const released = signal();
-      const rowLocked = signal();
-      // An instance still on prisma-field-encryption renames the row, in an open transaction.
-      const appWrite = writer.transaction(async (tx) => {
-        await tx.execute(`UPDATE ${tx.quote('PfeAccount')} SET ${tx.quote('name')} = ${tx.placeholder(1)} WHERE ${tx.quote('id')} = ${tx.placeholder(2)}`, [
-          encryptStringSync('Renamed During Conversion', parseKeySync(k2)),
-          id,
-        ]);
-        rowLocked.fire();
-        await released.fired;
-      });
-      await rowLocked.fired;
-      const run = convertPfe({ connection: conn, schema, keyring: keys.before, legacyKeys, model: 'PfeAccount', batchSize: 20, lockTimeoutMs: 60000, logger: silentLogger });
-      await waitForLockWait(probe);
-      released.fire();
-      await appWrite;
-      const report = await run;
-      expect(report).toMatchObject({ casMisses: 1, conflicts: 0, updated: 20, failedCount: 0, complete: true });
-      const app = h.extend({}) as AnyClient;
-      expect((await app.pfeAccount.findUnique({ where: { id } }))?.name).toBe('Renamed During Conversion');
-      expect((await rawAccounts(conn)).every((r) => r.email.startsWith('pce:v1:d1:') && (r.name === null || r.name.startsWith('pce:v1:d1:')))).toBe(true);
-    } finally {
-      await writer.close();
-      await probe.close();
-    }
+    // An instance still on prisma-field-encryption renames the row, in an open transaction.
+    const write = { table: 'PfeAccount', column: 'name', id, value: encryptStringSync('Renamed During Conversion', parseKeySync(k2)) };
+    const report = await holdAppWrite(h.db.url, write, () =>
+      convertPfe({ connection: conn, schema, keyring: keys.before, legacyKeys, model: 'PfeAccount', batchSize: 20, lockTimeoutMs: 60000, logger: silentLogger }),
+    );
+    expect(report).toMatchObject({ casMisses: 1, conflicts: 0, updated: 20, failedCount: 0, complete: true });
+    const app = h.extend({}) as AnyClient;
+    expect((await app.pfeAccount.findUnique({ where: { id } }))?.name).toBe('Renamed During Conversion');
+    expect((await rawAccounts(conn)).every((r) => r.email.startsWith('pce:v1:d1:') && (r.name === null || r.name.startsWith('pce:v1:d1:')))).toBe(true);
   });
 
   test('the other commands never take an old value for plaintext, and convert-pfe touches only legacy fields', async () => {

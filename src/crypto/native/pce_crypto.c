@@ -216,24 +216,49 @@ static bool gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *nonce, const unsi
  * creating a Buffer here costs more than the AES-GCM of a short value.
  */
 
+/* The arguments seal and open share: (aeadKey, 12-byte nonce, input, aad, out). */
+typedef struct {
+  aead_key *key;
+  const unsigned char *nonce, *in, *aad;
+  unsigned char *out;
+  size_t in_len, aad_len, out_len;
+} aead_args;
+
+/*
+ * Reads and checks the five arguments of seal/open; the caller checks the lengths that differ
+ * (out against in). Returns false, with no exception set, when an argument is missing or of the
+ * wrong kind; *failed is set instead when N-API itself failed (its exception is then pending).
+ */
+static bool aead_args_of(napi_env env, napi_callback_info info, aead_args *a, bool *failed) {
+  size_t argc = 5, nonce_len = 0;
+  napi_value argv[5];
+  const unsigned char *out = NULL;
+  *failed = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    throw_last(env);
+    *failed = true;
+    return false;
+  }
+  if (argc < 5 || !unwrap(env, argv[0], &AEAD_TAG, (void **)&a->key) || !bytes_of(env, argv[1], &a->nonce, &nonce_len) ||
+      nonce_len != NONCE_BYTES || !bytes_of(env, argv[2], &a->in, &a->in_len) || !bytes_of(env, argv[3], &a->aad, &a->aad_len) ||
+      !bytes_of(env, argv[4], &out, &a->out_len)) {
+    return false;
+  }
+  a->out = (unsigned char *)out;
+  return true;
+}
+
 /* seal(key, nonce: 12 bytes, plaintext, aad, out: plaintext.length + 16): ciphertext then tag into out. */
 static napi_value seal(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  aead_key *key;
-  const unsigned char *nonce, *plain, *aad, *out;
-  size_t nonce_len, plain_len, aad_len, out_len;
+  aead_args a;
+  bool failed;
   int outl = 0;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5 || !unwrap(env, argv[0], &AEAD_TAG, (void **)&key) || !bytes_of(env, argv[1], &nonce, &nonce_len) ||
-      nonce_len != NONCE_BYTES || !bytes_of(env, argv[2], &plain, &plain_len) || !bytes_of(env, argv[3], &aad, &aad_len) ||
-      !bytes_of(env, argv[4], &out, &out_len) || out_len != plain_len + TAG_BYTES) {
-    return type_error(env, "seal expects (aeadKey, 12-byte nonce, plaintext, aad, out of plaintext.length + 16 bytes)");
+  if (!aead_args_of(env, info, &a, &failed) || a.out_len != a.in_len + TAG_BYTES) {
+    return failed ? NULL : type_error(env, "seal expects (aeadKey, 12-byte nonce, plaintext, aad, out of plaintext.length + 16 bytes)");
   }
-  unsigned char *o = (unsigned char *)out;
-  if (!gcm_begin(key->enc, 1, nonce, aad, aad_len) || !gcm_body(key->enc, o, plain, plain_len) ||
-      EVP_EncryptFinal_ex(key->enc, o + plain_len, &outl) != 1 ||
-      EVP_CIPHER_CTX_ctrl(key->enc, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, o + plain_len) != 1) {
+  if (!gcm_begin(a.key->enc, 1, a.nonce, a.aad, a.aad_len) || !gcm_body(a.key->enc, a.out, a.in, a.in_len) ||
+      EVP_EncryptFinal_ex(a.key->enc, a.out + a.in_len, &outl) != 1 ||
+      EVP_CIPHER_CTX_ctrl(a.key->enc, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, a.out + a.in_len) != 1) {
     napi_throw_error(env, NULL, "AES-256-GCM encryption failed");
     return NULL;
   }
@@ -248,18 +273,12 @@ static napi_value boolean(napi_env env, bool value) {
 
 /* open(key, nonce, sealed, aad, out: sealed.length - 16): true with the plaintext in out, false when the tag does not verify. */
 static napi_value open_one(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  aead_key *key;
-  const unsigned char *nonce, *sealed, *aad, *out;
-  size_t nonce_len, sealed_len, aad_len, out_len;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5 || !unwrap(env, argv[0], &AEAD_TAG, (void **)&key) || !bytes_of(env, argv[1], &nonce, &nonce_len) ||
-      nonce_len != NONCE_BYTES || !bytes_of(env, argv[2], &sealed, &sealed_len) || !bytes_of(env, argv[3], &aad, &aad_len) ||
-      !bytes_of(env, argv[4], &out, &out_len) || sealed_len < TAG_BYTES || out_len != sealed_len - TAG_BYTES) {
-    return type_error(env, "open expects (aeadKey, 12-byte nonce, sealed of at least 16 bytes, aad, out of sealed.length - 16 bytes)");
+  aead_args a;
+  bool failed;
+  if (!aead_args_of(env, info, &a, &failed) || a.in_len < TAG_BYTES || a.out_len != a.in_len - TAG_BYTES) {
+    return failed ? NULL : type_error(env, "open expects (aeadKey, 12-byte nonce, sealed of at least 16 bytes, aad, out of sealed.length - 16 bytes)");
   }
-  return boolean(env, gcm_open(key->dec, nonce, sealed, sealed_len, aad, aad_len, (unsigned char *)out));
+  return boolean(env, gcm_open(a.key->dec, a.nonce, a.in, a.in_len, a.aad, a.aad_len, a.out));
 }
 
 /* NULL key and digest: restart from the keyed state set once in macKey. */
