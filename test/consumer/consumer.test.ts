@@ -34,6 +34,10 @@ const RUNTIME = ['@prisma/client', '@prisma/adapter-pg', 'pg', 'prisma', '@types
 const baseEnv: NodeJS.ProcessEnv = { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: join(ROOT, 'prisma', 'schema-engine-offline.sh'), PRISMA_HIDE_UPDATE_MESSAGE: '1', NO_UPDATE_NOTIFIER: '1' };
 // The apps get their keys and database from each test only.
 for (const v of ['PCE_KEYRING_FILE', 'PCE_KEYRING_JSON', 'PCE_DATA_KEYS', 'PCE_INDEX_KEYS', 'DATABASE_URL']) delete baseEnv[v];
+// Nor may they be steered to a native build other than the one in the tarball (the sanitizer run sets these).
+for (const v of ['PCE_CRYPTO_BACKEND', 'PRISMA_COLUMN_ENCRYPTION_PREBUILD', 'PREBUILDS_ONLY']) delete baseEnv[v];
+// The package ships a linux-x64 (glibc) prebuild: there the installed package must compute natively.
+const shipsPrebuild = process.platform === 'linux' && process.arch === 'x64';
 
 async function sh(cwd: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
   try {
@@ -125,6 +129,19 @@ describe('the packed package in fresh apps', () => {
     expect(readFileSync(join(installed, 'LICENSE'), 'utf8')).toContain('MIT License');
     const pkgVersion = (JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { version: string }).version;
     expect((await runBin(dir, ['prisma-column-encryption', '--version'])).trim()).toBe(pkgVersion);
+    if (shipsPrebuild) {
+      // The native backend loads from the tarball's prebuild: no build/ folder, no compiler, no install script ran.
+      expect(readdirSync(installed)).not.toContain('build');
+      const probe = [
+        "const pce = require('prisma-column-encryption');",
+        `const native = require(${JSON.stringify(join(installed, 'dist', 'crypto', 'native.js'))}).loadNativeCrypto();`,
+        'process.stdout.write(JSON.stringify({ backend: pce.cryptoBackend(), loaded: native.loaded, path: native.path ?? native.reason }));',
+      ].join('\n');
+      const seen = JSON.parse(await sh(dir, process.execPath, ['-e', probe])) as { backend: unknown; loaded: boolean; path: string };
+      expect(seen).toEqual({ backend: { name: 'native' }, loaded: true, path: join(installed, 'prebuilds', 'linux-x64', 'node.napi.glibc.node') });
+      // Forced native: no fallback to hide a missing prebuild.
+      expect(await sh(dir, process.execPath, ['-e', "process.stdout.write(require('prisma-column-encryption').cryptoBackend().name)"], { PCE_CRYPTO_BACKEND: 'native' })).toBe('native');
+    }
 
     mkdirSync(join(dir, 'prisma'));
     mkdirSync(join(dir, 'src'));
