@@ -28,6 +28,7 @@ export { withAuditContext, currentAuditContext, type AuditContext } from './audi
 export { openAuditChain, auditChainKey, type AuditChainDestination } from './audit/chainFile';
 export { verifyChain, sealRecord, startChain, GENESIS, type ChainHead, type ChainProblem, type ChainReport, type VerifyChainOptions } from './audit/chain';
 export { cryptoBackend, type CryptoBackendInfo, type CryptoBackendName } from './codec/backendChoice';
+export { requireTlsAdapter, type DriverAdapterFactory, type RequireTlsOptions } from './tls/tlsAdapter';
 export {
   rotate,
   encryptExisting,

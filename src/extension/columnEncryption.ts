@@ -124,7 +124,7 @@ export function columnEncryption(options: ColumnEncryptionOptions): ColumnEncryp
 function defineWith(
   audit: AuditLog,
   access: AuditLog | undefined,
-  gate: (() => (client: RawQueryClient) => Promise<void>) | undefined,
+  gate: (() => (client: RawQueryClient, itx?: string) => Promise<void>) | undefined,
   provider: string,
   load: () => Promise<RuntimeSchema>,
 ): ColumnEncryptionExtension {
@@ -139,7 +139,12 @@ function defineWith(
         $allModels: {
           async $allOperations(params) {
             const { model, operation, args, query } = params;
-            if (checkTls) await checkTls(client as unknown as RawQueryClient);
+            if (checkTls) {
+              // Inside an interactive transaction the check runs on the transaction's own connection.
+              const tx = transactionOf(params);
+              const itx = tx?.kind === 'itx' ? tx : undefined;
+              await checkTls(itx ? (clientFor(client as unknown as QueryClient, itx) as RawQueryClient) : (client as unknown as RawQueryClient), itx?.id);
+            }
             return runOperation({
               schema: await load(),
               audit,

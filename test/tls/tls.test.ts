@@ -3,12 +3,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { PrismaMariaDb } from '@prisma/adapter-mariadb';
 import { PrismaClient as PgClient } from '../../generated/postgres/client/client';
 import { PrismaClient as MyClient } from '../../generated/mysql/client/client';
 import { encryptedFields as pgFields } from '../../generated/postgres/encryption';
 import { encryptedFields as myFields } from '../../generated/mysql/encryption';
-import { columnEncryption, InsecureConnectionError, openConnection } from '../../src';
+import { columnEncryption, InsecureConnectionError, openConnection, requireTlsAdapter } from '../../src';
 import { checkConnectionSecurity, isLoopbackHost, tlsShortfall } from '../../src/tls/tlsPolicy';
 import { createDatabase, mysqlOptions, type TestDatabase } from '../support/databases';
 import { startEmbeddedPostgres, type RunningPostgres } from '../support/embeddedPostgres';
@@ -113,6 +114,57 @@ describe('TLS on an embedded PostgreSQL started with ssl = on', () => {
     expect(log.events().filter((e) => e.event === 'pce.tls.checked')).toEqual([expect.objectContaining({ encrypted: false, accepted: false, level: 50 })]);
   });
 
+  test('requireTls inside an interactive transaction on a pool of one checks the transaction\'s own connection (no wait for a second one)', async () => {
+    const oneConnection = (url: string, log = captureLogger()) => {
+      const base = new PgClient({ adapter: new PrismaPg({ connectionString: url, max: 1 }) });
+      clients.push(base);
+      return base.$extends(columnEncryption({ fields: pgFields, keys: testKeyring(), logger: log.logger, requireTls: true })) as unknown as PgClient;
+    };
+    const log = captureLogger();
+    const secure = oneConnection(tlsUrl, log);
+    // The client's first query runs inside the transaction, which holds the pool's only connection.
+    const found = await secure.$transaction(async (tx) => {
+      await tx.user.create({ data: { email: 'itx-tls@example.org' } });
+      return tx.user.findFirst({ where: { email: 'itx-tls@example.org' } });
+    }, { maxWait: 5000, timeout: 8000 });
+    expect(found?.email).toBe('itx-tls@example.org');
+    expect(log.events().filter((e) => e.event === 'pce.tls.checked')).toEqual([expect.objectContaining({ encrypted: true, accepted: true })]);
+    const plain = oneConnection(plainUrl);
+    const error = await plain.$transaction(async (tx) => tx.user.create({ data: { email: 'itx-plain@example.org' } }), { maxWait: 5000, timeout: 8000 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'PCE_INSECURE_CONNECTION', found: 'no TLS' });
+    expect(await secure.user.count({ where: { email: 'itx-plain@example.org' } })).toBe(0);
+  });
+
+  test('requireTlsAdapter checks every pooled connection: a pg Pool whose ssl option is changed gets its next connection refused', async () => {
+    const u = new URL(db.url);
+    const pool = new pg.Pool({
+      host: u.hostname,
+      port: Number(u.port),
+      user: decodeURIComponent(u.username),
+      password: decodeURIComponent(u.password),
+      database: u.pathname.slice(1),
+      ssl: { ca: readFileSync(cert, 'utf8'), rejectUnauthorized: true },
+      max: 2,
+    });
+    const log = captureLogger();
+    const base = new PgClient({ adapter: requireTlsAdapter(new PrismaPg(pool, { disposeExternalPool: true }), { logger: log.logger }) });
+    clients.push(base);
+    const prisma = base.$extends(columnEncryption({ fields: pgFields, keys: testKeyring(), logger: log.logger, requireTls: true })) as unknown as PgClient;
+    await prisma.user.create({ data: { email: 'pool@example.org' } });
+    // Later connections are made from the pool's options as they are then: without TLS from here on.
+    pool.options.ssl = false;
+    const outside = await prisma.$transaction(async (tx) => {
+      // The transaction holds the TLS connection, so the query outside it needs a new one.
+      expect((await tx.user.findFirst({ where: { email: 'pool@example.org' } }))?.email).toBe('pool@example.org');
+      return prisma.user.findFirst({ where: { email: 'pool@example.org' } }).catch((e: unknown) => e);
+    });
+    // Prisma wraps what the driver adapter throws in a PrismaClientKnownRequestError that keeps the code and the message.
+    expect(outside).toMatchObject({ code: 'PCE_INSECURE_CONNECTION', message: expect.stringMatching(/not encrypted with TLS 1\.2 or later \(found no TLS\): requireTlsAdapter refused/) });
+    expect(pool.totalCount).toBe(1); // the refused connection was closed, not pooled
+    const checks = log.events().filter((e) => e.event === 'pce.tls.checked');
+    expect(checks.filter((e) => e.accepted === false)).toEqual([expect.objectContaining({ encrypted: false, level: 50 })]);
+  });
+
   test('the migrator connection reports TLS; loopback without TLS is accepted and says so', async () => {
     const tls = await openConnection(tlsUrl);
     expect(tls.tls).toMatchObject({ encrypted: true, version: expect.stringMatching(/^TLSv1\.[23]$/) });
@@ -158,6 +210,21 @@ describe('TLS on an embedded PostgreSQL started with ssl = on', () => {
     expect(conn.tls).toEqual({ encrypted: false, version: null, cipher: null });
     await conn.close();
   });
+
+  test('requireTlsAdapter refuses the pool\'s plain connection before its first query, with or without the extension', async () => {
+    const o = mysqlOptions(db.url);
+    const log = captureLogger();
+    const guarded = new MyClient({ adapter: requireTlsAdapter(new PrismaMariaDb({ host: o.host, port: o.port, user: o.user, password: o.password, database: o.database!, connectionLimit: 2 }), { logger: log.logger }) });
+    try {
+      const prisma = guarded.$extends(columnEncryption({ fields: myFields, keys: testKeyring(), logger: captureLogger().logger }));
+      await expect(prisma.user.create({ data: { email: 'pooled@example.org' } })).rejects.toMatchObject({ code: 'PCE_INSECURE_CONNECTION', message: expect.stringMatching(/found no TLS/) });
+      await expect(guarded.tag.findMany()).rejects.toMatchObject({ code: 'PCE_INSECURE_CONNECTION' });
+      expect(await base.user.count()).toBe(0);
+      expect(log.events().filter((e) => e.event === 'pce.tls.checked').every((e) => e.accepted === false && e.encrypted === false)).toBe(true);
+    } finally {
+      await guarded.$disconnect();
+    }
+  });
 });
 
 /**
@@ -196,6 +263,25 @@ const noServer = whyNoMariaDbServer();
       expect.objectContaining({ encrypted: true, version: expect.stringMatching(/^TLSv1\.[23]$/), cipher: expect.any(String), accepted: true }),
     ]);
     await expect(extended(false).user.findMany()).rejects.toMatchObject({ code: 'PCE_INSECURE_CONNECTION', found: 'no TLS' });
+  });
+
+  test('requireTlsAdapter checks each pooled connection once: two connections, two checks, none repeated', async () => {
+    const o = mysqlOptions(db.url);
+    const log = captureLogger();
+    const adapter = requireTlsAdapter(new PrismaMariaDb({ host: o.host, port: o.port, user: o.user, password: o.password, database: o.database!, connectionLimit: 2, ssl: { ca: readFileSync(server.cert), rejectUnauthorized: true } }), { logger: log.logger });
+    const base = new MyClient({ adapter });
+    bases.push(base);
+    const prisma = base.$extends(columnEncryption({ fields: myFields, keys: testKeyring(), logger: captureLogger().logger }));
+    await prisma.user.create({ data: { email: 'pooled@example.org' } });
+    await prisma.$transaction(async (tx) => {
+      await tx.user.findFirst({ where: { email: 'pooled@example.org' } });
+      // The transaction holds one connection, so this takes the other.
+      expect((await prisma.user.findFirst({ where: { email: 'pooled@example.org' } }))?.email).toBe('pooled@example.org');
+    });
+    for (let i = 0; i < 5; i++) await prisma.user.count();
+    const checks = log.events().filter((e) => e.event === 'pce.tls.checked');
+    expect(checks).toHaveLength(2);
+    expect(checks).toEqual([0, 1].map(() => expect.objectContaining({ encrypted: true, version: expect.stringMatching(/^TLSv1\.[23]$/), accepted: true })));
   });
 
   test('the migrator connection with sslaccept=strict reports TLS; without it, no TLS', async () => {
