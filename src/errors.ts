@@ -130,3 +130,15 @@ export class InsecureConnectionError extends ColumnEncryptionError {
     super(`the database connection${host ? ` to ${host}` : ''} is not encrypted with TLS 1.2 or later (found ${found}): ${advice}`);
   }
 }
+
+/**
+ * A write for a subject (a person) whose data was erased with `forgetSubject`: refused, because
+ * new values under a new key would bring the person back. Reuse of the id must be explicit
+ * (`reinstateSubject`, or the extension's allow-reuse option). The message never holds the subject id.
+ */
+export class SubjectErasedError extends ColumnEncryptionError {
+  readonly code = 'PCE_SUBJECT_ERASED';
+  constructor(readonly model?: string) {
+    super(`${model ? `${model}: ` : ''}the subject of this write was erased (forgotten); writing for it again needs an explicit reinstateSubject or allowReuse`);
+  }
+}

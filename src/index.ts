@@ -49,6 +49,17 @@ export {
   type VerifyFailure,
   type VerifyProblem,
 } from './migrate';
+export {
+  SubjectKeyStore,
+  subjectIdText,
+  type SubjectId,
+  type SubjectKeyLookup,
+  type SubjectKeyStoreOptions,
+  type SubjectWriteOptions,
+  type SqlClient,
+  type TransactionalClient,
+} from './subjects';
+export type { ChosenKey } from './codec/keyChoice';
 export type { Ciphertext } from './crypto/ciphertext';
 export type { BlindIndex } from './crypto/blindIndex';
 export type { Normalizer } from './crypto/normalize';
@@ -62,5 +73,6 @@ export {
   SchemaProblems,
   UnsupportedQueryError,
   InsecureConnectionError,
+  SubjectErasedError,
   type DecryptionFailure,
 } from './errors';

@@ -6,16 +6,18 @@ import type { UnwrapContext } from '../keys/entryBytes';
 import type { GcpKmsOptions } from '../keys/gcpKms';
 import { isWrapped, readKeyringFile, writeKeyringFile } from '../keys/keyringFile';
 import { withKeyringLock } from '../keys/keyringLock';
-import { keyUsage, type KeyUsage } from '../keys/keyUsage';
+import { keyUsage, type KeyUsage, type StoredSubjectKeyCounts } from '../keys/keyUsage';
 import type { KeyWrappers } from '../keys/keyWrapper';
 import { checkRetirable, findKey, generateKey, KeyInUseError, NothingScannedError, promoteKey, reactivateKey, retireKey, rewrapKeys } from '../keys/lifecycle';
-import { KMS_KINDS, type KeyPurpose, type KmsKind } from '../keys/keyMaterial';
+import { KEY_PURPOSES, KMS_KINDS, type KeyPurpose, type KmsKind } from '../keys/keyMaterial';
 import { envValue } from '../keys/envValue';
 import { withKmsSession } from '../keys/kmsSession';
 import type { RetryPolicy } from '../keys/retry';
 import { keyAges } from '../keys/rotationPolicy';
 import { collectStatus, type FieldStatus } from '../migrate/status';
 import { openConnection } from '../migrate/connection';
+import { sqlClientOf } from '../migrate/sqlClientOf';
+import { hasSubjectKeyTable, subjectKeyCounts } from '../subjects/subjectKeyCounts';
 import { ALLOW_INSECURE_FLAG, cliLogger, connectionOptions, databaseLabel, databaseUrl, loadEncryptionSchema } from './cliContext';
 import { registerPolicyCommands } from './policyCommands';
 import {
@@ -57,6 +59,8 @@ export interface UsageScan {
   readonly database: string;
   readonly schema: string | null;
   readonly counts: readonly FieldStatus[];
+  /** The subject-key table's counts, when the schema has it (a wrap key's usage). */
+  readonly subjectKeys?: StoredSubjectKeyCounts;
 }
 
 /** What the key commands need from the outside world; tests replace parts of it. */
@@ -116,12 +120,12 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
   registerPolicyCommands(keys, { env: deps.env, write: deps.write, ...(deps.now ? { now: deps.now } : {}) });
 
   common(keys.command('generate'), deps)
-    .description('Generate a data or index key, wrapped by a KMS key or (development only) stored locally')
-    .addOption(new Option('--purpose <purpose>', 'what the key is for').choices(['data', 'index']).makeOptionMandatory())
+    .description('Generate a data, index or wrap key, wrapped by a KMS key or (development only) stored locally')
+    .addOption(new Option('--purpose <purpose>', 'what the key is for (wrap: wraps per-subject keys; the primary one is the epoch)').choices(KEY_PURPOSES).makeOptionMandatory())
     .option('--local', 'store the key in the clear in the keyring file (development and tests only)')
     .option('--kms-key <name>', 'Cloud KMS key: projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k> (default: env PCE_KMS_KEY)')
     .addOption(new Option('--kms <source>', 'key-management service that wraps the key').choices(KMS_KINDS).default('gcp-kms'))
-    .option('--id <id>', 'key id (default: d-/i- and 6 random hex digits)')
+    .option('--id <id>', 'key id (default: d-/i-/w- and 6 random hex digits)')
     .option('--primary', 'make it the primary key for its purpose (the first key of a purpose always is)')
     .addOption(new Option('--protection-level <level>', 'refuse unless the KMS key has this protection level (read from the KMS)').choices(['hsm', 'software', 'external', 'external_vpc']))
     .action(
@@ -201,7 +205,7 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
             allowInsecureConnection: opts.allowInsecureConnection === true,
             logger: auditLog().logger,
           });
-          const usage = keyUsage(scan.counts, id, retirable.purpose);
+          const usage = keyUsage(scan.counts, id, retirable.purpose, scan.subjectKeys);
           const scanned: ScanOutput = { database: scan.database, schema: scan.schema, fields: usage.scannedFields, rows: usage.scannedRows };
           try {
             await writeKeyringFile(path, retireKey(before, id, usage).doc);
@@ -296,7 +300,8 @@ async function countUsageFromDatabase(source: UsageSource): Promise<UsageScan> {
   const url = databaseUrl(options, loaded, source.env);
   const conn = await openConnection(url, connectionOptions({ allowInsecureConnection: source.allowInsecureConnection }, source.logger ?? cliLogger({}, (line) => process.stderr.write(line))));
   try {
-    return { database: databaseLabel(url), schema: loaded.schemaPath, counts: await collectStatus(conn, loaded.schema) };
+    const subjectKeys = hasSubjectKeyTable(loaded.schema) ? await subjectKeyCounts(sqlClientOf(conn), loaded.schema.provider) : undefined;
+    return { database: databaseLabel(url), schema: loaded.schemaPath, counts: await collectStatus(conn, loaded.schema), ...(subjectKeys ? { subjectKeys } : {}) };
   } finally {
     await conn.close();
   }

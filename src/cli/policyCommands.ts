@@ -45,10 +45,11 @@ export function registerPolicyCommands(keys: Command, overrides: Partial<PolicyC
     .description('Set the rotation policy in the keyring file: how many days a key may stay primary, per purpose')
     .option('--data-max-age-days <days>', 'data keys', days)
     .option('--index-max-age-days <days>', 'index keys', days)
+    .option('--wrap-max-age-days <days>', 'wrap keys (the subject-key epoch: how often keys rotate-epoch must run)', days)
     .option('--clear', 'remove the policy')
     .option('--keyring <file>', 'keyring file (default: env PCE_KEYRING_FILE)')
     .option('--json', 'print JSON instead of text')
-    .action(async (opts: Opts & { dataMaxAgeDays?: number; indexMaxAgeDays?: number; clear?: boolean }) => {
+    .action(async (opts: Opts & { dataMaxAgeDays?: number; indexMaxAgeDays?: number; wrapMaxAgeDays?: number; clear?: boolean }) => {
       const file = path(opts);
       const policy = await withKeyringLock(file, async () => {
         const doc = await readKeyringFile(file);
@@ -58,6 +59,7 @@ export function registerPolicyCommands(keys: Command, overrides: Partial<PolicyC
               ...doc.policy,
               ...(opts.dataMaxAgeDays ? { data: { maxAgeDays: opts.dataMaxAgeDays } } : {}),
               ...(opts.indexMaxAgeDays ? { index: { maxAgeDays: opts.indexMaxAgeDays } } : {}),
+              ...(opts.wrapMaxAgeDays ? { wrap: { maxAgeDays: opts.wrapMaxAgeDays } } : {}),
             };
         const { policy: _old, ...rest } = doc;
         await writeKeyringFile(file, Object.keys(next).length > 0 ? { ...rest, policy: next } : rest);

@@ -4,8 +4,16 @@ import { KeyringError } from '../errors';
 
 export const KEY_BYTES = 32;
 
-/** What a key is for. Data keys encrypt values; index keys are roots for blind-index HMAC keys. */
-export type KeyPurpose = 'data' | 'index';
+/**
+ * What a key is for. Data keys encrypt values; index keys are roots for blind-index HMAC keys;
+ * wrap keys (key-encryption keys) wrap the per-subject data keys stored in the database. The
+ * primary wrap key is the current *epoch*: `keys rotate-epoch` re-wraps every live subject key
+ * under it, after which older wrap keys can be destroyed (crypto-shredding old backups).
+ */
+export type KeyPurpose = 'data' | 'index' | 'wrap';
+
+/** Every purpose, in the order listings and policies show them. */
+export const KEY_PURPOSES: readonly KeyPurpose[] = ['data', 'index', 'wrap'];
 
 /**
  * Key-management services that can wrap keys. Adding a source (AWS KMS, Vault transit) means

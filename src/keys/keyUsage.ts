@@ -17,6 +17,21 @@ export interface StoredKeyCounts {
   readonly indexByKey: Readonly<Record<string, number>>;
 }
 
+/**
+ * How the per-subject keys of `pce_subject_keys` spread over wrap keys: what a count of that table
+ * (`subjectKeyCounts` in subjects/) yields. `live`: bound to a subject; `pending`: reserved, not
+ * yet bound; `erased`: tombstones (no wrapped key left, so under no wrap key).
+ */
+export interface StoredSubjectKeyCounts {
+  readonly byWrapKey: Readonly<Record<string, { readonly live: number; readonly pending: number }>>;
+  readonly live: number;
+  readonly pending: number;
+  readonly erased: number;
+}
+
+/** The `fields` entry of a wrap key's usage: the wrapped keys of the subject-key table. */
+export const SUBJECT_KEY_FIELD = { model: 'PceSubjectKey', field: 'wrappedKey' } as const;
+
 /** How many stored values still need a key, in total and per field, and how much was looked at. */
 export interface KeyUsage {
   readonly keyId: string;
@@ -34,7 +49,8 @@ export interface KeyUsage {
  * indexes prefixed with it for an index key. A key may be retired only when this is zero and
  * something was scanned.
  */
-export function keyUsage(counts: readonly StoredKeyCounts[], keyId: string, purpose: KeyPurpose): KeyUsage {
+export function keyUsage(counts: readonly StoredKeyCounts[], keyId: string, purpose: KeyPurpose, subjectKeys?: StoredSubjectKeyCounts): KeyUsage {
+  if (purpose === 'wrap') return wrapKeyUsage(subjectKeys, keyId);
   const fields = counts
     .map((c) => ({ model: c.model, field: c.field, values: (purpose === 'data' ? c.byKey : c.indexByKey)[keyId] ?? 0 }))
     .filter((f) => f.values > 0);
@@ -45,6 +61,24 @@ export function keyUsage(counts: readonly StoredKeyCounts[], keyId: string, purp
     fields,
     scannedFields: counts.length,
     scannedRows: rowsScanned(counts),
+  };
+}
+
+/**
+ * A wrap key is in use while it wraps a subject key that is not erased (live or pending): retiring
+ * it would make those subjects unreadable without an erasure. Without a subject-key table nothing
+ * was scanned, so nothing is proved either.
+ */
+function wrapKeyUsage(subjectKeys: StoredSubjectKeyCounts | undefined, keyId: string): KeyUsage {
+  const under = subjectKeys?.byWrapKey[keyId];
+  const values = under ? under.live + under.pending : 0;
+  return {
+    keyId,
+    purpose: 'wrap',
+    values,
+    fields: values > 0 ? [{ ...SUBJECT_KEY_FIELD, values }] : [],
+    scannedFields: subjectKeys ? 1 : 0,
+    scannedRows: subjectKeys ? subjectKeys.live + subjectKeys.pending + subjectKeys.erased : 0,
   };
 }
 

@@ -32,6 +32,8 @@ export interface KeyringOptions {
   readonly primaryDataKey?: string;
   /** Index key used for new blind indexes. Defaults to the first index key given. */
   readonly primaryIndexKey?: string;
+  /** Wrap key (the current epoch) that new subject keys are wrapped under. Defaults to the first wrap key given. */
+  readonly primaryWrapKey?: string;
   /** Ids of retired keys: not loaded, but named when a stored value still needs one. */
   readonly retiredKeyIds?: readonly string[];
   /** Creation times by key id (keyring documents record them). */
@@ -39,7 +41,8 @@ export interface KeyringOptions {
 }
 
 /**
- * The keys an extension works with: several data keys and index keys, one primary of each.
+ * The keys an extension works with: several data keys and index keys, one primary of each, and
+ * optionally wrap keys (key-encryption keys for per-subject data keys; the primary is the epoch).
  * New values are encrypted with the primary data key; a stored value is decrypted with whichever
  * key it names. Equality lookups hash with every index key in the ring (primary first), so rows
  * indexed under an older index key are still found while a re-index runs.
@@ -47,7 +50,10 @@ export interface KeyringOptions {
 export class Keyring {
   readonly primaryData: DataKey;
   readonly primaryIndexKeyId: string;
+  /** The wrap key new subject keys are wrapped under (the current epoch); `undefined` when the ring has no wrap key. */
+  readonly primaryWrap: DataKey | undefined;
   private readonly dataKeys = new Map<string, DataKey>();
+  private readonly wrapKeys = new Map<string, DataKey>();
   private readonly indexRoots: ReadonlyArray<{ id: string; key: KeyObject }>;
   private readonly infos: readonly KeyInfo[];
   private readonly fieldIndexKeys = new Map<string, readonly FieldIndexKey[]>();
@@ -72,11 +78,16 @@ export class Keyring {
     }
     const data = keys.filter((k) => k.purpose === 'data');
     const index = keys.filter((k) => k.purpose === 'index');
+    const wrap = keys.filter((k) => k.purpose === 'wrap');
     if (data.length === 0) throw new KeyringError(undefined, 'the keyring has no data key');
     if (index.length === 0) throw new KeyringError(undefined, 'the keyring has no index key (blind indexes need their own key)');
     const primaryData = pick(data, options.primaryDataKey, 'data');
     const primaryIndex = pick(index, options.primaryIndexKey, 'index');
+    // A keyring without wrap keys is valid: only schemas with subject models need one.
+    const primaryWrap = wrap.length > 0 || options.primaryWrapKey !== undefined ? pick(wrap, options.primaryWrapKey, 'wrap') : undefined;
     for (const k of data) this.dataKeys.set(k.id, { id: k.id, key: k.secret });
+    for (const k of wrap) this.wrapKeys.set(k.id, { id: k.id, key: k.secret });
+    this.primaryWrap = primaryWrap && { id: primaryWrap.id, key: primaryWrap.secret };
     this.primaryData = { id: primaryData.id, key: primaryData.secret };
     this.primaryIndexKeyId = primaryIndex.id;
     this.retired = new Set(options.retiredKeyIds ?? []);
@@ -84,7 +95,7 @@ export class Keyring {
     this.infos = keys.map((k) => ({
       id: k.id,
       purpose: k.purpose,
-      primary: k === primaryData || k === primaryIndex,
+      primary: k === primaryData || k === primaryIndex || k === primaryWrap,
       source: k.source,
       fingerprint: k.fingerprint,
       ...(options.createdAt?.[k.id] ? { createdAt: options.createdAt[k.id] } : {}),
@@ -94,6 +105,11 @@ export class Keyring {
   /** The data key with this id, or `undefined` when the ring does not hold it. */
   dataKey(id: string): DataKey | undefined {
     return this.dataKeys.get(id);
+  }
+
+  /** The wrap key with this id, or `undefined` when the ring does not hold it (never loaded, retired or destroyed). */
+  wrapKey(id: string): DataKey | undefined {
+    return this.wrapKeys.get(id);
   }
 
   /** True when `id` is a retired key of this keyring's file: known, but deliberately not loaded. */

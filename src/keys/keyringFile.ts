@@ -3,7 +3,7 @@ import type { Stats } from 'node:fs';
 import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { KeyringError } from '../errors';
-import { assertKeyId, KMS_KINDS, type KeyPurpose, type KmsKind } from './keyMaterial';
+import { assertKeyId, KEY_PURPOSES, KMS_KINDS, type KeyPurpose, type KmsKind } from './keyMaterial';
 import { parseRotationPolicy, type RotationPolicy } from './rotationPolicy';
 
 /**
@@ -72,7 +72,7 @@ export interface WrappedKeyEntry extends EntryBase {
  */
 export type KeyEntry = LocalKeyEntry | WrappedKeyEntry;
 
-const PURPOSES: readonly KeyPurpose[] = ['data', 'index'];
+const PURPOSES = KEY_PURPOSES;
 const STATUSES: readonly KeyStatus[] = ['primary', 'active', 'retired'];
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 /** Date and time with a zone, as `Date.prototype.toISOString` writes them (the CLI's own format). */

@@ -29,7 +29,7 @@ export type NewKeySource = { readonly kind: 'local' } | { readonly kind: KmsKind
 export interface GenerateRequest {
   readonly purpose: KeyPurpose;
   readonly source: NewKeySource;
-  /** Default: `d-` or `i-` and 6 random hex digits. */
+  /** Default: `d-`, `i-` or `w-` and 6 random hex digits. */
   readonly id?: string;
   /** Make it the primary key. The first key of a purpose is primary regardless. */
   readonly primary?: boolean;
@@ -45,7 +45,9 @@ export class KeyInUseError extends KeyringError {
   constructor(readonly usage: KeyUsage) {
     super(
       usage.keyId,
-      `is still used by ${usage.values} stored ${usage.purpose === 'data' ? 'encrypted value' : 'blind index'}${usage.values === 1 ? '' : usage.purpose === 'data' ? 's' : 'es'} ` +
+      usage.purpose === 'wrap'
+        ? `still wraps ${usage.values} subject key${usage.values === 1 ? '' : 's'} that ${usage.values === 1 ? 'is' : 'are'} not erased; re-wrap them under the primary wrap key first (prisma-column-encryption keys rotate-epoch), then retire`
+        : `is still used by ${usage.values} stored ${usage.purpose === 'data' ? 'encrypted value' : 'blind index'}${usage.values === 1 ? '' : usage.purpose === 'data' ? 's' : 'es'} ` +
         `(${describeUsage(usage)}); re-encrypt them under the primary key first (prisma-column-encryption rotate), then retire`,
     );
   }
@@ -56,7 +58,9 @@ export class NothingScannedError extends KeyringError {
   constructor(readonly usage: KeyUsage) {
     super(
       usage.keyId,
-      'was not retired: the database scan found no encrypted field to count. Check --schema (it must be the schema with the @encrypted annotations) and the database URL',
+      usage.purpose === 'wrap'
+        ? 'was not retired: the schema has no subject-key table (model PceSubjectKey, @@map("pce_subject_keys")) to count its wrapped keys in. Check --schema and the database URL'
+        : 'was not retired: the database scan found no encrypted field to count. Check --schema (it must be the schema with the @encrypted annotations) and the database URL',
     );
   }
 }
@@ -71,7 +75,7 @@ export async function generateKey(
   request: GenerateRequest,
   ctx: LifecycleContext,
 ): Promise<{ doc: KeyringDocument; entry: KeyEntry; primaryChange: PrimaryChange | undefined }> {
-  const id = request.id ?? `${request.purpose === 'data' ? 'd' : 'i'}-${randomBytes(3).toString('hex')}`;
+  const id = request.id ?? `${request.purpose.charAt(0)}-${randomBytes(3).toString('hex')}`;
   assertKeyId(id);
   if (doc.keys.some((k) => k.id === id)) throw new KeyringError(id, 'already exists in the keyring');
   const current = primaryOf(doc, request.purpose);

@@ -36,7 +36,7 @@ export interface LoadKeyringOptions {
  * Loads the keyring an application or the CLI should use, from the first of:
  * 1. `options.file` or env `PCE_KEYRING_FILE`: a keyring file (see keyringFile.ts);
  * 2. env `PCE_KEYRING_JSON`: the same document inline, for platforms that inject config as env;
- * 3. env `PCE_DATA_KEYS` / `PCE_INDEX_KEYS`: local keys (development).
+ * 3. env `PCE_DATA_KEYS` / `PCE_INDEX_KEYS` (and `PCE_WRAP_KEYS` for subject keys): local keys (development).
  *
  * Wrapped keys are unwrapped once, here, in parallel; retired keys are skipped. Afterwards no
  * KMS call is made. Any failure rejects with a {@link KeyringError} (a {@link KeySourceError}
@@ -96,6 +96,7 @@ export async function keyringFromDocument(
     const keyring = new Keyring(keys, {
       primaryDataKey: primary('data'),
       primaryIndexKey: primary('index'),
+      primaryWrapKey: primary('wrap'),
       retiredKeyIds: doc.keys.filter((k) => k.status === 'retired').map((k) => k.id),
       createdAt: Object.fromEntries(doc.keys.map((k) => [k.id, k.createdAt])),
     });

@@ -9,14 +9,17 @@ export interface LocalKeySpec {
   readonly key: string;
 }
 
-/** Keys for {@link localKeys}: data and index keys given in code, and optionally which are primary. */
+/** Keys for {@link localKeys}: data, index and (optionally) wrap keys given in code, and which are primary. */
 export interface LocalKeysOptions {
   /** Data-encryption keys. The first is primary unless `primaryDataKey` says otherwise. */
   readonly data: readonly LocalKeySpec[];
   /** Blind-index root keys. The first is primary unless `primaryIndexKey` says otherwise. */
   readonly index: readonly LocalKeySpec[];
+  /** Wrap keys for per-subject keys (needed only with subject models). The first is primary (the epoch) unless `primaryWrapKey` says otherwise. */
+  readonly wrap?: readonly LocalKeySpec[];
   readonly primaryDataKey?: string;
   readonly primaryIndexKey?: string;
+  readonly primaryWrapKey?: string;
 }
 
 /**
@@ -31,9 +34,10 @@ export function localKeys(options: LocalKeysOptions): Keyring {
     if (typeof spec.key !== 'string') throw new KeyringError(spec.id, 'key must be a base64 string');
     return importKeyBytes(spec.id, purpose, decodeBase64Key(spec.id, spec.key), { kind: 'local' });
   };
-  return new Keyring([...options.data.map(load('data')), ...options.index.map(load('index'))], {
+  return new Keyring([...options.data.map(load('data')), ...options.index.map(load('index')), ...(options.wrap ?? []).map(load('wrap'))], {
     primaryDataKey: options.primaryDataKey,
     primaryIndexKey: options.primaryIndexKey,
+    primaryWrapKey: options.primaryWrapKey,
   });
 }
 
@@ -54,14 +58,16 @@ export function parseKeyList(variable: string, raw: string | undefined): LocalKe
 }
 
 /**
- * Local keys from environment variables (default `PCE_DATA_KEYS` and `PCE_INDEX_KEYS`), each
- * `id:base64,id:base64` with the primary first.
+ * Local keys from environment variables (default `PCE_DATA_KEYS`, `PCE_INDEX_KEYS` and, optional,
+ * `PCE_WRAP_KEYS`), each `id:base64,id:base64` with the primary first.
  */
 export function localKeysFromEnv(
   env: NodeJS.ProcessEnv = process.env,
-  names: { data?: string; index?: string } = {},
+  names: { data?: string; index?: string; wrap?: string } = {},
 ): Keyring {
   const dataVar = names.data ?? 'PCE_DATA_KEYS';
   const indexVar = names.index ?? 'PCE_INDEX_KEYS';
-  return localKeys({ data: parseKeyList(dataVar, env[dataVar]), index: parseKeyList(indexVar, env[indexVar]) });
+  const wrapVar = names.wrap ?? 'PCE_WRAP_KEYS';
+  const wrap = envValue(env[wrapVar]) === undefined ? [] : parseKeyList(wrapVar, env[wrapVar]);
+  return localKeys({ data: parseKeyList(dataVar, env[dataVar]), index: parseKeyList(indexVar, env[indexVar]), wrap });
 }

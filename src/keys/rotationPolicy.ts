@@ -1,5 +1,5 @@
 import { KeyringError } from '../errors';
-import type { KeyPurpose } from './keyMaterial';
+import { KEY_PURPOSES, type KeyPurpose } from './keyMaterial';
 
 /**
  * Rotation policies: how long a key may stay the primary of its purpose. Pure functions over the
@@ -49,7 +49,7 @@ export interface KeyAge {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-const PURPOSES: readonly KeyPurpose[] = ['data', 'index'];
+const PURPOSES = KEY_PURPOSES;
 
 /** Checks a `policy` value read from a keyring document. Errors name the field. */
 export function parseRotationPolicy(value: unknown, origin: string): RotationPolicy {
@@ -57,7 +57,7 @@ export function parseRotationPolicy(value: unknown, origin: string): RotationPol
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(' must be an object like { "data": { "maxAgeDays": 90 } }');
   const out: { -readonly [P in KeyPurpose]?: PurposePolicy } = {};
   for (const [purpose, rule] of Object.entries(value as Record<string, unknown>)) {
-    if (!PURPOSES.includes(purpose as KeyPurpose)) throw bad(`: unknown purpose '${purpose}' (use data or index)`);
+    if (!PURPOSES.includes(purpose as KeyPurpose)) throw bad(`: unknown purpose '${purpose}' (use data, index or wrap)`);
     const days = (rule as { maxAgeDays?: unknown } | null)?.maxAgeDays;
     const keys = typeof rule === 'object' && rule !== null ? Object.keys(rule) : [];
     if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 36500 || keys.some((k) => k !== 'maxAgeDays')) {
@@ -95,7 +95,11 @@ export function rotationSteps(age: Pick<KeyAge, 'id' | 'purpose'>): string[] {
   return [
     `prisma-column-encryption keys generate --purpose ${age.purpose}   # new key, active: deploy every instance`,
     `prisma-column-encryption keys promote <new id>                   # new writes use it: deploy every instance again`,
-    `prisma-column-encryption rotate                                  # re-encrypt${age.purpose === 'index' ? ' (re-index)' : ''} values under ${age.id}`,
-    `prisma-column-encryption keys retire ${age.id}                   # once status shows nothing left under it`,
+    age.purpose === 'wrap'
+      ? `prisma-column-encryption keys rotate-epoch                      # re-wrap every live subject key under the new epoch`
+      : `prisma-column-encryption rotate                                  # re-encrypt${age.purpose === 'index' ? ' (re-index)' : ''} values under ${age.id}`,
+    age.purpose === 'wrap'
+      ? `prisma-column-encryption keys retire ${age.id}                   # once backups older than the rotation are gone: then destroy it`
+      : `prisma-column-encryption keys retire ${age.id}                   # once status shows nothing left under it`,
   ];
 }

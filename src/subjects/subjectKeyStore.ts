@@ -1,0 +1,212 @@
+import { LRUCache } from 'lru-cache';
+import type { ChosenKey } from '../codec/keyChoice';
+import type { CryptoBackend } from '../codec/backend';
+import { nodeBackend } from '../codec/backend';
+import { ConfigurationError, KeyringError, SubjectErasedError } from '../errors';
+import type { Keyring } from '../keys/keyring';
+import { execute, rows, type SqlClient } from './sqlClient';
+import { dialectOf, SubjectKeySql, type SubjectKeyRow } from './subjectKeySql';
+import { newSubjectKey, unwrapSubjectKey } from './subjectKeyWrap';
+
+/** A subject's id as the application holds it: the value of the model's subject field. */
+export type SubjectId = string | number | bigint;
+
+/**
+ * What {@link SubjectKeyStore.load} found for one key id: the key, or why there is none.
+ * `subject-erased`: the key row is a tombstone (the subject was forgotten); `unknown-key`: no such
+ * row, or its wrap key is not in the keyring (destroyed: the state of an old backup after its
+ * epoch is gone); `retired-key`: its wrap key is retired in the keyring file;
+ * `authentication-failed`: the wrapped key does not unwrap (tampered, or copied from another row).
+ */
+export type SubjectKeyLookup = ChosenKey | 'subject-erased' | 'unknown-key' | 'retired-key' | 'authentication-failed';
+
+/** The keyring parts the store uses. */
+export type WrapKeys = Pick<Keyring, 'primaryWrap' | 'wrapKey'> & Partial<Pick<Keyring, 'isRetired'>>;
+
+export interface SubjectKeyStoreOptions {
+  /** The keyring: its primary wrap key wraps new subject keys; any of its wrap keys unwraps. */
+  readonly keys: WrapKeys;
+  /** The Prisma schema's provider (`encryptedFields.provider`): `postgresql` or `mysql`. */
+  readonly provider: string;
+  /** Unwrapped keys kept in memory: at most `max` keys (default 10 000), each for `ttlMs` (default 5 minutes). */
+  readonly cache?: { readonly max?: number; readonly ttlMs?: number };
+  /** Computes the key wrapping; node:crypto by default. */
+  readonly backend?: CryptoBackend;
+  /** The clock for `created_at` (tests move it). */
+  readonly now?: () => Date;
+}
+
+/** Per call: whether an erased subject may get a new key (an explicit reuse of its id). */
+export interface SubjectWriteOptions {
+  readonly allowReuse?: boolean;
+}
+
+/** Longest subject id the key table holds (`varchar(191)`, the longest MySQL indexes in utf8mb4). */
+export const MAX_SUBJECT_ID_LENGTH = 191;
+/** Largest IN list of one key read. */
+const LOAD_CHUNK = 1000;
+
+/**
+ * The text a subject id is stored as: a string as it is, an integer in decimal. Refuses what the
+ * key table cannot hold exactly (so no two ids can ever be truncated into one).
+ */
+export function subjectIdText(subjectId: SubjectId): string {
+  let text: string;
+  if (typeof subjectId === 'string') text = subjectId;
+  else if (typeof subjectId === 'bigint' || (typeof subjectId === 'number' && Number.isSafeInteger(subjectId))) text = String(subjectId);
+  else throw new ConfigurationError(undefined, undefined, `a subject id must be a string or an integer, got ${typeof subjectId === 'number' ? 'a non-integer number' : typeof subjectId}`);
+  const length = [...text].length;
+  if (length === 0 || length > MAX_SUBJECT_ID_LENGTH) {
+    throw new ConfigurationError(undefined, undefined, `a subject id must have 1 to ${MAX_SUBJECT_ID_LENGTH} characters, got ${length}`);
+  }
+  return text;
+}
+
+/**
+ * Per-subject data keys, stored wrapped in `pce_subject_keys`. Every method takes the Prisma
+ * client to run its SQL on (the base client, or the transaction client of the caller's
+ * transaction), so key creation commits or rolls back with the values written under the key.
+ *
+ * Unwrapped keys are cached by key id in a bounded LRU with a lifetime (key bytes never change:
+ * an epoch rotation re-wraps the same bytes). Another process's erasure reaches this cache only
+ * when the entry expires: that lifetime is how long a forgotten subject stays readable elsewhere.
+ */
+export class SubjectKeyStore {
+  readonly sql: SubjectKeySql;
+  private readonly cache: LRUCache<string, ChosenKey>;
+  private readonly keys: WrapKeys;
+  private readonly backend: CryptoBackend;
+  private readonly now: () => Date;
+
+  constructor(options: SubjectKeyStoreOptions) {
+    this.keys = options.keys;
+    this.sql = new SubjectKeySql(dialectOf(options.provider));
+    this.backend = options.backend ?? nodeBackend;
+    this.now = options.now ?? (() => new Date());
+    this.cache = new LRUCache({ max: options.cache?.max ?? 10_000, ttl: options.cache?.ttlMs ?? 5 * 60_000 });
+  }
+
+  /** The primary wrap key, or a KeyringError saying how to make one. */
+  private epoch() {
+    const wrap = this.keys.primaryWrap;
+    if (!wrap) throw new KeyringError(undefined, 'the keyring has no wrap key, which per-subject keys need (prisma-column-encryption keys generate --purpose wrap)');
+    return wrap;
+  }
+
+  /**
+   * The key of a known subject, created on its first write. Two concurrent first writes create
+   * one key row: the second insert waits for the first and is ignored, then both read the one
+   * row. The row is read with a shared lock, so `forgetSubject` (which locks it exclusively)
+   * either waits for this transaction or has already tombstoned it. An erased subject gets
+   * {@link SubjectErasedError} unless `allowReuse`; nothing is left behind then.
+   */
+  async keyForSubject(db: SqlClient, subjectId: SubjectId, options: SubjectWriteOptions = {}): Promise<ChosenKey> {
+    const subject = subjectIdText(subjectId);
+    const { sql } = this;
+    // MySQL: a locking read of a row that does not exist takes a gap lock, and two first writers
+    // holding one would deadlock on their inserts. A plain read decides whether to lock at all.
+    const existing = sql.dialect === 'mysql' && !(await rows<SubjectKeyRow>(db, sql.keyOfSubject(subject, 'none')))[0] ? undefined : await this.lockedRow(db, subject);
+    if (existing) return this.fromRow(existing);
+    const wrap = this.epoch();
+    const fresh = newSubjectKey(wrap.key, this.backend);
+    const inserted = (await execute(db, sql.insertKey(fresh.id, subject, wrap.id, fresh.wrapped, this.now()))) > 0;
+    if (!options.allowReuse && (await rows(db, sql.erasureOf(subject))).length > 0) {
+      if (inserted) await execute(db, sql.deleteKey(fresh.id));
+      throw new SubjectErasedError();
+    }
+    if (inserted) {
+      const chosen: ChosenKey = { scope: 'subject', id: fresh.id, key: fresh.key };
+      this.cache.set(fresh.id, chosen);
+      return chosen;
+    }
+    // Another transaction created it first (and has committed: the insert waited for it).
+    const theirs = await this.lockedRow(db, subject);
+    if (!theirs) throw new SubjectErasedError(); // tombstoned between our insert and this read
+    return this.fromRow(theirs);
+  }
+
+  private async lockedRow(db: SqlClient, subject: string): Promise<SubjectKeyRow | undefined> {
+    return (await rows<SubjectKeyRow>(db, this.sql.keyOfSubject(subject, 'share'))).find((r) => r.wrapped_key !== null);
+  }
+
+  /**
+   * A fresh pending key (no subject yet), for a row whose subject id the database generates
+   * (autoincrement): insert the row with values under this key, then {@link bind} it to the id
+   * the insert produced, in the same transaction.
+   */
+  async reserve(db: SqlClient): Promise<ChosenKey> {
+    const wrap = this.epoch();
+    const fresh = newSubjectKey(wrap.key, this.backend);
+    await execute(db, this.sql.insertKey(fresh.id, null, wrap.id, fresh.wrapped, this.now()));
+    const chosen: ChosenKey = { scope: 'subject', id: fresh.id, key: fresh.key };
+    this.cache.set(fresh.id, chosen);
+    return chosen;
+  }
+
+  /**
+   * Binds a reserved key to its subject. Refused when the key is not pending, when the subject
+   * already has a key (a unique violation from the database), and when the subject was erased
+   * (ids can come back: MySQL may reuse AUTO_INCREMENT values) unless `allowReuse`.
+   */
+  async bind(db: SqlClient, keyId: string, subjectId: SubjectId, options: SubjectWriteOptions = {}): Promise<void> {
+    const subject = subjectIdText(subjectId);
+    if (!options.allowReuse && (await rows(db, this.sql.erasureOf(subject))).length > 0) throw new SubjectErasedError();
+    const bound = await execute(db, this.sql.bind(keyId, subject));
+    if (bound !== 1) throw new KeyringError(keyId, 'is not a pending subject key (reserve one in the same transaction before binding it)');
+  }
+
+  /**
+   * The keys of the given key ids, in one SQL read per 1000 ids not already cached (a result's
+   * keys are found together, never one query per row), unwrapped and cached.
+   */
+  async load(db: SqlClient, keyIds: Iterable<string>): Promise<ReadonlyMap<string, SubjectKeyLookup>> {
+    const out = new Map<string, SubjectKeyLookup>();
+    const missing: string[] = [];
+    for (const id of new Set(keyIds)) {
+      const cached = this.cache.get(id);
+      if (cached) out.set(id, cached);
+      else missing.push(id);
+    }
+    for (let i = 0; i < missing.length; i += LOAD_CHUNK) {
+      const chunk = missing.slice(i, i + LOAD_CHUNK);
+      for (const row of await rows<SubjectKeyRow>(db, this.sql.keysById(chunk))) out.set(row.key_id, this.lookupRow(row));
+    }
+    for (const id of missing) if (!out.has(id)) out.set(id, 'unknown-key');
+    return out;
+  }
+
+  /** Forgets a key's unwrapped copy in this process (erasure calls it; other processes wait for the lifetime). */
+  evict(keyId: string): void {
+    this.cache.delete(keyId);
+  }
+
+  /** Forgets every cached key of this process. */
+  clear(): void {
+    this.cache.clear();
+  }
+
+  private lookupRow(row: SubjectKeyRow): SubjectKeyLookup {
+    if (row.wrapped_key === null || row.wrap_key_id === null) return 'subject-erased';
+    const wrap = this.keys.wrapKey(row.wrap_key_id);
+    if (!wrap) return this.keys.isRetired?.(row.wrap_key_id) ? 'retired-key' : 'unknown-key';
+    const key = unwrapSubjectKey(wrap.key, row.key_id, row.wrapped_key, this.backend);
+    if (!key) return 'authentication-failed';
+    const chosen: ChosenKey = { scope: 'subject', id: row.key_id, key };
+    this.cache.set(row.key_id, chosen);
+    return chosen;
+  }
+
+  /** A live row's key for writing: anything but a usable key is an error here, never a silent new key. */
+  private fromRow(row: SubjectKeyRow): ChosenKey {
+    const cached = this.cache.get(row.key_id);
+    if (cached) return cached;
+    const found = this.lookupRow(row);
+    if (typeof found !== 'string') return found;
+    throw new KeyringError(
+      row.key_id,
+      found === 'authentication-failed'
+        ? 'subject key does not unwrap under its wrap key (tampered, or copied from another row)'
+        : `subject key is wrapped under wrap key '${row.wrap_key_id}', which the keyring does not hold (${found === 'retired-key' ? 'retired: reactivate it, then keys rotate-epoch' : 'load it, then keys rotate-epoch'})`,
+    );
+  }
+}
