@@ -58,6 +58,19 @@ export {
   type SubjectWriteOptions,
   type SqlClient,
   type TransactionalClient,
+  ErasureLedger,
+  forgetSubject,
+  replayErasures,
+  reinstateSubject,
+  rotateEpoch,
+  subjectKeyCounts,
+  type LedgerEntry,
+  type ErasureOptions,
+  type ForgetReport,
+  type ReplayReport,
+  type RotateEpochOptions,
+  type RotateEpochReport,
+  type SubjectKeyCounts,
 } from './subjects';
 export type { ChosenKey } from './codec/keyChoice';
 export type { Ciphertext } from './crypto/ciphertext';

@@ -20,6 +20,7 @@ import { sqlClientOf } from '../migrate/sqlClientOf';
 import { hasSubjectKeyTable, subjectKeyCounts } from '../subjects/subjectKeyCounts';
 import { ALLOW_INSECURE_FLAG, cliLogger, connectionOptions, databaseLabel, databaseUrl, loadEncryptionSchema } from './cliContext';
 import { registerPolicyCommands } from './policyCommands';
+import { registerEpochCommand } from './subjectCommands';
 import {
   errorBody,
   generateLines,
@@ -118,6 +119,7 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
     };
 
   registerPolicyCommands(keys, { env: deps.env, write: deps.write, ...(deps.now ? { now: deps.now } : {}) });
+  registerEpochCommand(keys, { env: deps.env, write: deps.write, ...(deps.logger ? { logger: deps.logger } : {}) });
 
   common(keys.command('generate'), deps)
     .description('Generate a data, index or wrap key, wrapped by a KMS key or (development only) stored locally')

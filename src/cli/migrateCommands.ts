@@ -9,6 +9,8 @@ import { collectStatus, type FieldStatus } from '../migrate/status';
 import { verify, type VerifyReport } from '../migrate/verify';
 import { openConnection, type SqlConnection } from '../migrate/connection';
 import { formatKey } from '../migrate/keyCodec';
+import { sqlClientOf } from '../migrate/sqlClientOf';
+import { hasSubjectKeyTable, subjectKeyCounts, type SubjectKeyCounts } from '../subjects/subjectKeyCounts';
 import type { EncryptionSchema } from '../schema';
 import { envValue } from '../keys/envValue';
 import { readKeyringFile } from '../keys/keyringFile';
@@ -208,7 +210,7 @@ function keyText(key: Record<string, string | number | boolean | null>): string 
 }
 
 async function runStatus(options: CommonCliOptions & ScopeOptions): Promise<void> {
-  const { fields, primary, note, scanned } = await withSession({ ...options, quiet: true }, async ({ schema, scanned, conn, logger }) => {
+  const { fields, primary, note, scanned, subjectKeys, primaryWrap } = await withSession({ ...options, quiet: true }, async ({ schema, scanned, conn, logger }) => {
     let keyring: Keyring | undefined;
     let keyNote: string | undefined;
     try {
@@ -217,8 +219,11 @@ async function runStatus(options: CommonCliOptions & ScopeOptions): Promise<void
       keyNote = `primary keys not marked: ${(error as Error).message}`;
     }
     const statuses = await collectStatus(conn, schema, { ...(options.model ? { model: options.model } : {}), ...(options.field ? { field: options.field } : {}) });
+    const subjectKeys = hasSubjectKeyTable(schema) ? await subjectKeyCounts(sqlClientOf(conn), schema.provider) : undefined;
     return {
       fields: statuses,
+      subjectKeys,
+      primaryWrap: keyring?.primaryWrap?.id,
       primary: keyring ? { dataKey: keyring.primaryData.id, indexKey: keyring.primaryIndexKeyId } : undefined,
       note: keyNote,
       scanned,
@@ -226,11 +231,12 @@ async function runStatus(options: CommonCliOptions & ScopeOptions): Promise<void
   });
   const ages = await keyringAges(options);
   if (options.json) {
-    printJson({ fields, ...(primary ? { primary } : {}), ...(ages ? { keyAges: ages } : {}), scanned });
+    printJson({ fields, ...(primary ? { primary } : {}), ...(subjectKeys ? { subjectKeys } : {}), ...(ages ? { keyAges: ages } : {}), scanned });
     return;
   }
   if (note) process.stderr.write(`${note}\n`);
   process.stdout.write(formatStatus(fields, primary));
+  if (subjectKeys) process.stdout.write(`${subjectKeyLine(subjectKeys, primaryWrap)}\n`);
   if (ages) process.stdout.write(`${ages.map((a) => `key ${a.id} (${a.primary ? 'primary ' : ''}${a.purpose}): ${ageText(a)}`).join('\n')}\n`);
 }
 
@@ -255,6 +261,15 @@ function formatStatus(fields: readonly FieldStatus[], primary: { dataKey: string
   );
   if (primary) lines.push(`(* primary: data key ${primary.dataKey}, index key ${primary.indexKey})`);
   return `${lines.join('\n')}\n`;
+}
+
+/** `subject keys: 12 live, 1 pending (wrap keys w2*=13), 3 erased` */
+function subjectKeyLine(c: SubjectKeyCounts, primaryWrap: string | undefined): string {
+  const byWrap = Object.entries(c.byWrapKey)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([id, n]) => `${id}${id === primaryWrap ? '*' : ''}=${n.live + n.pending}`)
+    .join(' ');
+  return `subject keys: ${c.live} live, ${c.pending} pending${byWrap ? ` (wrap keys ${byWrap})` : ''}, ${c.erased} erased`;
 }
 
 async function runVerify(options: VerifyCliOptions): Promise<void> {
@@ -287,8 +302,9 @@ async function runVerify(options: VerifyCliOptions): Promise<void> {
 function formatVerifyReport(r: VerifyReport): string {
   const lines = [`verify: ${r.ok ? 'OK' : 'FAILED'}: ${r.rows} rows, ${r.values} values, ${r.failedCount} failed (${(r.durationMs / 1000).toFixed(1)} s)`];
   for (const m of r.models) {
-    lines.push(`  ${m.model} [${m.fields.join(', ')}]: ${m.rows} rows, ${m.values} values, ${m.plaintext} plaintext (passthrough), ${m.failed} failed`);
+    lines.push(`  ${m.model} [${m.fields.join(', ')}]: ${m.rows} rows, ${m.values} values, ${m.plaintext} plaintext (passthrough), ${m.erased ? `${m.erased} of erased subjects, ` : ''}${m.failed} failed`);
   }
+  if (r.subjectKeys) lines.push(`  subject keys: ${r.subjectKeys.checked} unwrapped, ${r.subjectKeys.failed} failed`);
   for (const f of r.failures) lines.push(`  failed: ${f.model} ${keyText(f.key)} ${f.field}: ${f.problem}${f.keyId ? ` (key ${f.keyId})` : ''}`);
   if (r.failures.length < r.failedCount) lines.push(`  ... and ${r.failedCount - r.failures.length} more (see the audit log)`);
   if (!r.complete) lines.push('  interrupted: not every row was checked');

@@ -6,6 +6,7 @@ import { registerKeyCommands } from './keyCommands';
 import { registerMigrateCommands } from './migrateCommands';
 import { registerReportCommand } from './reportCommand';
 import { registerPfeCommands } from './pfeCommands';
+import { registerSubjectCommands } from './subjectCommands';
 
 /** Builds the CLI; each concern registers its own subcommands. */
 export function buildProgram(): Command {
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerReportCommand(program);
   registerPfeCommands(program);
+  registerSubjectCommands(program);
   return program;
 }
 

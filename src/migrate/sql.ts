@@ -70,6 +70,11 @@ export function isV2Shared(conn: SqlConnection, p: Params, column: string): stri
   return `(${startsWith(conn, p, column, V2_PREFIX)} AND ${exact(conn, `SUBSTRING(${column}, ${V2_PREFIX.length + 2}, 3)`)} = ${p.add(':k:')})`;
 }
 
+/** True when the text in `column` is a v2 envelope under a per-subject key (`pce:v2:<t>:s:...`). */
+export function isV2Subject(conn: SqlConnection, p: Params, column: string): string {
+  return `(${startsWith(conn, p, column, V2_PREFIX)} AND ${exact(conn, `SUBSTRING(${column}, ${V2_PREFIX.length + 2}, 3)`)} = ${p.add(':s:')})`;
+}
+
 /** The `n`-th (1-based) ':'-separated part of the text in `column`: key ids sit at 3 (v1) and 5 (v2). */
 export function colonPart(conn: SqlConnection, column: string, n: number): string {
   return conn.dialect === 'postgres' ? `split_part(${column}, ':', ${n})` : exact(conn, `SUBSTRING_INDEX(SUBSTRING_INDEX(${column}, ':', ${n}), ':', -1)`);

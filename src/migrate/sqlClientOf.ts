@@ -1,4 +1,4 @@
-import type { SqlClient } from '../subjects/sqlClient';
+import type { SqlClient, TransactionalClient } from '../subjects/sqlClient';
 import type { SqlConnection } from './connection';
 
 /**
@@ -9,5 +9,13 @@ export function sqlClientOf(conn: SqlConnection): SqlClient {
   return {
     $queryRawUnsafe: <T>(query: string, ...values: unknown[]) => conn.query(query, values) as unknown as Promise<T>,
     $executeRawUnsafe: (query: string, ...values: unknown[]) => conn.execute(query, values),
+  };
+}
+
+/** The connection as a client that opens transactions (READ COMMITTED, as every migrator transaction). */
+export function transactionalClientOf(conn: SqlConnection): TransactionalClient {
+  return {
+    ...sqlClientOf(conn),
+    $transaction: (run) => conn.transaction((tx) => run(sqlClientOf(tx))),
   };
 }

@@ -4,7 +4,7 @@ import type { StoredKeyCounts } from '../keys/keyUsage';
 import type { EncryptionSchema } from '../schema';
 import type { SqlConnection } from './connection';
 import { resolveScope, type ScopeFilter } from './scope';
-import { colonPart, exact, isV2Shared, Params, startsWith } from './sql';
+import { colonPart, exact, isV2Shared, isV2Subject, Params, startsWith } from './sql';
 
 /** Where one encrypted field stands: stored values per data key id, plaintext, nulls, and indexes per index key id. */
 export interface FieldStatus extends StoredKeyCounts {
@@ -13,6 +13,11 @@ export interface FieldStatus extends StoredKeyCounts {
   readonly indexByKey: Record<string, number>;
 }
 
+/**
+ * The `byKey` entry for values under per-subject keys (`@@encrypted(subject: ...)` models): one
+ * bucket, as there is a key per person; `status` lists the subject keys themselves by wrap key.
+ */
+export const SUBJECT_KEYS = '(subject-keys)';
 /** The `byKey` entry for values carrying the `pce:` prefix in a format version this release does not read. */
 export const UNSUPPORTED_FORMAT = '(unsupported-format)';
 /** `legacy: pfe` fields: prisma-field-encryption values count under `pfe:<fingerprint>`, its old hashes under this index key. */
@@ -35,7 +40,7 @@ export async function collectStatus(conn: SqlConnection, schema: EncryptionSchem
       const pfe = () => (legacy ? ` WHEN ${startsWith(conn, p, v, PFE_PREFIX)} THEN 'l'` : '');
       // A typed field's legacy plaintext is in its own column while its storage column is still NULL.
       const whenNull = f.typedColumn ? `CASE WHEN ${conn.quote(f.typedColumn)} IS NULL THEN 'n' ELSE 'p' END` : `'n'`;
-      const kind = `CASE WHEN ${v} IS NULL THEN ${whenNull} WHEN ${startsWith(conn, p, v, v1)} THEN 'k' WHEN ${isV2Shared(conn, p, v)} THEN 'k' WHEN ${startsWith(conn, p, v, CIPHERTEXT_PREFIX)} THEN 'u'${pfe()} ELSE 'p' END`;
+      const kind = `CASE WHEN ${v} IS NULL THEN ${whenNull} WHEN ${startsWith(conn, p, v, v1)} THEN 'k' WHEN ${isV2Shared(conn, p, v)} THEN 'k' WHEN ${isV2Subject(conn, p, v)} THEN 's' WHEN ${startsWith(conn, p, v, CIPHERTEXT_PREFIX)} THEN 'u'${pfe()} ELSE 'p' END`;
       // prisma-field-encryption's fingerprint: the 8 characters after `v1.aesgcm256.`.
       const pfeKey = () => (legacy ? ` WHEN ${startsWith(conn, p, v, PFE_PREFIX)} THEN SUBSTRING(${v}, ${PFE_PREFIX.length + 1}, 8)` : '');
       // The key id is the third ':'-separated part of `pce:v1:<keyId>:...` and the fifth of
@@ -62,7 +67,7 @@ export async function collectStatus(conn: SqlConnection, schema: EncryptionSchem
         if (kindText === 'n') status.nulls += n;
         else if (kindText === 'p') status.plaintext += n;
         else {
-          const id = kindText === 'u' ? UNSUPPORTED_FORMAT : kindText === 'l' ? `pfe:${String(r.k).toLowerCase()}` : String(r.k);
+          const id = kindText === 'u' ? UNSUPPORTED_FORMAT : kindText === 's' ? SUBJECT_KEYS : kindText === 'l' ? `pfe:${String(r.k).toLowerCase()}` : String(r.k);
           status.byKey[id] = (status.byKey[id] ?? 0) + n;
         }
         if (r.ik !== null && r.ik !== undefined) {

@@ -3,7 +3,12 @@ import type { Logger } from 'pino';
 import { createAuditLog } from '../audit/auditLog';
 import { indexKeyIdOf } from '../crypto/blindIndex';
 import { looksLikePfe } from '../codec/pfe';
-import { looksLikeCiphertext } from '../crypto/ciphertext';
+import { looksLikeCiphertext, parseHeader } from '../crypto/ciphertext';
+import { sharedKeys, type KeyChoice } from '../codec/keyChoice';
+import { SubjectKeyStore, type SubjectKeyLookup } from '../subjects/subjectKeyStore';
+import { hasSubjectKeyTable } from '../subjects/subjectKeyCounts';
+import { verifySubjectKeys } from '../subjects/verifySubjectKeys';
+import { sqlClientOf } from './sqlClientOf';
 import { DecryptionError, type DecryptionFailure } from '../errors';
 import { FieldCodec } from '../codec/fieldCodec';
 import type { Keyring } from '../keys/keyring';
@@ -42,7 +47,9 @@ export type VerifyProblem =
   /** The value is null but an index is stored. */
   | 'index-without-value'
   /** A `legacy: pfe` field's index still holds prisma-field-encryption's hash (no key id): run convert-pfe. */
-  | 'legacy-index';
+  | 'legacy-index'
+  /** The value's subject was erased, yet its blind index is still stored (a restore without `forget --replay`?). */
+  | 'erased-subject-index';
 
 /** One failed value, by model, primary key and field: never by content. */
 export interface VerifyFailure {
@@ -61,6 +68,14 @@ export interface ModelVerifyReport {
   readonly values: number;
   /** Legacy plaintext accepted because the field's read mode is passthrough. */
   readonly plaintext: number;
+  /** Values under the key of an erased subject: unreadable by design, not failures. */
+  readonly erased: number;
+  readonly failed: number;
+}
+
+/** The subject-key table's own check: every wrapped key unwrapped with the keyring. */
+export interface SubjectKeyVerifyReport {
+  readonly checked: number;
   readonly failed: number;
 }
 
@@ -73,6 +88,8 @@ export interface VerifyReport {
   readonly values: number;
   readonly failedCount: number;
   readonly failures: readonly VerifyFailure[];
+  /** Present when the schema has the subject-key table. Its failures are in `failures` as model PceSubjectKey. */
+  readonly subjectKeys?: SubjectKeyVerifyReport;
   readonly complete: boolean;
   readonly durationMs: number;
 }
@@ -92,18 +109,32 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   const failures: VerifyFailure[] = [];
   let failedCount = 0;
   const models: ModelVerifyReport[] = [];
+  // Values under subject keys decrypt with the keys their envelopes name, loaded once per batch.
+  const subjects = hasSubjectKeyTable(options.schema) ? new SubjectKeyStore({ keys: options.keyring, provider: options.schema.provider, cache: { max: 2 * batchSize } }) : undefined;
+  const loaded = new Map<string, SubjectKeyLookup>();
+  const shared = sharedKeys(options.keyring);
+  const keys: KeyChoice = {
+    forWrite: () => shared.forWrite(),
+    forRead: (scope, keyId) => {
+      if (scope !== 'subject') return shared.forRead(scope, keyId);
+      const found = loaded.get(keyId);
+      return found === undefined || typeof found === 'string' ? (found === 'retired-key' ? 'retired-key' : 'unknown-key') : found;
+    },
+    indexKeys: (binding) => shared.indexKeys(binding),
+  };
   for (const target of resolveScope(options.schema, options)) {
     if (options.signal?.aborted) break;
     const base = { command: 'verify', model: target.model, fields: target.fields.map((f) => f.field).join(','), worker };
     audit.migration('start', base);
-    const checkers = target.fields.map((f) => fieldChecker(new FieldCodec(target.model, f.field, f.spec, options.keyring, () => undefined), f.indexColumn !== undefined, options.keyring));
+    const checkers = target.fields.map((f) => fieldChecker(new FieldCodec(target.model, f.field, f.spec, options.keyring, { keys }), f.indexColumn !== undefined, options.keyring, loaded));
     const [countRow] = await conn.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${conn.quote(target.table)}`);
     const total = Number(countRow?.n ?? 0);
-    const report = { model: target.model, fields: target.fields.map((f) => f.field), rows: 0, values: 0, plaintext: 0, failed: 0 };
+    const report = { model: target.model, fields: target.fields.map((f) => f.field), rows: 0, values: 0, plaintext: 0, erased: 0, failed: 0 };
     let after: KeyTuple | undefined;
     for (;;) {
       if (options.signal?.aborted) break;
       const rows = await readBatch(conn, target, { ...(after ? { after } : {}), limit: batchSize });
+      if (subjects) await loadSubjectKeys(subjects, conn, rows, loaded);
       for (const row of rows) {
         report.rows++;
         checkRow(target, row, checkers, report, (failure) => {
@@ -117,11 +148,26 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
       if (rows.length < batchSize) break;
       after = rows[rows.length - 1]!.key;
     }
-    audit.migration('end', { ...base, rows: report.rows, values: report.values, plaintext: report.plaintext, failed: report.failed });
+    audit.migration('end', { ...base, rows: report.rows, values: report.values, plaintext: report.plaintext, erased: report.erased, failed: report.failed });
     models.push(report);
+  }
+  let subjectKeys: SubjectKeyVerifyReport | undefined;
+  if (subjects && !options.signal?.aborted) {
+    const base = { command: 'verify', model: 'PceSubjectKey', fields: 'wrappedKey', worker };
+    const checked = await verifySubjectKeys(sqlClientOf(conn), options.keyring, options.schema.provider, {
+      batchSize,
+      onProblem: (p) => {
+        failedCount++;
+        const failure: VerifyFailure = { model: 'PceSubjectKey', key: { keyId: p.keyId }, field: 'wrappedKey', problem: p.problem, ...(p.wrapKeyId ? { keyId: p.wrapKeyId } : {}) };
+        if (failures.length < limit) failures.push(failure);
+        audit.migration('failure', { ...base, row: p.keyId, field: 'wrappedKey', keyId: p.wrapKeyId ?? undefined, reason: p.problem });
+      },
+    });
+    subjectKeys = { checked: checked.checked, failed: checked.failed };
   }
   const complete = !options.signal?.aborted;
   return {
+    ...(subjectKeys ? { subjectKeys } : {}),
     ok: failedCount === 0 && complete,
     models,
     rows: models.reduce((n, m) => n + m.rows, 0),
@@ -133,10 +179,25 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   };
 }
 
-type Outcome = { problem: VerifyProblem; keyId?: string } | 'ok' | 'plaintext';
+type Outcome = { problem: VerifyProblem; keyId?: string } | 'ok' | 'plaintext' | 'erased';
 type Checker = (value: unknown, index: unknown) => Outcome;
 
-function fieldChecker(codec: FieldCodec, indexed: boolean, keyring: Keyring): Checker {
+/** Loads the subject keys a batch's values name, in one query (replacing the previous batch's). */
+async function loadSubjectKeys(store: SubjectKeyStore, conn: SqlConnection, rows: readonly StoredRow[], loaded: Map<string, SubjectKeyLookup>): Promise<void> {
+  const ids = new Set<string>();
+  for (const row of rows) {
+    for (const v of row.values) {
+      if (typeof v !== 'string') continue;
+      const h = parseHeader(v);
+      if (h.kind === 'header' && h.header.scope === 'subject') ids.add(h.header.keyId);
+    }
+  }
+  loaded.clear();
+  if (ids.size === 0) return;
+  for (const [id, found] of await store.load(sqlClientOf(conn), ids)) loaded.set(id, found);
+}
+
+function fieldChecker(codec: FieldCodec, indexed: boolean, keyring: Keyring, subjectKeys: ReadonlyMap<string, SubjectKeyLookup>): Checker {
   const indexKeyIds = new Set(keyring.indexKeysFor(codec.binding).map((k) => k.id));
   const checkIndex = (plaintext: unknown, index: unknown): Outcome | undefined => {
     if (!indexed) return undefined;
@@ -156,6 +217,13 @@ function fieldChecker(codec: FieldCodec, indexed: boolean, keyring: Keyring): Ch
       if (codec.spec.readMode !== 'passthrough') return { problem: 'not-ciphertext' };
       return checkIndex(value, index) ?? 'plaintext';
     }
+    const header = parseHeader(value);
+    if (header.kind === 'header' && header.header.scope === 'subject') {
+      const found = subjectKeys.get(header.header.keyId);
+      // Erased on purpose: unreadable is the point. Its blind index should be gone too.
+      if (found === 'subject-erased') return indexed && index !== null && index !== undefined ? { problem: 'erased-subject-index', keyId: header.header.keyId } : 'erased';
+      if (found === 'authentication-failed') return { problem: 'authentication-failed', keyId: header.header.keyId };
+    }
     let plaintext: unknown;
     try {
       plaintext = codec.decrypt(value);
@@ -171,7 +239,7 @@ function checkRow(
   target: ModelTarget,
   row: StoredRow,
   checkers: readonly Checker[],
-  report: { values: number; plaintext: number },
+  report: { values: number; plaintext: number; erased: number },
   fail: (failure: VerifyFailure) => void,
 ): void {
   target.fields.forEach((f, i) => {
@@ -181,6 +249,10 @@ function checkRow(
     // Plaintext in a typed field's own column: accepted only while the field is in passthrough.
     const outcome = legacy !== null && legacy !== undefined ? (f.spec.readMode === 'passthrough' ? 'plaintext' : { problem: 'not-ciphertext' as const }) : checkers[i]!(value, row.indexes[i]);
     if (outcome === 'ok') return;
+    if (outcome === 'erased') {
+      report.erased++;
+      return;
+    }
     if (outcome === 'plaintext') {
       report.plaintext++;
       return;

@@ -4,3 +4,7 @@ export { SubjectKeySql, dialectOf, KEYS_TABLE, ERASURES_TABLE, type SubjectKeyDi
 export { newSubjectKey, newSubjectKeyId, wrapSubjectKey, unwrapSubjectKey, rewrapSubjectKey } from './subjectKeyWrap';
 export type { SqlClient, TransactionalClient } from './sqlClient';
 export { subjectKeyCounts, hasSubjectKeyTable, type SubjectKeyCounts } from './subjectKeyCounts';
+export { ErasureLedger, type LedgerEntry, type LedgerContents } from './erasureLedger';
+export { forgetSubject, replayErasures, reinstateSubject, type ErasureOptions, type ForgetReport, type ReplayReport } from './erasure';
+export { rotateEpoch, type RotateEpochOptions, type RotateEpochReport, type EpochFailure } from './epoch';
+export { verifySubjectKeys, type SubjectKeyProblem } from './verifySubjectKeys';

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { encryptedFields } from '../../generated/postgres/encryption';
 import { FieldCodec } from '../../src/codec/fieldCodec';
 import type { ChosenKey, KeyChoice } from '../../src/codec/keyChoice';
@@ -45,6 +47,18 @@ function subjectChoice(key: ChosenKey): KeyChoice {
     indexKeys: (binding) => keyring.indexKeysFor(binding),
   };
 }
+
+describe('the shipped subject-key SQL', () => {
+  test('is exactly what the test databases are migrated with, on both providers', () => {
+    const root = join(__dirname, '..', '..');
+    for (const [provider, folder] of [['postgres', 'postgresql'], ['mysql', 'mysql']] as const) {
+      const shipped = readFileSync(join(root, 'sql', folder, 'subject_keys.sql'), 'utf8');
+      const migration = readFileSync(join(root, 'prisma', provider, 'migrations', '20261202000000_subject_keys', 'migration.sql'), 'utf8');
+      expect(shipped).toContain('CREATE TABLE');
+      expect(migration.startsWith(shipped.trimEnd())).toBe(true);
+    }
+  });
+});
 
 describe('subject key wrapping (pure)', () => {
   const wrap = keyring.primaryWrap!.key;

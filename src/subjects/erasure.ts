@@ -1,0 +1,206 @@
+import type { Logger } from 'pino';
+import type { EncryptionSchema, ModelSpec } from '../schema';
+import type { ErasureLedger, LedgerEntry } from './erasureLedger';
+import { subjectAudit } from './subjectAudit';
+import { execute, rows, type SqlClient, type TransactionalClient } from './sqlClient';
+import { dialectOf, SubjectKeySql, type Statement, type SubjectKeyRow } from './subjectKeySql';
+import { subjectIdText, type SubjectId, type SubjectKeyStore } from './subjectKeyStore';
+import { newSubjectKeyId } from './subjectKeyWrap';
+
+/** A model's subject as the generated map describes it (`/// @@encrypted(subject: field)`). */
+interface SubjectOf {
+  readonly field: string;
+  readonly column: string;
+  readonly type?: 'Int' | 'BigInt' | 'String';
+}
+type SubjectModel = ModelSpec & { readonly subject?: SubjectOf };
+
+/** What erasure needs besides the client. */
+export interface ErasureOptions {
+  /** The generated encryption map (`encryptedFields`): its subject models' blind indexes are nulled. */
+  readonly fields: EncryptionSchema;
+  /** The ledger file outside the database; strongly advised (without it a restored backup cannot be re-erased). */
+  readonly ledger?: ErasureLedger;
+  /** The store the application's extension reads through: its cached copies of the destroyed keys are dropped at once. */
+  readonly store?: SubjectKeyStore;
+  /** Audit events (`pce.subject.*`); by default JSON lines on stderr at warn. */
+  readonly logger?: Logger;
+  /** Interactive transaction limits (Prisma's defaults are 2 s wait, 5 s run). */
+  readonly transaction?: { readonly maxWait?: number; readonly timeout?: number };
+  readonly now?: () => Date;
+}
+
+/** What one erasure did. */
+export interface ForgetReport {
+  /** Key rows turned into tombstones now (0 when the subject was already erased). */
+  readonly keysDestroyed: number;
+  /** True when the database already recorded the subject as erased. */
+  readonly alreadyErased: boolean;
+  /** Rows whose blind indexes were set to NULL, per model. */
+  readonly rowsUnindexed: Readonly<Record<string, number>>;
+}
+
+const DEFAULT_TX = { maxWait: 10_000, timeout: 60_000 };
+
+/** Models of the map with a subject, and the columns of their blind indexes. */
+function subjectTargets(fields: EncryptionSchema): Array<{ model: string; table: string; subject: SubjectOf; indexColumns: string[] }> {
+  return Object.entries(fields.models).flatMap(([model, spec]) => {
+    const subject = (spec as SubjectModel).subject;
+    if (!subject) return [];
+    const indexColumns = Object.values(spec.encrypted).flatMap((f) => (f.index ? [spec.columns[f.index] ?? f.index] : []));
+    return [{ model, table: spec.dbName, subject, indexColumns }];
+  });
+}
+
+const CANONICAL_INTEGER = /^(0|-?[1-9]\d{0,18})$/;
+
+/** The statement nulling one model's blind indexes for a subject, or none when no row can hold that id. */
+function nullIndexStatement(sql: SubjectKeySql, target: ReturnType<typeof subjectTargets>[number], subject: string): Statement | undefined {
+  if (target.indexColumns.length === 0) return undefined;
+  const { type, column } = target.subject;
+  if (type === 'Int' || type === 'BigInt') {
+    // An integer column holds only canonical decimal ids: '007' or 'c1x' cannot be one of its rows.
+    if (!CANONICAL_INTEGER.test(subject)) return undefined;
+    const sets = target.indexColumns.map((c) => `${sql.quote(c)} = NULL`).join(', ');
+    const param = sql.dialect === 'postgres' ? 'CAST($1 AS BIGINT)' : 'CAST(? AS SIGNED)';
+    return { text: `UPDATE ${sql.quote(target.table)} SET ${sets} WHERE ${sql.quote(column)} = ${param}`, values: [subject] };
+  }
+  if (type === 'String') {
+    const sets = target.indexColumns.map((c) => `${sql.quote(c)} = NULL`).join(', ');
+    return { text: `UPDATE ${sql.quote(target.table)} SET ${sets} WHERE ${sql.quote(column)} = ${sql.dialect === 'postgres' ? '$1' : '?'}`, values: [subject] };
+  }
+  // Type unknown (an older map): compare the text form, which is exact for both kinds.
+  return sql.nullIndexes(target.table, target.indexColumns, column, subject);
+}
+
+/** One erasure's steps, inside the caller's transaction. */
+interface EraseStep {
+  readonly subject: string;
+  readonly erasedAt: Date;
+  /** Replay after a reinstatement: only keys that existed at the erasure are destroyed, and the id stays usable. */
+  readonly reinstatedSince?: boolean;
+  readonly now: Date;
+}
+
+async function eraseInTransaction(tx: SqlClient, sql: SubjectKeySql, fields: EncryptionSchema, step: EraseStep) {
+  const { subject, erasedAt } = step;
+  // The key row is the lock: insert one if the subject has none, so a first write running now
+  // waits on it (and then finds the subject erased), then lock every row of the subject.
+  const placeholder = newSubjectKeyId();
+  const placed = (await execute(tx, sql.insertKey(placeholder, subject, null, null, step.now))) > 0;
+  const locked = (await rows<SubjectKeyRow>(tx, sql.keyOfSubject(subject, 'update'))).filter((r) => r.key_id !== placeholder && r.wrapped_key !== null);
+  const recorded = step.reinstatedSince ? 0 : await execute(tx, sql.insertErasure(subject, erasedAt));
+  const destroyed = await execute(tx, sql.tombstone(subject, erasedAt, step.reinstatedSince ? erasedAt : undefined));
+  const placeholderMatched = placed && (!step.reinstatedSince || step.now <= erasedAt);
+  if (placed) await execute(tx, sql.deleteKey(placeholder));
+  const rowsUnindexed: Record<string, number> = {};
+  // After a reinstatement the rows hold the new subject's indexes: those stay.
+  if (!step.reinstatedSince) {
+    for (const target of subjectTargets(fields)) {
+      const statement = nullIndexStatement(sql, target, subject);
+      if (statement) rowsUnindexed[target.model] = await execute(tx, statement);
+    }
+  }
+  return { keysDestroyed: destroyed - (placeholderMatched ? 1 : 0), newlyRecorded: recorded > 0, rowsUnindexed, keyIds: locked.map((r) => r.key_id) };
+}
+
+/**
+ * Forgets a subject (crypto-shredding): in one transaction, its key rows become tombstones (the
+ * wrapped key is gone, so every copy of its values, in this database, its replicas and its
+ * backups, is unreadable once the backups' epochs are destroyed), the blind indexes of its rows
+ * in every subject model are set to NULL (an index is a keyed hash of the value: guessable if the
+ * index key ever leaks), and the subject is recorded in `pce_erasures` and appended to the ledger
+ * (before the commit, so a committed erasure is always in the ledger). Writes for the subject are
+ * refused afterwards; a write running concurrently either commits first (and is erased with the
+ * rest) or is refused. Idempotent: forgetting an erased subject destroys nothing more.
+ *
+ * The audit event `pce.subject.erased` holds counts only, never the subject id.
+ */
+export async function forgetSubject(client: TransactionalClient, subjectId: SubjectId, options: ErasureOptions): Promise<ForgetReport> {
+  const subject = subjectIdText(subjectId);
+  const sql = new SubjectKeySql(dialectOf(options.fields.provider));
+  const now = options.now?.() ?? new Date();
+  const result = await client.$transaction(async (tx) => {
+    const done = await eraseInTransaction(tx, sql, options.fields, { subject, erasedAt: now, now });
+    await options.ledger?.append({ subjectId: subject, erasedAt: now.toISOString() });
+    return done;
+  }, { ...DEFAULT_TX, ...options.transaction });
+  for (const id of result.keyIds) options.store?.evict(id);
+  const rowsUnindexed = Object.values(result.rowsUnindexed).reduce((n, m) => n + m, 0);
+  subjectAudit(options.logger).erased({
+    keysDestroyed: result.keysDestroyed,
+    rowsUnindexed,
+    models: Object.keys(result.rowsUnindexed).length,
+    alreadyErased: !result.newlyRecorded,
+    ledger: options.ledger !== undefined,
+  });
+  return { keysDestroyed: result.keysDestroyed, alreadyErased: !result.newlyRecorded, rowsUnindexed: result.rowsUnindexed };
+}
+
+/** What a replay of the ledger did. */
+export interface ReplayReport {
+  readonly entries: number;
+  /** Distinct subjects in the ledger. */
+  readonly subjects: number;
+  /** Key rows found live (restored from a backup) and destroyed now. */
+  readonly keysDestroyed: number;
+  /** Subjects the database did not yet record as erased. */
+  readonly newlyRecorded: number;
+  readonly rowsUnindexed: number;
+  /** Subjects whose last ledger entry is a reinstatement. */
+  readonly reinstated: number;
+  /** The ledger's last line was torn (a crash mid-append) and skipped. */
+  readonly tornLastLine: boolean;
+}
+
+/**
+ * Re-applies every erasure of the ledger, one subject per transaction: after restoring a backup
+ * taken before some erasures, run this (the CLI's `forget --replay`) before the application
+ * serves traffic, and those subjects are erased again. Idempotent. A subject reinstated after its
+ * last erasure keeps the keys created since (only keys from before the erasure are destroyed).
+ */
+export async function replayErasures(client: TransactionalClient, ledger: ErasureLedger, options: Omit<ErasureOptions, 'ledger'>): Promise<ReplayReport> {
+  const { entries, tornLastLine } = await ledger.read();
+  const sql = new SubjectKeySql(dialectOf(options.fields.provider));
+  const bySubject = new Map<string, LedgerEntry[]>();
+  for (const e of entries) bySubject.set(e.subjectId, [...(bySubject.get(e.subjectId) ?? []), e]);
+  const totals = { keysDestroyed: 0, newlyRecorded: 0, rowsUnindexed: 0, reinstated: 0 };
+  for (const [subjectId, events] of bySubject) {
+    const subject = subjectIdText(subjectId);
+    const lastErasure = [...events].reverse().find((e): e is Extract<LedgerEntry, { erasedAt: string }> => 'erasedAt' in e);
+    const reinstatedSince = lastErasure !== undefined && events.indexOf(lastErasure) < events.length - 1;
+    const now = options.now?.() ?? new Date();
+    const done = await client.$transaction(async (tx) => {
+      const erased = lastErasure ? await eraseInTransaction(tx, sql, options.fields, { subject, erasedAt: new Date(lastErasure.erasedAt), reinstatedSince, now }) : undefined;
+      if (!lastErasure || reinstatedSince) await execute(tx, sql.deleteErasure(subject));
+      return erased;
+    }, { ...DEFAULT_TX, ...options.transaction });
+    if (!lastErasure || reinstatedSince) totals.reinstated++;
+    if (!done) continue;
+    for (const id of done.keyIds) options.store?.evict(id);
+    totals.keysDestroyed += done.keysDestroyed;
+    totals.newlyRecorded += done.newlyRecorded ? 1 : 0;
+    totals.rowsUnindexed += Object.values(done.rowsUnindexed).reduce((n, m) => n + m, 0);
+  }
+  const report = { entries: entries.length, subjects: bySubject.size, ...totals, tornLastLine };
+  subjectAudit(options.logger).replayed(report);
+  return report;
+}
+
+/**
+ * Makes an erased subject id usable again (its old keys stay destroyed: the old values remain
+ * unreadable). For ids that really come back, say a deleted account's id given to a new account.
+ * The reinstatement is appended to the ledger, so a later replay does not erase the new keys.
+ */
+export async function reinstateSubject(client: TransactionalClient, subjectId: SubjectId, options: Pick<ErasureOptions, 'fields' | 'ledger' | 'logger' | 'now'>): Promise<{ wasErased: boolean }> {
+  const subject = subjectIdText(subjectId);
+  const sql = new SubjectKeySql(dialectOf(options.fields.provider));
+  const now = options.now?.() ?? new Date();
+  const wasErased = await client.$transaction(async (tx) => {
+    const deleted = await execute(tx, sql.deleteErasure(subject));
+    await options.ledger?.append({ subjectId: subject, reinstatedAt: now.toISOString() });
+    return deleted > 0;
+  });
+  subjectAudit(options.logger).reinstated({ wasErased, ledger: options.ledger !== undefined });
+  return { wasErased };
+}
