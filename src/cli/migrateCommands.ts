@@ -219,7 +219,9 @@ async function runStatus(options: CommonCliOptions & ScopeOptions): Promise<void
       keyNote = `primary keys not marked: ${(error as Error).message}`;
     }
     const statuses = await collectStatus(conn, schema, { ...(options.model ? { model: options.model } : {}), ...(options.field ? { field: options.field } : {}) });
-    const subjectKeys = hasSubjectKeyTable(schema) ? await subjectKeyCounts(sqlClientOf(conn), schema.provider) : undefined;
+    // The key table is reported when status covers the whole schema, not one model or field.
+    const whole = !options.model && !options.field;
+    const subjectKeys = whole && hasSubjectKeyTable(schema) ? await subjectKeyCounts(sqlClientOf(conn), schema.provider) : undefined;
     return {
       fields: statuses,
       subjectKeys,

@@ -152,7 +152,8 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     models.push(report);
   }
   let subjectKeys: SubjectKeyVerifyReport | undefined;
-  if (subjects && !options.signal?.aborted) {
+  // The key table is checked when verify covers the whole schema, not one model or field.
+  if (subjects && !options.model && !options.field && !options.signal?.aborted) {
     const base = { command: 'verify', model: 'PceSubjectKey', fields: 'wrappedKey', worker };
     const checked = await verifySubjectKeys(sqlClientOf(conn), options.keyring, options.schema.provider, {
       batchSize,
