@@ -66,6 +66,26 @@ export type EncryptedFieldSpec =
 export interface RelationSpec {
   readonly model: string;
   readonly list: boolean;
+  /**
+   * Both models are subject-keyed and this relation carries the subject (see `subject` below):
+   * `'parent'`: a record created under this relation belongs to this model's subject (the
+   * related model's subject field is the relation's foreign key, referencing this model's
+   * subject field); `'child'`: this model's subject field is the foreign key, so this record
+   * belongs to the subject of the record the relation points at (or creates).
+   */
+  readonly subjectLink?: 'parent' | 'child';
+}
+
+/**
+ * `/// @@encrypted(subject: <field>)` on a model: whose personal data its rows hold. Every
+ * encrypted value of a row is encrypted under that subject's own data key, so forgetting the
+ * subject makes its values unreadable everywhere at once (crypto-shredding).
+ */
+export interface SubjectSpec {
+  /** The scalar field holding the subject's id (a required Int, BigInt or String; may be the id). */
+  readonly field: string;
+  /** Its database column. */
+  readonly column: string;
 }
 
 /** What the extension and the migrator need to know about one model. */
@@ -88,6 +108,8 @@ export interface ModelSpec {
    * index keys are loaded).
    */
   readonly uniqueFields?: readonly string[];
+  /** Present when the model's rows are encrypted under per-subject keys (`@@encrypted(subject: ...)`). */
+  readonly subject?: SubjectSpec;
 }
 
 /** The generated encryption map (`encryptedFields`): every model of the schema, by name. */

@@ -1,10 +1,11 @@
 import type { DMMF } from '@prisma/generator-helper';
 import { ConfigurationError, SchemaProblems } from '../errors';
-import type { EncryptedFieldSpec, EncryptionSchema, ModelSpec, RelationSpec } from '../schema';
+import type { EncryptedFieldSpec, EncryptionSchema, ModelSpec, RelationSpec, SubjectSpec } from '../schema';
 import { parseAnnotation, toFieldSpec } from './annotation';
 import { legacySpecFor, checkPfeHashOwners } from './legacySpec';
 import { typedFieldSpec } from './typedField';
 import { lookalikeTags } from './lookalike';
+import { subjectLinks, subjectOf } from './subjectAnnotation';
 
 type Model = DMMF.Datamodel['models'][number];
 type Field = Model['fields'][number];
@@ -16,7 +17,19 @@ type Field = Model['fields'][number];
 export function buildEncryptionSchema(datamodel: DMMF.Datamodel, provider: string): EncryptionSchema {
   const problems = new ProblemCollector();
   const models: Record<string, ModelSpec> = {};
-  for (const model of datamodel.models) models[model.name] = buildModel(model, provider, problems);
+  const subjects = new Map<string, SubjectSpec>();
+  for (const model of datamodel.models) {
+    const subject = problems.check(() => subjectOf(model));
+    if (subject) subjects.set(model.name, subject);
+  }
+  const byName = new Map(datamodel.models.map((m) => [m.name, m]));
+  for (const model of datamodel.models) {
+    const spec = buildModel(model, provider, problems);
+    const subject = subjects.get(model.name);
+    const relations = { ...spec.relations };
+    subjectLinks(model, subjects, byName, relations);
+    models[model.name] = subject ? { ...spec, relations, subject } : { ...spec, relations };
+  }
   problems.throwIfAny();
   return { version: 1, provider, models };
 }
@@ -53,7 +66,7 @@ function buildModel(model: Model, provider: string, problems: ProblemCollector):
   const modelTag = lookalikeTags(model.documentation ?? '')[0];
   if (modelTag) {
     problems.check(() => {
-      throw new ConfigurationError(model.name, undefined, `'${modelTag.tag}' on a model annotates nothing; put @encrypted on the doc comment of each field to encrypt`);
+      throw new ConfigurationError(model.name, undefined, `'${modelTag.tag}' on a model annotates nothing; put @encrypted on the doc comment of each field to encrypt (a model's subject is @@encrypted(subject: <field>))`);
     });
   }
   const byName = new Map(model.fields.map((f) => [f.name, f]));
@@ -64,6 +77,11 @@ function buildModel(model: Model, provider: string, problems: ProblemCollector):
   const foreignKeys = new Set(model.fields.flatMap((f) => f.relationFromFields ?? []));
 
   for (const field of model.fields) {
+    if (/^[ \t]*@@encrypted\b/m.test(field.documentation ?? '')) {
+      problems.check(() => {
+        throw new ConfigurationError(model.name, field.name, "@@encrypted names a model's subject: put it on the model's /// doc comment, above `model`");
+      });
+    }
     const spec = problems.check(() => {
       const parsed = parseAnnotation(field.documentation, model.name, field.name);
       if (!parsed) return undefined;
