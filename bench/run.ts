@@ -17,6 +17,7 @@ import { openBenchEnvironment } from './support/environment';
 import { summarize, type Summary } from './support/stats';
 import { fmt, renderTable } from './support/table';
 import { ACCESS_LOG_TARGET, measureAccessLog } from './accessLog';
+import { measureSubjectReads, SUBJECT_READ_TARGET } from './subjects';
 import { runExperiments, type Experiment } from './beyondFloor';
 import { buildWorkloads, RawKit, type Workload } from './workloads';
 import { evaluateTargets, type WorkloadResult } from './targets';
@@ -68,7 +69,15 @@ async function main(): Promise<void> {
     const experiments = await runExperiments(keyring, kit, scale);
     const access = await measureAccessLog(clients, keyring, scale);
     experiments.push(access);
+    const subjectReads = await measureSubjectReads(clients.plain, scale);
+    experiments.push(...subjectReads);
     const targets = evaluateTargets(results, fieldCosts);
+    const subjectRatio = subjectReads[0]!.variant.median / subjectReads[0]!.baseline.median;
+    targets.push({
+      workload: 'findMany 1000 rows of 1000 subjects',
+      description: `findMany 1000 rows of 1000 subjects (keys cached): ${subjectRatio.toFixed(2)}x the same rows under the shared key <= ${SUBJECT_READ_TARGET}x`,
+      met: subjectRatio <= SUBJECT_READ_TARGET,
+    });
     const accessOverhead = (access.variant.median - access.baseline.median) / access.baseline.median;
     targets.push({
       workload: 'findMany 100 x 3 fields',

@@ -42,12 +42,14 @@ export class UnsupportedQueryError extends ColumnEncryptionError {
     readonly field: string,
     readonly operator: string,
     readonly reason: string,
-    /** `index`: the field is the blind index of an encrypted field, not encrypted itself. */
-    readonly fieldKind: 'encrypted' | 'index' = 'encrypted',
+    /** `index`: the field is the blind index of an encrypted field, not encrypted itself; `subject`: the model's subject field. */
+    readonly fieldKind: 'encrypted' | 'index' | 'subject' = 'encrypted',
   ) {
-    super(`${model}.${field}: '${operator}' is not supported on ${fieldKind === 'index' ? 'an index field' : 'an encrypted field'}: ${reason}`);
+    super(`${model}.${field}: '${operator}' is not supported on ${FIELD_KINDS[fieldKind]}: ${reason}`);
   }
 }
+
+const FIELD_KINDS = { encrypted: 'an encrypted field', index: 'an index field', subject: 'the subject field' } as const;
 
 /** A value could not be encrypted; nothing was written. */
 export class EncryptionError extends ColumnEncryptionError {
@@ -70,7 +72,9 @@ export type DecryptionFailure =
   | 'authentication-failed'
   | 'unsupported-version'
   /** The value is in prisma-field-encryption's format and no legacy key source was given. */
-  | 'legacy-format';
+  | 'legacy-format'
+  /** The value is under the key of a subject that was erased (forgotten): it is unreadable for good. */
+  | 'subject-erased';
 
 /** A stored value could not be decrypted (tampered, swapped, unknown key, plaintext in strict mode). */
 export class DecryptionError extends ColumnEncryptionError {
@@ -101,6 +105,8 @@ function describeFailure(reason: DecryptionFailure): string {
       return "the stored value is in prisma-field-encryption's format: load its keys (legacyKeys: pfeLegacyKeys()) until convert-pfe has run";
     case 'unsupported-version':
       return 'the ciphertext format version is not supported by this release';
+    case 'subject-erased':
+      return "the value's subject was erased (forgotten) and its key destroyed: the value is unreadable for good";
   }
 }
 

@@ -86,6 +86,8 @@ export interface SubjectSpec {
   readonly field: string;
   /** Its database column. */
   readonly column: string;
+  /** Its scalar type (so SQL can compare subject ids exactly and use the column's index). */
+  readonly type: 'Int' | 'BigInt' | 'String';
 }
 
 /** What the extension and the migrator need to know about one model. */

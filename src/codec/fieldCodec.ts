@@ -7,7 +7,7 @@ import type { CryptoBackend } from './backend';
 import { defaultBackend } from './backendChoice';
 import { looksLikePfe, openPfeValue, pfeLookupHash, type PfeKeyLookup } from './pfe';
 import { associatedData, openValue, sealValue } from './envelope';
-import { sharedKeys, type KeyChoice, type KeyringView } from './keyChoice';
+import { sharedKeys, subjectKeys, type KeyChoice, type KeyringView } from './keyChoice';
 import { describeType, encodingFor, InvalidValue, type ValueEncoding } from './valueEncoding';
 
 /** What a {@link FieldCodec} is built from besides the field: where keys come from and which backend computes. */
@@ -20,19 +20,26 @@ export interface FieldCodecOptions {
   readonly keys?: KeyChoice;
   /** prisma-field-encryption keys: consulted only when the field is marked `legacy: pfe`, and only to read. */
   readonly legacyKeys?: PfeKeyLookup;
+  /** The field's model is subject-keyed: each row's key is passed per call ({@link subjectKeys}). */
+  readonly subjectKeyed?: boolean;
+  /** A value of an erased subject reads as `null` instead of failing with reason `subject-erased`. */
+  readonly erasedAsNull?: boolean;
 }
 
 /**
  * Encryption, decryption and blind indexing for one annotated field: the one place where a
  * field's value encoding, key choice, envelope and crypto backend meet. Both the extension and
  * the migrator use it, so a value written by one is read by the other byte for byte.
- * Caches what depends only on (field, key): associated data.
+ * Caches what depends only on (field, key): associated data (for shared keys; a subject key's is computed per call).
  */
 export class FieldCodec {
   readonly binding: string;
   readonly indexField: string | undefined;
   /** Typed fields: the String field holding the ciphertext (the typed column stays NULL). */
   readonly storageField: string | undefined;
+  /** Rows are encrypted under their subject's key, which callers pass per row (write) or per result (read). */
+  readonly subjectKeyed: boolean;
+  private readonly erasedAsNull: boolean;
   private readonly aad = new Map<string, Buffer>();
   private readonly encoding: ValueEncoding;
   private readonly keys: KeyChoice;
@@ -52,13 +59,19 @@ export class FieldCodec {
     this.indexField = spec.index;
     this.storageField = spec.storage;
     this.encoding = encodingFor(spec.type ?? 'String', spec.column);
-    this.keys = opts.keys ?? sharedKeys(keyring);
+    this.subjectKeyed = opts.subjectKeyed ?? false;
+    this.erasedAsNull = opts.erasedAsNull ?? false;
+    // A subject-keyed field without per-row keys can read shared-key values but never writes.
+    this.keys = opts.keys ?? (this.subjectKeyed ? subjectKeys(keyring) : sharedKeys(keyring));
     this.backend = opts.backend ?? defaultBackend();
     this.onDecryptFailure = opts.onDecryptFailure ?? (() => undefined);
     this.legacyKeys = opts.legacyKeys;
   }
 
   private aadFor(header: EnvelopeHeader): Buffer {
+    // One entry per key id: a handful of shared keys, but one per person under subject keys, so
+    // those are computed per call (cheap) rather than kept for the life of the process.
+    if (header.scope === 'subject') return associatedData(header, this.binding);
     const cacheKey = `${header.version}:${header.scope}:${header.keyId}`;
     let aad = this.aad.get(cacheKey);
     if (!aad) {
@@ -68,11 +81,14 @@ export class FieldCodec {
     return aad;
   }
 
-  /** Encrypts under the write key. Throws EncryptionError (naming model and field) for a value of the wrong type. */
-  encrypt(value: unknown): Ciphertext {
+  /**
+   * Encrypts under the write key: `keys`'s when given (a subject-keyed row's), else the codec's.
+   * Throws EncryptionError (naming model and field) for a value of the wrong type.
+   */
+  encrypt(value: unknown, keys: KeyChoice = this.keys): Ciphertext {
     const plaintext = this.checked(() => this.encoding.encode(value));
     if (plaintext === undefined) throw new EncryptionError(this.model, this.field, `expected ${this.encoding.expects}, got ${describeType(value)}`);
-    const key = this.keys.forWrite();
+    const key = keys.forWrite();
     const header = headerFor(this.encoding.type, key.scope, key.id);
     return sealValue(this.backend, header, key.key, plaintext, this.aadFor(header));
   }
@@ -82,7 +98,7 @@ export class FieldCodec {
    * read mode for legacy plaintext. A typed field's legacy plaintext sits in the typed column,
    * never in its storage column, so text there without the prefix is never passed through.
    */
-  decrypt(stored: string): unknown {
+  decrypt(stored: string, keys: KeyChoice = this.keys): unknown {
     const parsed = parseCiphertext(stored);
     if (parsed.kind !== 'ciphertext') {
       if (parsed.kind === 'not-ciphertext' && this.spec.legacy && looksLikePfe(stored)) return this.decryptLegacy(stored);
@@ -90,7 +106,8 @@ export class FieldCodec {
       return this.fail(undefined, parsed.kind === 'malformed' ? 'malformed' : parsed.kind);
     }
     const header = parsed.value;
-    const key = this.keys.forRead(header.scope, header.keyId);
+    const key = keys.forRead(header.scope, header.keyId);
+    if (key === 'subject-erased' && this.erasedAsNull) return null;
     if (typeof key === 'string') return this.fail(header.keyId, key);
     // The type is authenticated, so a mismatch can only mean a value from another field's codec.
     if (header.type !== this.encoding.type) return this.fail(header.keyId, 'authentication-failed');
@@ -114,10 +131,10 @@ export class FieldCodec {
    * call per key where the backend has a batch path. Values it does not decide (legacy plaintext,
    * damaged or tampered ones) take {@link decrypt}, so failures are the same typed errors.
    */
-  decryptMany(stored: readonly string[]): unknown[] {
+  decryptMany(stored: readonly string[], keys: KeyChoice = this.keys): unknown[] {
     const openTexts = this.backend.openTexts;
     // The batch path yields UTF-8 text: typed values take their own encoding's decode, value by value.
-    if (!openTexts || this.encoding.type !== 'String') return stored.map((v) => this.decrypt(v));
+    if (!openTexts || this.encoding.type !== 'String') return stored.map((v) => this.decrypt(v, keys));
     const out = new Array<unknown>(stored.length);
     // Values sharing a header text share key and AAD; a field's rows nearly always share one.
     const groups = new Map<string, { header: EnvelopeHeader; members: number[] }>();
@@ -131,7 +148,7 @@ export class FieldCodec {
       }
       const parsed = parseHeader(value);
       if (parsed.kind !== 'header') {
-        out[i] = this.decrypt(value);
+        out[i] = this.decrypt(value, keys);
         continue;
       }
       const text = value.slice(0, parsed.nonceStart);
@@ -141,10 +158,10 @@ export class FieldCodec {
       last = { text, members: group.members };
     }
     for (const [text, { header, members }] of groups) {
-      const key = this.keys.forRead(header.scope, header.keyId);
+      const key = keys.forRead(header.scope, header.keyId);
       const texts = members.map((i) => stored[i]!);
       if (typeof key === 'string' || header.type !== this.encoding.type) {
-        members.forEach((i, j) => (out[i] = this.decrypt(texts[j]!)));
+        members.forEach((i, j) => (out[i] = this.decrypt(texts[j]!, keys)));
         continue;
       }
       const starts = new Uint32Array(members.length).fill(text.length);
@@ -153,7 +170,7 @@ export class FieldCodec {
       members.forEach((i, j) => {
         const end = ends[j]!;
         if (end < 0) {
-          out[i] = this.decrypt(texts[j]!);
+          out[i] = this.decrypt(texts[j]!, keys);
         } else {
           out[i] = this.encoding.decode(bytes.subarray(start, end)) as string;
           start = end;

@@ -11,7 +11,7 @@ export interface ChosenKey {
 }
 
 /** Why no key could be found for a stored value: the DecryptionError reason to raise. */
-export type MissingKey = Extract<DecryptionFailure, 'unknown-key' | 'retired-key'>;
+export type MissingKey = Extract<DecryptionFailure, 'unknown-key' | 'retired-key' | 'subject-erased' | 'authentication-failed'>;
 
 /**
  * Which data key encrypts a new value, which decrypts a stored one, and which index keys hash a
@@ -43,5 +43,38 @@ export function sharedKeys(keyring: KeyringView): KeyChoice {
       return scope === 'shared' && keyring.isRetired?.(keyId) ? 'retired-key' : 'unknown-key';
     },
     indexKeys: (binding) => keyring.indexKeysFor(binding),
+  };
+}
+
+/** What a subject key id resolved to when a result's keys were loaded (see the subject key store). */
+export type LoadedSubjectKey = ChosenKey | MissingKey;
+
+/** The keys one row (write) or one result (read) of a subject-keyed field is served from. */
+export interface SubjectKeyResolution {
+  /** The data key of the row's subject: what new values of the row are encrypted under. */
+  readonly write?: ChosenKey;
+  /** Subject keys loaded for a result, by key id. */
+  readonly loaded?: ReadonlyMap<string, LoadedSubjectKey>;
+}
+
+/**
+ * Per-subject keys: values are written under the data key of the row's subject (decided by the
+ * caller for that row, never chosen here), and read with the subject keys loaded for the result.
+ * Shared-key values in a subject model (written before the model had a subject, not yet moved by
+ * `encrypt-existing`) are still read with the keyring's keys.
+ */
+export function subjectKeys(keyring: KeyringView, resolved: SubjectKeyResolution = {}): KeyChoice {
+  const shared = sharedKeys(keyring);
+  return {
+    forWrite() {
+      // A subject-keyed value is never written under a shared key by mistake.
+      if (!resolved.write) throw new Error('no subject key was decided for this row (a bug in the caller)');
+      return resolved.write;
+    },
+    forRead(scope, keyId) {
+      if (scope === 'shared') return shared.forRead(scope, keyId);
+      return resolved.loaded?.get(keyId) ?? 'unknown-key';
+    },
+    indexKeys: shared.indexKeys,
   };
 }

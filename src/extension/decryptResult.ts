@@ -36,7 +36,10 @@ export function decryptResult(ctx: WalkContext, model: RuntimeModel, result: unk
   collect(ctx, model, result, shape, pending, strip);
   for (const [codec, rows] of pending) {
     const source = codec.storageField ?? codec.field;
-    const plain = codec.decryptMany(rows.map((row) => row[source] as string));
+    const plain = codec.decryptMany(
+      rows.map((row) => row[source] as string),
+      ...(codec.subjectKeyed && ctx.readKeys ? [ctx.readKeys] : []),
+    );
     for (let i = 0; i < rows.length; i++) rows[i]![codec.field] = plain[i];
     ctx.stats.decrypted += rows.length;
     ctx.fields.read.add(codec.binding);

@@ -50,7 +50,7 @@ export function rewriteData(ctx: WalkContext, model: RuntimeModel, data: unknown
         if (codec.indexField) out[codec.indexField] = null;
         continue;
       }
-      out[storage ?? key] = codec.encrypt(plain);
+      out[storage ?? key] = codec.encrypt(plain, ctx.writeKeys(model, data, key, kind));
       ctx.stats.encrypted++;
       ctx.fields.written.add(codec.binding);
       if (codec.indexField) {

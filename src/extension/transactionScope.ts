@@ -59,6 +59,6 @@ export function inOwnTransaction<T>(base: QueryClient, fn: (tx: QueryClient, id:
 }
 
 /** A model delegate (`user`) of a client, by model name. */
-export function delegateOf(client: QueryClient, model: string): { findFirst(args: Obj): Promise<Obj | null>; findMany(args: Obj): Promise<Obj[]> } {
+export function delegateOf(client: QueryClient, model: string): { findFirst(args: Obj): Promise<Obj | null>; findUnique(args: Obj): Promise<Obj | null>; findMany(args: Obj): Promise<Obj[]> } {
   return client[model.charAt(0).toLowerCase() + model.slice(1)] as never;
 }

@@ -1,7 +1,9 @@
 import type { CryptoStats } from '../audit/auditLog';
+import type { KeyChoice } from '../codec/keyChoice';
 import { UnsupportedQueryError, type DecryptionError } from '../errors';
 import { DEFAULT_SHAPE, type ReadShape } from './decryptResult';
 import type { RuntimeModel, RuntimeSchema } from './runtimeSchema';
+import type { SubjectPlan } from './subjectPlan';
 
 /** State shared by the walkers while one query is rewritten. */
 export class WalkContext {
@@ -28,6 +30,10 @@ export class WalkContext {
    * into it: redacted from any error Prisma raises for the rewritten query.
    */
   readonly secrets = new Set<string>();
+  /** Which subject (slot, key) each payload of a subject-keyed model is written under (subjectPlan.ts). */
+  subjectPlan?: SubjectPlan;
+  /** Subject keys loaded for the result being decrypted; subject-keyed codecs read with them. */
+  readKeys?: KeyChoice;
 
   constructor(
     readonly schema: RuntimeSchema,
@@ -47,9 +53,22 @@ export class WalkContext {
     for (const v of values) if (typeof v === 'string') this.secrets.add(v);
   }
 
+  /**
+   * The keys a payload of a subject-keyed model is encrypted with, from the plan; `undefined` for
+   * a shared-key model. A payload the plan did not cover is refused rather than written under
+   * some other key.
+   */
+  writeKeys(model: RuntimeModel, data: object, field: string, kind: string): KeyChoice | undefined {
+    if (!model.spec.subject) return undefined;
+    const keys = this.subjectPlan?.slots.get(data)?.keys;
+    if (!keys) this.refuse(model.name, field, kind, "the row's subject cannot be told for this shape of write; write the record at top level or under a relation that carries its subject");
+    return keys;
+  }
+
   refuse(model: string, field: string, operator: string, reason: string): never {
-    const isIndex = this.schema.get(model)?.indexOwners.has(field) === true;
-    const error = new UnsupportedQueryError(model, field, operator, reason, isIndex ? 'index' : 'encrypted');
+    const spec = this.schema.get(model);
+    const kind = spec?.indexOwners.has(field) ? 'index' : spec?.spec.subject?.field === field && !spec.codecs.has(field) ? 'subject' : 'encrypted';
+    const error = new UnsupportedQueryError(model, field, operator, reason, kind);
     this.onRefuse(error, this.operation);
     throw error;
   }

@@ -57,7 +57,7 @@ export function subjectOf(model: Model): SubjectSpec | undefined {
   if (field!.isList) subjectFail(`must not be a list (${field!.type}[])`);
   if (!field!.isRequired) subjectFail(`must be required (${field!.type}, not ${field!.type}?): every row needs a subject to be encrypted for`);
   if (parseAnnotation(field!.documentation, model.name, field!.name)) subjectFail('must not be encrypted: it names the key, so it is read before anything is decrypted');
-  return { field: field!.name, column: field!.dbName ?? field!.name };
+  return { field: field!.name, column: field!.dbName ?? field!.name, type: field!.type as SubjectSpec['type'] };
 }
 
 /**

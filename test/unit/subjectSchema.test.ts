@@ -107,9 +107,9 @@ model Plain {
 
   test('emits the subject of each model and which relations carry it', () => {
     const { models } = (outcomes[failures.length] as { map: EncryptionSchema }).map;
-    expect(models.Person!.subject).toEqual({ field: 'id', column: 'id' });
-    expect(models.PersonProfile!.subject).toEqual({ field: 'personId', column: 'person_id' });
-    expect(models.Client!.subject).toEqual({ field: 'id', column: 'id' });
+    expect(models.Person!.subject).toEqual({ field: 'id', column: 'id', type: 'Int' });
+    expect(models.PersonProfile!.subject).toEqual({ field: 'personId', column: 'person_id', type: 'Int' });
+    expect(models.Client!.subject).toEqual({ field: 'id', column: 'id', type: 'String' });
     expect(models.Plain!.subject).toBeUndefined();
     expect(models.Person!.relations).toEqual({
       profile: { model: 'PersonProfile', list: false, subjectLink: 'parent' },
