@@ -88,6 +88,13 @@ export interface SubjectSpec {
   readonly column: string;
   /** Its scalar type (so SQL can compare subject ids exactly and use the column's index). */
   readonly type: 'Int' | 'BigInt' | 'String';
+  /**
+   * The model whose ids the subject ids are (its id space): the model itself when the subject is its
+   * own id or an unrelated field, else, when the subject field is the foreign key of a relation to
+   * another subject model's subject field, that model's root (`PersonReading.personId` -> `Person`).
+   * Subjects are keyed by (root, id), so Person 1 and a Client 1 never share a key.
+   */
+  readonly root: string;
 }
 
 /** What the extension and the migrator need to know about one model. */

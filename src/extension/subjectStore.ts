@@ -11,12 +11,12 @@ import type { QueryClient } from './transactionScope';
  * here so the query walkers depend on the shape, not on the store's SQL.
  */
 export interface SubjectKeySource {
-  /** The key of a known subject, created on its first write; SubjectErasedError for an erased one unless `allowReuse`. */
-  keyForSubject(db: QueryClient, subjectId: string, options?: { readonly allowReuse?: boolean }): Promise<ChosenKey>;
+  /** The key of a known subject of `root`'s id space, created on its first write; SubjectErasedError for an erased one unless `allowReuse`. */
+  keyForSubject(db: QueryClient, root: string, subjectId: string, options?: { readonly allowReuse?: boolean }): Promise<ChosenKey>;
   /** A pending key for a row whose subject id the database generates during the write. */
   reserve(db: QueryClient): Promise<ChosenKey>;
   /** Binds a reserved key to the id the write produced (same transaction). */
-  bind(db: QueryClient, keyId: string, subjectId: string, options?: { readonly allowReuse?: boolean }): Promise<void>;
+  bind(db: QueryClient, keyId: string, root: string, subjectId: string, options?: { readonly allowReuse?: boolean }): Promise<void>;
   /** The keys of the given ids in one read (through the store's cache). */
   load(db: QueryClient, keyIds: readonly string[]): Promise<ReadonlyMap<string, LoadedSubjectKey>>;
 }
@@ -31,11 +31,19 @@ export function subjectStoreFor(fields: EncryptionSchema, keyring: Keyring, back
   // A Prisma client (or its transaction client) is the store's SqlClient; only the declared types differ.
   const sql = (db: QueryClient) => db as unknown as SqlClient;
   return {
-    keyForSubject: (db, subjectId, options) => store.keyForSubject(sql(db), subjectId, options),
+    keyForSubject: (db, root, subjectId, options) => store.keyForSubject(sql(db), subjectRef(root, subjectId), options),
     reserve: (db) => store.reserve(sql(db)),
-    bind: (db, keyId, subjectId, options) => store.bind(sql(db), keyId, subjectId, options),
+    bind: (db, keyId, root, subjectId, options) => store.bind(sql(db), keyId, subjectRef(root, subjectId), options),
     load: (db, keyIds) => store.load(sql(db), keyIds),
   };
+}
+
+/**
+ * TEMPORARY until the store takes the root itself (lead decision 06:28): the stored subject is
+ * `<root>:<id>`, so two id spaces never share a key.
+ */
+function subjectRef(root: string, subjectId: string): string {
+  return `${root}:${subjectId}`;
 }
 
 /**

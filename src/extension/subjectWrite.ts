@@ -54,16 +54,17 @@ export async function runSubjectWrite(w: SubjectWrite, ctx: WalkContext): Promis
   if (w.checked.uniqueLookups.length > 0) await resolveUniqueLookups(w.checked.uniqueLookups, db);
   const generated: Slot[] = [];
   const known = new Map<string, ChosenKey>();
-  const keyFor = async (subject: string): Promise<ChosenKey> => {
-    let key = known.get(subject);
-    if (!key) known.set(subject, (key = await fetchKey(w, db, subject)));
+  const keyFor = async (model: RuntimeModel, subject: string): Promise<ChosenKey> => {
+    const root = rootOf(model);
+    let key = known.get(`${root}\0${subject}`);
+    if (!key) known.set(`${root}\0${subject}`, (key = await fetchKey(w, db, root, subject)));
     return key;
   };
   for (const slot of plan.all) {
     if (!slot.needed || slot.source.kind === 'row') continue;
     const source = slot.source;
-    if (source.kind === 'known') slot.key = await keyFor(source.subject);
-    else if (source.kind === 'connect') slot.key = await keyFor(await connectedSubject(w, db, source.model, source.where));
+    if (source.kind === 'known') slot.key = await keyFor(slot.model, source.subject);
+    else if (source.kind === 'connect') slot.key = await keyFor(source.model, await connectedSubject(w, db, source.model, source.where));
     else if (source.kind === 'generated') {
       slot.key = await w.store.reserve(db);
       generated.push(slot);
@@ -84,7 +85,7 @@ export async function runSubjectWrite(w: SubjectWrite, ctx: WalkContext): Promis
       return bindGenerated(w, generated, await send(w, ctx, force.args), force.strip);
     }
     const value = found[subjectField!];
-    if (row) row.keys = subjectKeys(w.keyring, { write: await keyFor(subjectText(value)) });
+    if (row) row.keys = subjectKeys(w.keyring, { write: await keyFor(w.model, subjectText(value)) });
     // Pinned to the subject read, so a row whose subject changed meanwhile is not written under the wrong key.
     const args = { ...force.args, where: { ...(force.args.where as Obj), [subjectField!]: value } };
     // The update branch runs: a key reserved for the create branch stays unbound (pending).
@@ -100,7 +101,7 @@ export async function runSubjectWrite(w: SubjectWrite, ctx: WalkContext): Promis
   let count = 0;
   const records: unknown[] = [];
   for (const value of subjects) {
-    row.keys = subjectKeys(w.keyring, { write: await keyFor(subjectText(value)) });
+    row.keys = subjectKeys(w.keyring, { write: await keyFor(w.model, subjectText(value)) });
     const result = await send(w, ctx, { ...w.args, where: { AND: [w.args.where ?? {}, { [field]: value }] } });
     if (Array.isArray(result)) records.push(...result);
     else count += Number((result as { count?: unknown }).count ?? 0);
@@ -108,8 +109,13 @@ export async function runSubjectWrite(w: SubjectWrite, ctx: WalkContext): Promis
   return w.operation === 'updateManyAndReturn' ? records : { count };
 }
 
-function fetchKey(w: SubjectWrite, db: QueryClient, subject: string): Promise<ChosenKey> {
-  return named(w, () => w.store.keyForSubject(db, subject, { allowReuse: w.allowReuse }));
+function fetchKey(w: SubjectWrite, db: QueryClient, root: string, subject: string): Promise<ChosenKey> {
+  return named(w, () => w.store.keyForSubject(db, root, subject, { allowReuse: w.allowReuse }));
+}
+
+/** The id space a model's subjects live in (maps generated before roots existed: the model itself). */
+function rootOf(model: RuntimeModel): string {
+  return model.spec.subject?.root ?? model.name;
 }
 
 /** A SubjectErasedError named after the model written; the subject id stays out of the message. */
@@ -160,7 +166,7 @@ async function bindGenerated(w: SubjectWrite, generated: readonly Slot[], result
     if (value === undefined || value === null) throw new Error(`${w.model.name}: the write's result has no ${field} to bind the subject key to`);
     // One generated subject per write: the top-level record's (nested records under it share the slot).
     // MySQL may hand out an AUTO_INCREMENT value again: an erased id is refused here too.
-    for (const slot of generated) await named(w, () => w.store.bind(w.scope.client, slot.key!.id, subjectText(value), { allowReuse: w.allowReuse }));
+    for (const slot of generated) await named(w, () => w.store.bind(w.scope.client, slot.key!.id, rootOf(w.model), subjectText(value), { allowReuse: w.allowReuse }));
   }
   return stripped(result, strip);
 }

@@ -5,7 +5,7 @@ import { parseAnnotation, toFieldSpec } from './annotation';
 import { legacySpecFor, checkPfeHashOwners } from './legacySpec';
 import { typedFieldSpec } from './typedField';
 import { lookalikeTags } from './lookalike';
-import { subjectLinks, subjectOf } from './subjectAnnotation';
+import { subjectLinks, subjectOf, subjectRoots } from './subjectAnnotation';
 
 type Model = DMMF.Datamodel['models'][number];
 type Field = Model['fields'][number];
@@ -17,12 +17,13 @@ type Field = Model['fields'][number];
 export function buildEncryptionSchema(datamodel: DMMF.Datamodel, provider: string): EncryptionSchema {
   const problems = new ProblemCollector();
   const models: Record<string, ModelSpec> = {};
-  const subjects = new Map<string, SubjectSpec>();
+  const found = new Map<string, Omit<SubjectSpec, 'root'>>();
   for (const model of datamodel.models) {
     const subject = problems.check(() => subjectOf(model));
-    if (subject) subjects.set(model.name, subject);
+    if (subject) found.set(model.name, subject);
   }
   const byName = new Map(datamodel.models.map((m) => [m.name, m]));
+  const subjects = subjectRoots(found, byName);
   for (const model of datamodel.models) {
     const spec = buildModel(model, provider, problems);
     const subject = subjects.get(model.name);

@@ -23,7 +23,7 @@ const MODEL_TAG = /^[ \t]*@@[ \t]*([A-Za-z_][\w-]*)/gm;
 const SUBJECT_TYPES = new Set(['Int', 'BigInt', 'String']);
 
 /** The subject of a model from its doc comment, validated against its fields; `undefined` without the annotation. */
-export function subjectOf(model: Model): SubjectSpec | undefined {
+export function subjectOf(model: Model): Omit<SubjectSpec, 'root'> | undefined {
   const doc = model.documentation;
   if (!doc) return undefined;
   const fail = (reason: string, field?: string): never => {
@@ -58,6 +58,23 @@ export function subjectOf(model: Model): SubjectSpec | undefined {
   if (!field!.isRequired) subjectFail(`must be required (${field!.type}, not ${field!.type}?): every row needs a subject to be encrypted for`);
   if (parseAnnotation(field!.documentation, model.name, field!.name)) subjectFail('must not be encrypted: it names the key, so it is read before anything is decrypted');
   return { field: field!.name, column: field!.dbName ?? field!.name, type: field!.type as SubjectSpec['type'] };
+}
+
+/**
+ * The root (id space) of every subject model: a subject field that is the foreign key of a
+ * relation to another subject model's subject field lives in that model's root, followed to the
+ * end of the chain; any other subject field roots the model itself.
+ */
+export function subjectRoots(subjects: ReadonlyMap<string, Omit<SubjectSpec, 'root'>>, models: ReadonlyMap<string, Model>): Map<string, SubjectSpec> {
+  const out = new Map<string, SubjectSpec>();
+  const rootOf = (name: string, seen: Set<string>): string => {
+    const subject = subjects.get(name)!;
+    const model = models.get(name)!;
+    const parent = model.fields.find((f) => f.kind === 'object' && subjects.has(f.type) && !seen.has(f.type) && linksBy(f, subject.field, subjects.get(f.type)!.field));
+    return parent ? rootOf(parent.type, new Set([...seen, name])) : name;
+  };
+  for (const [name, subject] of subjects) out.set(name, { ...subject, root: rootOf(name, new Set([name])) });
+  return out;
 }
 
 /**

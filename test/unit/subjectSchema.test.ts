@@ -66,6 +66,16 @@ model PersonProfile {
   person Person @relation(fields: [personId], references: [id])
   /// @encrypted
   bio String?
+  notes ProfileNote[]
+}
+/// Two links away from Person: its root is still Person.
+/// @@encrypted(subject: personId)
+model ProfileNote {
+  id Int @id
+  personId Int
+  profile PersonProfile @relation(fields: [personId], references: [personId])
+  /// @encrypted
+  text String
 }
 /// @@encrypted(subject: personId)
 model PersonReading {
@@ -107,9 +117,12 @@ model Plain {
 
   test('emits the subject of each model and which relations carry it', () => {
     const { models } = (outcomes[failures.length] as { map: EncryptionSchema }).map;
-    expect(models.Person!.subject).toEqual({ field: 'id', column: 'id', type: 'Int' });
-    expect(models.PersonProfile!.subject).toEqual({ field: 'personId', column: 'person_id', type: 'Int' });
-    expect(models.Client!.subject).toEqual({ field: 'id', column: 'id', type: 'String' });
+    expect(models.Person!.subject).toEqual({ field: 'id', column: 'id', type: 'Int', root: 'Person' });
+    expect(models.PersonProfile!.subject).toEqual({ field: 'personId', column: 'person_id', type: 'Int', root: 'Person' });
+    expect(models.PersonReading!.subject).toMatchObject({ root: 'Person' });
+    // keeperId is no foreign key to a subject: Pet's subjects are an id space of their own.
+    expect(models.Pet!.subject).toEqual({ field: 'keeperId', column: 'keeperId', type: 'Int', root: 'Pet' });
+    expect(models.Client!.subject).toEqual({ field: 'id', column: 'id', type: 'String', root: 'Client' });
     expect(models.Plain!.subject).toBeUndefined();
     expect(models.Person!.relations).toEqual({
       profile: { model: 'PersonProfile', list: false, subjectLink: 'parent' },
@@ -117,7 +130,9 @@ model Plain {
       // Pet's subject is keeperId, not the foreign key of this relation.
       pets: { model: 'Pet', list: true },
     });
-    expect(models.PersonProfile!.relations).toEqual({ person: { model: 'Person', list: false, subjectLink: 'child' } });
+    expect(models.PersonProfile!.relations).toEqual({ person: { model: 'Person', list: false, subjectLink: 'child' }, notes: { model: 'ProfileNote', list: true, subjectLink: 'parent' } });
+    expect(models.ProfileNote!.subject).toMatchObject({ root: 'Person' });
+    expect(models.ProfileNote!.relations).toEqual({ profile: { model: 'PersonProfile', list: false, subjectLink: 'child' } });
     expect(models.PersonReading!.relations).toEqual({ person: { model: 'Person', list: false, subjectLink: 'child' } });
     expect(models.Pet!.relations).toEqual({ owner: { model: 'Person', list: false } });
   });
