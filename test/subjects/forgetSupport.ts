@@ -3,7 +3,7 @@ import type { Harness } from '../support/clients';
 
 /** TEMPORARY stand-in for forgetSubject until the store helper lands it. */
 export async function forget(h: Harness, store: SubjectKeyStore, subject: number): Promise<void> {
-  const id = `Person:${subject}`;
+  const id = String(subject);
   const pg = h.provider === 'postgres';
   const q = (s: string) => (pg ? `"${s}"` : `\`${s}\``);
   const p = (n: number) => (pg ? `$${n}` : '?');
