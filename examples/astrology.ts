@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pino from 'pino';
 import { Client } from 'pg';
-import { columnEncryption, localKeys, localKeysFromEnv } from 'prisma-column-encryption';
+import { columnEncryption, DecryptionError, forgetSubject, localKeys, localKeysFromEnv, SubjectKeyStore, type Keyring } from 'prisma-column-encryption';
 import { PrismaClient } from '../generated/postgres/client/client';
 import { encryptedFields } from '../generated/postgres/encryption';
 import { createDatabase } from '../test/support/databases';
@@ -21,7 +21,7 @@ function keys() {
   if (process.env.PCE_DATA_KEYS) return localKeysFromEnv();
   const fresh = () => randomBytes(32).toString('base64');
   console.log('No PCE_DATA_KEYS/PCE_INDEX_KEYS set: using fresh random keys for this run.\n');
-  return localKeys({ data: [{ id: 'dev-data-1', key: fresh() }], index: [{ id: 'dev-index-1', key: fresh() }] });
+  return localKeys({ data: [{ id: 'dev-data-1', key: fresh() }], index: [{ id: 'dev-index-1', key: fresh() }], wrap: [{ id: 'dev-wrap-1', key: fresh() }] });
 }
 
 async function main(): Promise<void> {
@@ -31,9 +31,10 @@ async function main(): Promise<void> {
   console.log(`Database: ${server ? 'embedded PostgreSQL' : 'DATABASE_URL'}, fresh database ${db.name} with migrations applied.\n`);
 
   const base = new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url }) });
-  const prisma = base.$extends(
-    columnEncryption({ fields: encryptedFields, keys: keys(), logger: pino({ level: 'warn' }) }),
-  );
+  const keyring = keys();
+  // Per-subject keys (Person, PersonReading): one store shared by the client and forgetSubject.
+  const store = new SubjectKeyStore({ keys: keyring, provider: encryptedFields.provider });
+  const prisma = extended(base, keyring, store);
   const raw = new Client({ connectionString: db.url });
   await raw.connect();
   try {
@@ -71,12 +72,50 @@ async function main(): Promise<void> {
     );
     console.log('\nThe same row as stored in PostgreSQL (raw SQL):');
     console.log(JSON.stringify(rows[0], null, 2));
+
+    if (keyring.primaryWrap) await forgetting(base, keyring, store, raw);
+    else console.log('\nNo wrap key (PCE_WRAP_KEYS): skipping per-subject keys and forgetting a person.');
   } finally {
     await raw.end();
     await base.$disconnect();
     await db.drop();
     await server?.stop();
   }
+}
+
+/**
+ * Per-subject keys: every value of a Person and of their readings is under that person's own key.
+ * Forgetting the person destroys the key, so every copy of those values (backups included, once
+ * the wrap-key epoch they were wrapped under is gone) is unreadable; other people are untouched.
+ */
+async function forgetting(base: PrismaClient, keyring: Keyring, store: SubjectKeyStore, raw: Client): Promise<void> {
+  const prisma = extended(base, keyring, store);
+  const mira = await prisma.person.create({
+    data: { email: 'mira@example.com', name: 'Mira Sol', birthDate: new Date('1992-07-14T09:30:00Z'), readings: { create: [{ text: 'The Moon in your seventh house.', topic: 'Love' }] } },
+  });
+  const tomas = await prisma.person.create({ data: { email: 'tomas@example.com', name: 'Tomás', readings: { create: [{ text: 'Saturn returns.', topic: 'love' }] } } });
+  const stored = await raw.query('SELECT name, "birthDateCipher" FROM "Person" WHERE id = $1', [mira.id]);
+  console.log(`\nMira's row under her own key (scope s in the envelope): ${JSON.stringify(stored.rows[0])}`);
+  const love = await prisma.personReading.findMany({ where: { topic: 'LOVE' }, include: { person: { select: { name: true } } }, orderBy: { personId: 'asc' } });
+  console.log('Readings on love, two people, one key load:', JSON.stringify(love.map((r) => [r.person.name, r.text])));
+
+  await forgetSubject(base, mira.id, { fields: encryptedFields, store });
+  console.log(`\nforgetSubject(${mira.id}): Mira's key destroyed, her blind indexes nulled.`);
+  try {
+    await prisma.person.findUnique({ where: { id: mira.id } });
+  } catch (error) {
+    if (!(error instanceof DecryptionError)) throw error;
+    console.log(`Reading Mira now: ${error.constructor.name} reason '${error.reason}'`);
+  }
+  const lenient = extended(base, keyring, store, 'null');
+  console.log('With onErasedSubject: null:', JSON.stringify(await lenient.person.findUnique({ where: { id: mira.id }, select: { name: true, birthDate: true } })));
+  console.log('Tomás is untouched:', JSON.stringify(await prisma.person.findUnique({ where: { id: tomas.id }, select: { name: true } })));
+  const again = await prisma.personReading.create({ data: { personId: mira.id, text: 'new' } }).catch((e: Error) => e);
+  console.log(`Writing for Mira again: ${(again as Error).name}`);
+}
+
+function extended(base: PrismaClient, keyring: Keyring, store: SubjectKeyStore, onErasedSubject: 'error' | 'null' = 'error') {
+  return base.$extends(columnEncryption({ fields: encryptedFields, keys: keyring, logger: pino({ level: 'warn' }), subjectKeyStore: store, onErasedSubject }));
 }
 
 main().catch((error: unknown) => {

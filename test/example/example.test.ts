@@ -6,7 +6,7 @@ const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
 
 /** `npm run example` against the test server: it shows the query strings it searched with and what they found. */
-test('the example prints what it searched with, normalised, and the decrypted record it found', async () => {
+test('the example prints what it searched with, normalised, the decrypted record it found, and a person forgotten', async () => {
   const { stdout } = await run(join(ROOT, 'node_modules', '.bin', 'tsx'), ['examples/astrology.ts'], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: process.env.PCE_TEST_POSTGRES_ADMIN_URL, PCE_DATA_KEYS: '', PCE_INDEX_KEYS: '' },
@@ -14,4 +14,11 @@ test('the example prints what it searched with, normalised, and the decrypted re
   expect(stdout).toContain('Searched with where: { email: "  luna.rivera@EXAMPLE.com " }, normalised to "luna.rivera@example.com" before hashing:');
   expect(stdout).toContain('"email": "Luna.Rivera@Example.com"');
   expect(stdout).toMatch(/Searched with where: \{ sunSign: "leo" \}.*"birthPlace":"Lagos"/);
+  // A person forgotten: her values are under her own key (scope s), unreadable once it is destroyed.
+  expect(stdout).toMatch(/Mira's row under her own key \(scope s in the envelope\): \{"name":"pce:v2:s:s:[A-Za-z0-9_-]{22}:/);
+  expect(stdout).toContain('Readings on love, two people, one key load: [["Mira Sol","The Moon in your seventh house."],["Tomás","Saturn returns."]]');
+  expect(stdout).toContain("Reading Mira now: DecryptionError reason 'subject-erased'");
+  expect(stdout).toContain('With onErasedSubject: null: {"name":null,"birthDate":null}');
+  expect(stdout).toContain('Tomás is untouched: {"name":"Tomás"}');
+  expect(stdout).toContain('Writing for Mira again: SubjectErasedError');
 });

@@ -18,10 +18,10 @@ export const schemaFile = (provider: Provider) => join(ROOT, 'prisma', provider,
 export const prismaProvider = (provider: Provider) => (provider === 'mysql' ? 'mysql' : 'postgresql');
 
 const SUBJECTS = {
-  Person: { field: 'id', column: 'id', type: 'Int' },
-  PersonProfile: { field: 'personId', column: 'personId', type: 'Int' },
-  PersonReading: { field: 'personId', column: 'personId', type: 'Int' },
-  Client: { field: 'id', column: 'id', type: 'String' },
+  Person: { field: 'id', column: 'id', type: 'Int', root: 'Person' },
+  PersonProfile: { field: 'personId', column: 'personId', type: 'Int', root: 'Person' },
+  PersonReading: { field: 'personId', column: 'personId', type: 'Int', root: 'Person' },
+  Client: { field: 'id', column: 'id', type: 'String', root: 'Client' },
 } as const;
 
 /**
