@@ -39,7 +39,7 @@ describe('prisma-column-encryption report', () => {
     expect(r.fields).toContainEqual(expect.objectContaining({ model: 'User', field: 'email', index: 'emailIndex', normalize: ['nfkc', 'trim', 'lowercase'], readMode: 'strict', algorithm: expect.stringMatching(/^AES-256-GCM/) }));
     expect(r.fields).toContainEqual(expect.objectContaining({ model: 'User', field: 'name', index: null, indexAlgorithm: null }));
     expect(r.fields).toContainEqual(expect.objectContaining({ model: 'LegacyContact', readMode: 'passthrough' }));
-    expect(r.fields).toHaveLength(31); // every encrypted field of the test schema, PfeAccount's three and the typed NatalChart and LegacyBirth ones included
+    expect(r.fields).toHaveLength(40); // every encrypted field of the test schema, PfeAccount's three, the typed NatalChart and LegacyBirth ones and the nine of the subject models included
     expect(r.keys.policy).toEqual({ data: { maxAgeDays: 90 } });
     expect(r.keys.entries.map((k) => [k.id, k.status, k.source, k.protectionLevel, k.rotation?.state])).toEqual([
       ['d1', 'active', 'local', null, 'not-primary'],
