@@ -99,7 +99,7 @@ async function forgetting(base: PrismaClient, keyring: Keyring, store: SubjectKe
   const love = await prisma.personReading.findMany({ where: { topic: 'LOVE' }, include: { person: { select: { name: true } } }, orderBy: { personId: 'asc' } });
   console.log('Readings on love, two people, one key load:', JSON.stringify(love.map((r) => [r.person.name, r.text])));
 
-  await forgetSubject(base, mira.id, { fields: encryptedFields, store });
+  await forgetSubject(base, mira.id, { fields: encryptedFields, model: 'Person', store });
   console.log(`\nforgetSubject(${mira.id}): Mira's key destroyed, her blind indexes nulled.`);
   try {
     await prisma.person.findUnique({ where: { id: mira.id } });

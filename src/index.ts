@@ -52,6 +52,7 @@ export {
 export {
   SubjectKeyStore,
   subjectIdText,
+  subjectRef,
   type SubjectId,
   type SubjectKeyLookup,
   type SubjectKeyStoreOptions,

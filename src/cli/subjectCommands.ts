@@ -73,7 +73,8 @@ export function registerSubjectCommands(program: Command, overrides: Partial<Sub
   )
     .option('--ledger <file>', 'the erasure ledger, kept outside the database (default: env PCE_ERASURE_LEDGER)')
     .option('--replay', 'apply every erasure of the ledger again (after a restore, before the application serves traffic)')
-    .action(async (subjectId: string | undefined, opts: Options & { ledger?: string; replay?: boolean }) => {
+    .option('--model <name>', "the subject's model (its id space); needed when the schema has several subject roots")
+    .action(async (subjectId: string | undefined, opts: Options & { ledger?: string; replay?: boolean; model?: string }) => {
       const ledger = ledgerOf(opts, deps);
       if (opts.replay && subjectId !== undefined) throw new ConfigurationError(undefined, undefined, 'give either a subject id or --replay, not both');
       if (!opts.replay && subjectId === undefined) throw new ConfigurationError(undefined, undefined, 'give the subject id to forget (or --replay to re-apply the ledger)');
@@ -88,7 +89,7 @@ export function registerSubjectCommands(program: Command, overrides: Partial<Sub
           ]);
           return;
         }
-        const report: ForgetReport = await forgetSubject(client, subjectId!, { fields, ledger, logger });
+        const report: ForgetReport = await forgetSubject(client, subjectId!, { fields, ledger, logger, ...(opts.model ? { model: opts.model } : {}) });
         emit(opts, { database, ledger: ledger.path, ...report }, [
           report.alreadyErased && report.keysDestroyed === 0
             ? `already erased: nothing left to destroy (recorded in the ledger again)`

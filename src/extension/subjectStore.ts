@@ -3,7 +3,7 @@ import type { CryptoBackend } from '../codec/backend';
 import { ConfigurationError } from '../errors';
 import type { Keyring } from '../keys/keyring';
 import type { EncryptionSchema } from '../schema';
-import { SubjectKeyStore, type SqlClient } from '../subjects';
+import { SubjectKeyStore, subjectRef as storeSubjectRef, type SqlClient } from '../subjects';
 import type { QueryClient } from './transactionScope';
 
 /**
@@ -38,14 +38,9 @@ export function subjectStoreFor(fields: EncryptionSchema, keyring: Keyring, back
   };
 }
 
-/**
- * The subject as the store keys it. The root (the subject's id space, lead decision of 06:28) is
- * passed down from the map, but the store and forgetSubject do not take it yet: until they do,
- * the stored subject is the id alone, so forgetSubject finds the keys the extension made. Keying
- * by root is this one function (and the store's forget) once the store supports it.
- */
-function subjectRef(_root: string, subjectId: string): string {
-  return subjectId;
+/** The subject as the store keys it: its id space (root) and id, `Person:42` (the store's `subjectRef`). */
+function subjectRef(root: string, subjectId: string): string {
+  return storeSubjectRef(root, subjectId);
 }
 
 /**

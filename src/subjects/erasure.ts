@@ -4,7 +4,8 @@ import type { ErasureLedger, LedgerEntry } from './erasureLedger';
 import { subjectAudit } from './subjectAudit';
 import { execute, rows, type SqlClient, type TransactionalClient } from './sqlClient';
 import { dialectOf, SubjectKeySql, type Statement, type SubjectKeyRow } from './subjectKeySql';
-import { subjectIdText, type SubjectId, type SubjectKeyStore } from './subjectKeyStore';
+import { ConfigurationError } from '../errors';
+import { subjectIdText, subjectRef, type SubjectId, type SubjectKeyStore } from './subjectKeyStore';
 import { newSubjectKeyId } from './subjectKeyWrap';
 
 /** A model's subject as the generated map describes it (`/// @@encrypted(subject: field)`). */
@@ -12,6 +13,8 @@ interface SubjectOf {
   readonly field: string;
   readonly column: string;
   readonly type?: 'Int' | 'BigInt' | 'String';
+  /** The subject's id space (`SubjectSpec.root`); the model itself when absent. */
+  readonly root?: string;
 }
 type SubjectModel = ModelSpec & { readonly subject?: SubjectOf };
 
@@ -19,6 +22,11 @@ type SubjectModel = ModelSpec & { readonly subject?: SubjectOf };
 export interface ErasureOptions {
   /** The generated encryption map (`encryptedFields`): its subject models' blind indexes are nulled. */
   readonly fields: EncryptionSchema;
+  /**
+   * Whose id space the subject id is in: a subject model (its root is used: `PersonReading` means
+   * `Person`). Optional when the schema has one subject root; with several it must be given.
+   */
+  readonly model?: string;
   /** The ledger file outside the database; strongly advised (without it a restored backup cannot be re-erased). */
   readonly ledger?: ErasureLedger;
   /** The store the application's extension reads through: its cached copies of the destroyed keys are dropped at once. */
@@ -43,13 +51,26 @@ export interface ForgetReport {
 const DEFAULT_TX = { maxWait: 10_000, timeout: 60_000 };
 
 /** Models of the map with a subject, and the columns of their blind indexes. */
-function subjectTargets(fields: EncryptionSchema): Array<{ model: string; table: string; subject: SubjectOf; indexColumns: string[] }> {
+function subjectTargets(fields: EncryptionSchema): Array<{ model: string; root: string; table: string; subject: SubjectOf; indexColumns: string[] }> {
   return Object.entries(fields.models).flatMap(([model, spec]) => {
     const subject = (spec as SubjectModel).subject;
     if (!subject) return [];
     const indexColumns = Object.values(spec.encrypted).flatMap((f) => (f.index ? [spec.columns[f.index] ?? f.index] : []));
-    return [{ model, table: spec.dbName, subject, indexColumns }];
+    return [{ model, root: subject.root ?? model, table: spec.dbName, subject, indexColumns }];
   });
+}
+
+/** The root a forget names (`model`, or the schema's only root); a ConfigurationError otherwise. */
+export function subjectRoot(fields: EncryptionSchema, model: string | undefined): string {
+  const targets = subjectTargets(fields);
+  if (model !== undefined) {
+    const target = targets.find((t) => t.model === model);
+    if (!target) throw new ConfigurationError(model, undefined, `is not a subject model (@@encrypted(subject: ...)) of the schema`);
+    return target.root;
+  }
+  const roots = [...new Set(targets.map((t) => t.root))].sort();
+  if (roots.length === 1) return roots[0]!;
+  throw new ConfigurationError(undefined, undefined, roots.length === 0 ? 'the schema has no subject model (@@encrypted(subject: ...))' : `the schema has several subject id spaces (${roots.join(', ')}): name the subject's model`);
 }
 
 const CANONICAL_INTEGER = /^(0|-?[1-9]\d{0,18})$/;
@@ -75,7 +96,9 @@ function nullIndexStatement(sql: SubjectKeySql, target: ReturnType<typeof subjec
 
 /** One erasure's steps, inside the caller's transaction. */
 interface EraseStep {
-  readonly subject: string;
+  /** The subject's id space, and its id text: the key table holds `subjectRef(root, id)`. */
+  readonly root: string;
+  readonly id: string;
   readonly erasedAt: Date;
   /** Replay after a reinstatement: only keys that existed at the erasure are destroyed, and the id stays usable. */
   readonly reinstatedSince?: boolean;
@@ -83,7 +106,8 @@ interface EraseStep {
 }
 
 async function eraseInTransaction(tx: SqlClient, sql: SubjectKeySql, fields: EncryptionSchema, step: EraseStep) {
-  const { subject, erasedAt } = step;
+  const { erasedAt } = step;
+  const subject = subjectRef(step.root, step.id);
   // The key row is the lock: insert one if the subject has none, so a first write running now
   // waits on it (and then finds the subject erased), then lock every row of the subject.
   const placeholder = newSubjectKeyId();
@@ -96,8 +120,9 @@ async function eraseInTransaction(tx: SqlClient, sql: SubjectKeySql, fields: Enc
   const rowsUnindexed: Record<string, number> = {};
   // After a reinstatement the rows hold the new subject's indexes: those stay.
   if (!step.reinstatedSince) {
-    for (const target of subjectTargets(fields)) {
-      const statement = nullIndexStatement(sql, target, subject);
+    // Only the models of this id space hold this subject: a Client with the same id text is someone else.
+    for (const target of subjectTargets(fields).filter((t) => t.root === step.root)) {
+      const statement = nullIndexStatement(sql, target, step.id);
       if (statement) rowsUnindexed[target.model] = await execute(tx, statement);
     }
   }
@@ -117,12 +142,13 @@ async function eraseInTransaction(tx: SqlClient, sql: SubjectKeySql, fields: Enc
  * The audit event `pce.subject.erased` holds counts only, never the subject id.
  */
 export async function forgetSubject(client: TransactionalClient, subjectId: SubjectId, options: ErasureOptions): Promise<ForgetReport> {
-  const subject = subjectIdText(subjectId);
+  const id = subjectIdText(subjectId);
+  const root = subjectRoot(options.fields, options.model);
   const sql = new SubjectKeySql(dialectOf(options.fields.provider));
   const now = options.now?.() ?? new Date();
   const result = await client.$transaction(async (tx) => {
-    const done = await eraseInTransaction(tx, sql, options.fields, { subject, erasedAt: now, now });
-    await options.ledger?.append({ subjectId: subject, erasedAt: now.toISOString() });
+    const done = await eraseInTransaction(tx, sql, options.fields, { root, id, erasedAt: now, now });
+    await options.ledger?.append({ root, subjectId: id, erasedAt: now.toISOString() });
     return done;
   }, { ...DEFAULT_TX, ...options.transaction });
   for (const id of result.keyIds) options.store?.evict(id);
@@ -163,15 +189,18 @@ export async function replayErasures(client: TransactionalClient, ledger: Erasur
   const { entries, tornLastLine } = await ledger.read();
   const sql = new SubjectKeySql(dialectOf(options.fields.provider));
   const bySubject = new Map<string, LedgerEntry[]>();
-  for (const e of entries) bySubject.set(e.subjectId, [...(bySubject.get(e.subjectId) ?? []), e]);
+  for (const e of entries) {
+    const ref = subjectRef(e.root, e.subjectId);
+    bySubject.set(ref, [...(bySubject.get(ref) ?? []), e]);
+  }
   const totals = { keysDestroyed: 0, newlyRecorded: 0, rowsUnindexed: 0, reinstated: 0 };
-  for (const [subjectId, events] of bySubject) {
-    const subject = subjectIdText(subjectId);
+  for (const [subject, events] of bySubject) {
+    const { root, subjectId: id } = events[0]!;
     const lastErasure = [...events].reverse().find((e): e is Extract<LedgerEntry, { erasedAt: string }> => 'erasedAt' in e);
     const reinstatedSince = lastErasure !== undefined && events.indexOf(lastErasure) < events.length - 1;
     const now = options.now?.() ?? new Date();
     const done = await client.$transaction(async (tx) => {
-      const erased = lastErasure ? await eraseInTransaction(tx, sql, options.fields, { subject, erasedAt: new Date(lastErasure.erasedAt), reinstatedSince, now }) : undefined;
+      const erased = lastErasure ? await eraseInTransaction(tx, sql, options.fields, { root, id, erasedAt: new Date(lastErasure.erasedAt), reinstatedSince, now }) : undefined;
       if (!lastErasure || reinstatedSince) await execute(tx, sql.deleteErasure(subject));
       return erased;
     }, { ...DEFAULT_TX, ...options.transaction });
@@ -192,13 +221,15 @@ export async function replayErasures(client: TransactionalClient, ledger: Erasur
  * unreadable). For ids that really come back, say a deleted account's id given to a new account.
  * The reinstatement is appended to the ledger, so a later replay does not erase the new keys.
  */
-export async function reinstateSubject(client: TransactionalClient, subjectId: SubjectId, options: Pick<ErasureOptions, 'fields' | 'ledger' | 'logger' | 'now'>): Promise<{ wasErased: boolean }> {
-  const subject = subjectIdText(subjectId);
+export async function reinstateSubject(client: TransactionalClient, subjectId: SubjectId, options: Pick<ErasureOptions, 'fields' | 'model' | 'ledger' | 'logger' | 'now'>): Promise<{ wasErased: boolean }> {
+  const id = subjectIdText(subjectId);
+  const root = subjectRoot(options.fields, options.model);
+  const subject = subjectRef(root, id);
   const sql = new SubjectKeySql(dialectOf(options.fields.provider));
   const now = options.now?.() ?? new Date();
   const wasErased = await client.$transaction(async (tx) => {
     const deleted = await execute(tx, sql.deleteErasure(subject));
-    await options.ledger?.append({ subjectId: subject, reinstatedAt: now.toISOString() });
+    await options.ledger?.append({ root, subjectId: id, reinstatedAt: now.toISOString() });
     return deleted > 0;
   });
   subjectAudit(options.logger).reinstated({ wasErased, ledger: options.ledger !== undefined });

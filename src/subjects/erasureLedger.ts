@@ -9,12 +9,14 @@ import { ConfigurationError } from '../errors';
  * since, and `replayErasures` re-applies them. Keep it where backups of the database do not
  * overwrite it (another volume, object storage with versioning), and back it up on its own.
  *
- *   {"subjectId":"42","erasedAt":"2026-12-02T10:00:00.000Z"}
- *   {"subjectId":"42","reinstatedAt":"2026-12-03T09:00:00.000Z"}
+ *   {"root":"Person","subjectId":"42","erasedAt":"2026-12-02T10:00:00.000Z"}
+ *   {"root":"Person","subjectId":"42","reinstatedAt":"2026-12-03T09:00:00.000Z"}
+ *
+ * `root` is the subject's id space (the model whose ids the subject ids are).
  */
 export type LedgerEntry =
-  | { readonly subjectId: string; readonly erasedAt: string }
-  | { readonly subjectId: string; readonly reinstatedAt: string };
+  | { readonly root: string; readonly subjectId: string; readonly erasedAt: string }
+  | { readonly root: string; readonly subjectId: string; readonly reinstatedAt: string };
 
 /** What {@link ErasureLedger.read} found: the entries, and whether a torn last line (a crash mid-append) was skipped. */
 export interface LedgerContents {
@@ -86,11 +88,11 @@ function parseEntry(line: string): LedgerEntry | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const { subjectId, erasedAt, reinstatedAt } = value as Record<string, unknown>;
-  if (typeof subjectId !== 'string' || subjectId === '') return undefined;
+  const { root, subjectId, erasedAt, reinstatedAt } = value as Record<string, unknown>;
+  if (typeof subjectId !== 'string' || subjectId === '' || typeof root !== 'string' || root === '') return undefined;
   const time = (t: unknown) => typeof t === 'string' && !Number.isNaN(Date.parse(t));
-  if (time(erasedAt) && reinstatedAt === undefined) return { subjectId, erasedAt: erasedAt as string };
-  if (time(reinstatedAt) && erasedAt === undefined) return { subjectId, reinstatedAt: reinstatedAt as string };
+  if (time(erasedAt) && reinstatedAt === undefined) return { root, subjectId, erasedAt: erasedAt as string };
+  if (time(reinstatedAt) && erasedAt === undefined) return { root, subjectId, reinstatedAt: reinstatedAt as string };
   return undefined;
 }
 

@@ -1,5 +1,5 @@
 /** Per-subject keys and crypto-shredding (issue 11): the key store and its SQL. */
-export { SubjectKeyStore, subjectIdText, MAX_SUBJECT_ID_LENGTH, type SubjectId, type SubjectKeyLookup, type SubjectKeyStoreOptions, type SubjectWriteOptions, type WrapKeys } from './subjectKeyStore';
+export { SubjectKeyStore, subjectIdText, subjectRef, MAX_SUBJECT_ID_LENGTH, type SubjectId, type SubjectKeyLookup, type SubjectKeyStoreOptions, type SubjectWriteOptions, type WrapKeys } from './subjectKeyStore';
 export { SubjectKeySql, dialectOf, KEYS_TABLE, ERASURES_TABLE, type SubjectKeyDialect, type SubjectKeyRow, type Statement } from './subjectKeySql';
 export { newSubjectKey, newSubjectKeyId, wrapSubjectKey, unwrapSubjectKey, rewrapSubjectKey } from './subjectKeyWrap';
 export type { SqlClient, TransactionalClient } from './sqlClient';

@@ -48,7 +48,8 @@ const LOAD_CHUNK = 1000;
 
 /**
  * The text a subject id is stored as: a string as it is, an integer in decimal. Refuses what the
- * key table cannot hold exactly (so no two ids can ever be truncated into one).
+ * key table cannot hold exactly (so no two ids can ever be truncated into one). The store takes
+ * subjects as {@link subjectRef} texts; this is the id part.
  */
 export function subjectIdText(subjectId: SubjectId): string {
   let text: string;
@@ -60,6 +61,20 @@ export function subjectIdText(subjectId: SubjectId): string {
     throw new ConfigurationError(undefined, undefined, `a subject id must have 1 to ${MAX_SUBJECT_ID_LENGTH} characters, got ${length}`);
   }
   return text;
+}
+
+/** A subject root (model name): the id space a subject id belongs to. */
+const ROOT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The subject as the key table stores it: `<root>:<id text>`, where `root` is the model whose ids
+ * the subject ids are (`SubjectSpec.root` of the generated map: `Person` for Person and
+ * PersonReading). Keying by (root, id) keeps Person 1 and a Client `1` apart: they never share a
+ * key, and forgetting one leaves the other. Opaque to callers: pass it to the store as is.
+ */
+export function subjectRef(root: string, subjectId: SubjectId): string {
+  if (!ROOT.test(root)) throw new ConfigurationError(undefined, undefined, 'a subject root must be a model name');
+  return subjectIdText(`${root}:${subjectIdText(subjectId)}`);
 }
 
 /**

@@ -2,11 +2,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Client } from 'pg';
 import { PrismaClient } from '../../generated/postgres/client/client';
-import { loadKeyring, SubjectKeyStore, type Keyring } from '../../src';
+import { encryptedFields } from '../../generated/postgres/encryption';
+import { columnEncryption, DecryptionError, loadKeyring, SubjectKeyStore, type Keyring } from '../../src';
+import { silentLogger } from '../support/clients';
 import type { Harness } from '../support/clients';
 import { createDatabase, type TestDatabase } from '../support/databases';
 import { tempDir } from '../keys/support';
-import { cli, readEmail, schemaFile, writePerson } from './subjectSupport';
+import { cli, readEmail, schemaFile } from './subjectSupport';
 
 /**
  * The backup guarantee of issue 11, proved on PostgreSQL with real copies of a database.
@@ -24,16 +26,16 @@ import { cli, readEmail, schemaFile, writePerson } from './subjectSupport';
  *    key, so nothing of it can be read, with no ledger at all. A backup taken after the rotation
  *    still reads B and not A.
  *
- * Values are written with the key store and FieldCodec directly (what the extension does per row).
- * TODO(lead): once the extension writes subject models, also write and read A and B through the
- * extended Prisma client here.
+ * A and B are written and read through the extended Prisma client (the application's view), and
+ * the stored values are also read with the key store directly (what any reader of a copy has).
  */
 const admin = () => process.env.PCE_TEST_POSTGRES_ADMIN_URL!;
 jest.setTimeout(240_000);
 
-/** What the test helpers need of a harness, over a database the test opens and closes itself. */
-async function open(db: TestDatabase, keyring: Keyring): Promise<Harness & { end(): Promise<void> }> {
+/** What the test helpers need of a harness, over a database the test opens and closes itself; `app` is the extended client. */
+async function open(db: TestDatabase, keyring: Keyring): Promise<Harness & { app: ReturnType<typeof extended>; end(): Promise<void> }> {
   const plain = new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url }) });
+  const app = extended(plain, keyring);
   const raw = new Client({ connectionString: db.url });
   await raw.connect();
   return {
@@ -45,12 +47,27 @@ async function open(db: TestDatabase, keyring: Keyring): Promise<Harness & { end
     sql: async (query, params) => (await raw.query(query, params)).rows,
     q: (id) => `"${id}"`,
     extend: () => plain,
+    app,
     close: async () => undefined,
     async end() {
       await plain.$disconnect();
       await raw.end();
     },
-  } as Harness & { end(): Promise<void> };
+  } as Harness & { app: ReturnType<typeof extended>; end(): Promise<void> };
+}
+
+function extended(plain: PrismaClient, keyring: Keyring) {
+  return plain.$extends(columnEncryption({ fields: encryptedFields, keys: keyring, logger: silentLogger }));
+}
+
+/** A person's email through the application's client, or the DecryptionError reason. */
+async function appEmail(db: { app: ReturnType<typeof extended> }, id: number): Promise<string> {
+  try {
+    return (await db.app.person.findUniqueOrThrow({ where: { id } })).email;
+  } catch (error) {
+    if (error instanceof DecryptionError) return error.reason;
+    throw error;
+  }
 }
 
 /** A copy of `source` (no session may be connected to it) under a new name: a backup, or a restore of one. */
@@ -96,18 +113,26 @@ describe('backups and erasure on PostgreSQL (issue 11)', () => {
     const live = await createDatabase('postgres', admin(), 'pce_backup_live');
     databases.push(live);
     let db = await open(live, keys1);
-    const a = await writePerson(db, store(keys1), keys1, 'a@example.org', 'Health');
-    const b = await writePerson(db, store(keys1), keys1, 'b@example.org', 'Health');
+    const created = [];
+    for (const email of ['a@example.org', 'b@example.org']) {
+      const p = await db.app.person.create({ data: { email, name: `name of ${email}`, readings: { create: [{ text: 'first reading', topic: 'Health' }] } } });
+      const [key] = await db.sql<{ key_id: string }>(`SELECT key_id FROM pce_subject_keys WHERE subject_id = $1`, [`Person:${p.id}`]);
+      created.push({ id: p.id, keyId: key!.key_id });
+    }
+    const [a, b] = created as [{ id: number; keyId: string }, { id: number; keyId: string }];
+    expect(await appEmail(db, a.id)).toBe('a@example.org');
     await db.end();
 
     // 1. The backup, then A is forgotten on the live database.
     const backup = await copyDatabase(live, 'pce_backup_dump');
     databases.push(backup);
     const onLive = { PCE_KEYRING_FILE: file, DATABASE_URL: live.url };
-    expect((await cli(onLive, 'forget', String(a.id), '--ledger', ledger, '--schema', schemaFile('postgres'))).error).toBeUndefined();
+    expect((await cli(onLive, 'forget', String(a.id), '--model', 'Person', '--ledger', ledger, '--schema', schemaFile('postgres'))).error).toBeUndefined();
     db = await open(live, keys1);
     expect(await readEmail(db, store(keys1), keys1, a.id)).toBe('subject-erased');
     expect(await readEmail(db, store(keys1), keys1, b.id)).toBe('b@example.org');
+    expect(await appEmail(db, a.id)).toBe('subject-erased');
+    expect(await appEmail(db, b.id)).toBe('b@example.org');
     await db.end();
 
     // 2. Restore the backup into a fresh database: A is back until the ledger is replayed.
@@ -115,11 +140,18 @@ describe('backups and erasure on PostgreSQL (issue 11)', () => {
     databases.push(restored);
     db = await open(restored, keys1);
     expect(await readEmail(db, store(keys1), keys1, a.id)).toBe('a@example.org');
+    expect(await appEmail(db, a.id)).toBe('a@example.org');
     const replay = await cli({ PCE_KEYRING_FILE: file, DATABASE_URL: restored.url }, 'forget', '--replay', '--ledger', ledger, '--schema', schemaFile('postgres'), '--json');
     expect(replay.error).toBeUndefined();
     expect(JSON.parse(replay.out)).toMatchObject({ subjects: 1, keysDestroyed: 1 });
     expect(await readEmail(db, store(keys1), keys1, a.id)).toBe('subject-erased');
     expect(await readEmail(db, store(keys1), keys1, b.id)).toBe('b@example.org');
+    // A fresh application instance on the restored database (its cache is empty, as after a restore).
+    await db.end();
+    db = await open(restored, keys1);
+    expect(await appEmail(db, a.id)).toBe('subject-erased');
+    expect(await appEmail(db, b.id)).toBe('b@example.org');
+    expect(await db.app.personReading.count({ where: { topic: 'health' } })).toBe(1); // A's index is gone, B's found
     await db.end();
 
     // 3. A new epoch on the live database; the old wrap key is retired, then destroyed.
@@ -146,6 +178,8 @@ describe('backups and erasure on PostgreSQL (issue 11)', () => {
     db = await open(old, keys2);
     expect(await readEmail(db, store(keys2), keys2, a.id)).toBe('unknown-key');
     expect(await readEmail(db, store(keys2), keys2, b.id)).toBe('unknown-key');
+    expect(await appEmail(db, a.id)).toBe('unknown-key');
+    expect(await appEmail(db, b.id)).toBe('unknown-key');
     const [aKey] = await db.sql<{ wrap_key_id: string; wrapped_key: string | null }>(`SELECT wrap_key_id, wrapped_key FROM pce_subject_keys WHERE key_id = $1`, [a.keyId]);
     expect(aKey).toEqual({ wrap_key_id: 'epoch-1', wrapped_key: expect.any(String) }); // still there, but under a key that no longer exists
     await db.end();
@@ -154,6 +188,8 @@ describe('backups and erasure on PostgreSQL (issue 11)', () => {
     db = await open(newer, keys2);
     expect(await readEmail(db, store(keys2), keys2, b.id)).toBe('b@example.org');
     expect(await readEmail(db, store(keys2), keys2, a.id)).toBe('subject-erased');
+    expect(await appEmail(db, b.id)).toBe('b@example.org');
+    expect(await appEmail(db, a.id)).toBe('subject-erased');
     await db.end();
   });
 });

@@ -30,9 +30,9 @@ describe.each(providers())('per-subject keys through the extension on %s', (prov
   });
   afterAll(() => h?.close());
 
-  /** Key rows of a subject (the store keys subjects by id alone until it takes their root). */
-  const keyRowOf = async (subject: string | number, _root = 'Person') =>
-    (await h.sql<{ key_id: string }>(`SELECT key_id FROM pce_subject_keys WHERE subject_id = $1`, [String(subject)])).map((r) => r.key_id);
+  /** Key rows of a subject: the store keys subjects by id space and id (`Person:42`). */
+  const keyRowOf = async (subject: string | number, root = 'Person') =>
+    (await h.sql<{ key_id: string }>(`SELECT key_id FROM pce_subject_keys WHERE subject_id = $1`, [`${root}:${subject}`])).map((r) => r.key_id);
 
   test('values are stored as pce:v2:<type>:s: envelopes under the subject key, with no plaintext at rest, and read back typed', async () => {
     const born = new Date('1990-03-21T04:45:00.000Z');

@@ -33,7 +33,7 @@ describe.each(providers())('status and verify with subject keys on %s', (provide
     const people = [];
     for (let i = 0; i < 3; i++) people.push(await writePerson(h, store, keyring, `v${i}-${provider}@example.org`, 'Career'));
     await store.reserve(h.plain);
-    await forgetSubject(h.plain as unknown as TransactionalClient, people[0]!.id, { fields: subjectFields(provider) });
+    await forgetSubject(h.plain as unknown as TransactionalClient, people[0]!.id, { fields: subjectFields(provider), model: 'Person' });
     const env = { DATABASE_URL: h.db.url, PCE_KEYRING_FILE: file };
     const args = ['--schema', schemaFile(provider), '--json', '--quiet'];
     const wrapId = keyring.primaryWrap!.id;

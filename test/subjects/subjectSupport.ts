@@ -7,7 +7,7 @@ import { registerSubjectCommands } from '../../src/cli/subjectCommands';
 import { FieldCodec } from '../../src/codec/fieldCodec';
 import type { ChosenKey, KeyChoice } from '../../src/codec/keyChoice';
 import { parseCiphertext } from '../../src/crypto/ciphertext';
-import type { Keyring, SqlClient, SubjectKeyStore, TransactionalClient } from '../../src';
+import { subjectRef, type Keyring, type SqlClient, type SubjectKeyStore, type TransactionalClient } from '../../src';
 import type { EncryptionSchema } from '../../src/schema';
 import type { Harness } from '../support/clients';
 import type { Provider } from '../support/databases';
@@ -67,7 +67,7 @@ export async function writePerson(h: Harness, store: SubjectKeyStore, keyring: K
     const person = await tx.person.create({
       data: { email: c('Person', 'email').encrypt(email), emailIndex: c('Person', 'email').indexForWrite(email), name: c('Person', 'name').encrypt(`name of ${email}`) },
     });
-    await store.bind(db, key.id, person.id);
+    await store.bind(db, key.id, subjectRef('Person', person.id));
     for (const text of ['first reading', 'second reading']) {
       await tx.personReading.create({
         data: { personId: person.id, text: c('PersonReading', 'text').encrypt(text), topic: c('PersonReading', 'topic').encrypt(topic), topicIndex: c('PersonReading', 'topic').indexForWrite(topic) },
