@@ -27,6 +27,10 @@ async function writesPerRow(conn: SqlConnection): Promise<{ rows: number; max: n
   return { rows: Number(r!.n_rows), max: Number(r!.n_max), total: Number(r!.n_total) };
 }
 
+// Each test starts and kills several migrator processes: about 45 s on an idle machine, longer on a
+// loaded one (shared CI cores), so the limit is a harness bound, not a timing assertion.
+jest.setTimeout(180_000);
+
 describe.each(providers())('migrator processes on %s', (provider) => {
   let h: Harness;
   let conn: SqlConnection;
