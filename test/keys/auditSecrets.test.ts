@@ -10,7 +10,7 @@ import { loadKeyring } from '../../src/keys/loadKeyring';
 import { retryPolicy } from '../../src/keys/retry';
 import { createHarness, type Harness } from '../support/clients';
 import { FakeKms } from '../kms/fakeKms';
-import { captureLogger, FAST_RETRY, gcpWrapper, tempDir } from './support';
+import { captureLogger, KMS_RETRY, gcpWrapper, tempDir } from './support';
 
 const SCHEMA = join(__dirname, '..', '..', 'prisma', 'postgres', 'schema.prisma');
 
@@ -52,7 +52,7 @@ describe('audit log, CLI output and errors never contain secrets', () => {
         write: (t) => void stdout.push(t),
         logger: log.logger,
         gcpKms: { clientOptions: kms.clientOptions() },
-        retry: FAST_RETRY,
+        retry: KMS_RETRY,
       });
       await program.parseAsync(['node', 'x', ...args, ...(json ? ['--json'] : [])]).catch((e: unknown) => void errors.push(e));
     }
@@ -63,7 +63,7 @@ describe('audit log, CLI output and errors never contain secrets', () => {
     const kmsKey = kms.createKey('app', 'audit');
     await cli(['keys', 'generate', '--purpose', 'data', '--local', '--id', 'd0']);
     await cli(['keys', 'generate', '--purpose', 'index', '--kms-key', kmsKey, '--id', 'i1']);
-    const load = (more = {}) => loadKeyring({ file, logger: log.logger, gcpKms: { clientOptions: kms.clientOptions() }, retry: FAST_RETRY, ...more });
+    const load = (more = {}) => loadKeyring({ file, logger: log.logger, gcpKms: { clientOptions: kms.clientOptions() }, retry: KMS_RETRY, ...more });
     h = await createHarness('postgres', { keys: await load(), logger: log.logger });
     const user = await h.prisma.user.create({ data: { email: plaintexts[0]!, name: plaintexts[1]!, phone: plaintexts[2]! } });
     await h.prisma.profile.create({ data: { userId: user.id, birthDate: '1906-12-09', birthPlace: plaintexts[3]! } });

@@ -11,7 +11,7 @@ import { keyringFromDocument, loadKeyring } from '../../src/keys/loadKeyring';
 import { retryPolicy, withRetry } from '../../src/keys/retry';
 import type { KeyWrapper } from '../../src/keys/keyWrapper';
 import { FakeKms } from '../kms/fakeKms';
-import { captureLogger, FAST_RETRY, gcpWrapper, kmsClient, tempDir } from './support';
+import { captureLogger, FAST_RETRY, gcpWrapper, KMS_RETRY, kmsClient, tempDir } from './support';
 
 /**
  * The Cloud KMS wrapper and the keyring loader against a local KMS gRPC server, through the
@@ -29,7 +29,7 @@ describe('Google Cloud KMS key wrapping', () => {
     kms = await FakeKms.start();
     kmsKey = kms.createKey('app', 'pce');
     wrapper = gcpWrapper(kms);
-    ctx = { wrappers: wrapperLookup({ 'gcp-kms': wrapper }), retry: retryPolicy(FAST_RETRY) };
+    ctx = { wrappers: wrapperLookup({ 'gcp-kms': wrapper }), retry: retryPolicy(KMS_RETRY) };
     doc = emptyKeyring();
     for (const [purpose, id] of [['data', 'd1'], ['index', 'i1']] as const) {
       doc = (await generateKey(doc, { purpose, id, source: { kind: 'gcp-kms', kmsKeyName: kmsKey } }, ctx)).doc;
@@ -97,7 +97,7 @@ describe('Google Cloud KMS key wrapping', () => {
   test('loadKeyring builds its own client from options and closes it', async () => {
     const close = jest.spyOn(KeyManagementServiceClient.prototype, 'close');
     try {
-      const keyring = await loadKeyring({ file: writeDoc(doc), gcpKms: { clientOptions: kms.clientOptions() }, retry: FAST_RETRY });
+      const keyring = await loadKeyring({ file: writeDoc(doc), gcpKms: { clientOptions: kms.clientOptions() }, retry: KMS_RETRY });
       expect(keyring.dataKey('d1')).toBeDefined();
       expect(close).toHaveBeenCalledTimes(1);
       // Also when loading fails.
@@ -261,14 +261,14 @@ describe('Google Cloud KMS key wrapping', () => {
   });
 
   test('the client built from PCE_KMS_ENDPOINT (loopback: plaintext, no credentials) reaches the server', async () => {
-    const keyring = await loadKeyring({ file: writeDoc(doc), env: { PCE_KMS_ENDPOINT: `127.0.0.1:${kms.port}` }, retry: FAST_RETRY });
+    const keyring = await loadKeyring({ file: writeDoc(doc), env: { PCE_KMS_ENDPOINT: `127.0.0.1:${kms.port}` }, retry: KMS_RETRY });
     expect(keyring.describe()).toHaveLength(2);
   });
 
   test('a caller-provided client is used and not closed', async () => {
     const client = kmsClient(kms);
-    await loadKeyring({ file: writeDoc(doc), gcpKms: { client }, retry: FAST_RETRY });
-    await expect(loadKeyring({ file: writeDoc(doc), gcpKms: { client }, retry: FAST_RETRY })).resolves.toBeDefined();
+    await loadKeyring({ file: writeDoc(doc), gcpKms: { client }, retry: KMS_RETRY });
+    await expect(loadKeyring({ file: writeDoc(doc), gcpKms: { client }, retry: KMS_RETRY })).resolves.toBeDefined();
     await client.close();
   });
 

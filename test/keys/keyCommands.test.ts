@@ -13,7 +13,7 @@ import { loadKeyring } from '../../src/keys/loadKeyring';
 import { createHarness, providers, type Harness } from '../support/clients';
 import { createDatabase, type Provider, type TestDatabase } from '../support/databases';
 import { FakeKms } from '../kms/fakeKms';
-import { captureLogger, FAST_RETRY, tempDir } from './support';
+import { captureLogger, KMS_RETRY, tempDir } from './support';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
@@ -69,7 +69,7 @@ describe('prisma-column-encryption keys (CLI, local KMS, PostgreSQL)', () => {
         write: (t) => void (out += t),
         logger: log.logger,
         gcpKms: { clientOptions: kms.clientOptions() },
-        retry: FAST_RETRY,
+        retry: KMS_RETRY,
       };
       const program = new Command('prisma-column-encryption').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: (t) => void (out += t) });
       registerKeyCommands(program, deps);
@@ -97,7 +97,7 @@ describe('prisma-column-encryption keys (CLI, local KMS, PostgreSQL)', () => {
         expect(error).toBeDefined();
         return { doc: JSON.parse(out) as T, error: error! };
       },
-      loadRing: () => loadKeyring({ file: keyring, gcpKms: { clientOptions: kms.clientOptions() }, retry: FAST_RETRY }),
+      loadRing: () => loadKeyring({ file: keyring, gcpKms: { clientOptions: kms.clientOptions() }, retry: KMS_RETRY }),
       events: (name: string) => log.events().filter((e) => e.event === `pce.${name}`),
     };
   }

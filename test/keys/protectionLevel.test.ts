@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { registerKeyCommands } from '../../src/cli/keyCommands';
 import type { ListOutput } from '../../src/cli/keyOutput';
 import { FakeKms } from '../kms/fakeKms';
-import { captureLogger, FAST_RETRY, tempDir } from './support';
+import { captureLogger, KMS_RETRY, tempDir } from './support';
 
 /** `keys generate --protection-level` and the levels `keys list` shows, read from the (fake) Cloud KMS. */
 describe('HSM protection level checks (local Cloud KMS)', () => {
@@ -26,7 +26,7 @@ describe('HSM protection level checks (local Cloud KMS)', () => {
         write: (t) => void (out += t),
         logger: captureLogger().logger,
         gcpKms: { clientOptions: kms.clientOptions() },
-        retry: FAST_RETRY,
+        retry: KMS_RETRY,
       });
       const error = await program.parseAsync(['node', 'x', ...args]).then(() => undefined, (e: Error) => e);
       return { out, ...(error ? { error } : {}) };

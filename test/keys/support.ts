@@ -10,6 +10,12 @@ import type { FakeKms } from '../kms/fakeKms';
 /** Short limits so failure paths finish in well under a second. */
 export const FAST_RETRY: Partial<RetryPolicy> = { attemptTimeoutMs: 300, totalTimeoutMs: 1000, initialBackoffMs: 10, maxBackoffMs: 40 };
 
+/**
+ * For tests where the fake KMS answers: short backoffs, but attempt deadlines a loaded CI machine
+ * cannot miss (a 300 ms deadline failed a happy path at load 15). Failure paths keep FAST_RETRY.
+ */
+export const KMS_RETRY: Partial<RetryPolicy> = { attemptTimeoutMs: 10_000, totalTimeoutMs: 30_000, initialBackoffMs: 10, maxBackoffMs: 40 };
+
 /** A pino logger at trace level whose output the test can read. */
 export function captureLogger(): { logger: Logger; text: () => string; events: () => Array<Record<string, unknown>> } {
   const chunks: string[] = [];
