@@ -412,7 +412,8 @@ describe.each(providers())('during an index-key rotation, against a plain mirror
       ),
       { numRuns: 15 },
     );
-    // Not vacuous: many sequences really ended with rows under both keys.
-    expect(sequencesUnderBoth).toBeGreaterThanOrEqual(4);
+    // Not vacuous: sequences really ended with rows under both keys (a broken promotion gives none).
+    // The data is random (unseeded): a run was seen with 3 of 15, so the bound is 2, not 4.
+    expect(sequencesUnderBoth).toBeGreaterThanOrEqual(2);
   });
 });
