@@ -48,13 +48,21 @@ export function requireTlsAdapter<F extends DriverAdapterFactory>(factory: F, op
     value: async () => {
       const adapter = (await factory.connect()) as { underlyingDriver?: () => unknown };
       const pool = adapter.underlyingDriver?.();
+      if (typeof pool === 'object' && pool !== null && guardedPools.has(pool)) return adapter;
       if (dialect === 'postgres') guardPgPool(pool, audit);
       else guardMariaDbPool(pool, audit);
+      guardedPools.add(pool as object);
       return adapter;
     },
   });
   return wrapped;
 }
+
+/**
+ * Pools already guarded: Prisma calls `connect()` again after `$disconnect()`, and a pool passed in
+ * by the application outlives that; guarding it twice would check each connection twice.
+ */
+const guardedPools = new WeakSet<object>();
 
 /** Probes one connection; throws InsecureConnectionError when it falls short. */
 async function verify(dialect: 'postgres' | 'mysql', run: RunSql, audit: AuditLog): Promise<void> {

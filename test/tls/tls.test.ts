@@ -165,6 +165,17 @@ describe('TLS on an embedded PostgreSQL started with ssl = on', () => {
     expect(checks.filter((e) => e.accepted === false)).toEqual([expect.objectContaining({ encrypted: false, level: 50 })]);
   });
 
+  test('requireTlsAdapter guards a pool once, however often Prisma connects the factory again', async () => {
+    const pool = new pg.Pool({ connectionString: tlsUrl, max: 1 });
+    const log = captureLogger();
+    const factory = requireTlsAdapter(new PrismaPg(pool), { logger: log.logger });
+    await factory.connect();
+    await factory.connect(); // as after $disconnect(): the application's pool is the same
+    await pool.query('SELECT 1');
+    await pool.end();
+    expect(log.events().filter((e) => e.event === 'pce.tls.checked')).toEqual([expect.objectContaining({ encrypted: true, accepted: true })]);
+  });
+
   test('the migrator connection reports TLS; loopback without TLS is accepted and says so', async () => {
     const tls = await openConnection(tlsUrl);
     expect(tls.tls).toMatchObject({ encrypted: true, version: expect.stringMatching(/^TLSv1\.[23]$/) });
