@@ -18,6 +18,11 @@ export type ReadMode =
 export interface ColumnShape {
   /** DateTime: fractional-second digits kept (0-3; JavaScript dates stop at milliseconds), or 'date' for a date column. */
   readonly precision?: number | 'date';
+  /**
+   * DateTime: what the database does with digits beyond `precision`. Absent: rounds half away from
+   * zero around 2000-01-01 (PostgreSQL's timestamp epoch). `truncate`: drops them (MariaDB).
+   */
+  readonly excess?: 'truncate';
   /** Decimal: total digits (Prisma's default column is Decimal(65, 30)). */
   readonly digits?: number;
   /** Decimal: digits after the point. */

@@ -85,20 +85,27 @@ function dateTimeText(shape: ColumnShape): (value: unknown) => string | undefine
     else return undefined;
     const ms = date.getTime();
     if (Number.isNaN(ms)) throw new InvalidValue('the date is invalid');
-    return new Date(atPrecision(ms, precision)).toISOString();
+    return new Date(atPrecision(ms, precision, shape.excess)).toISOString();
   };
 }
 
+/** 2000-01-01T00:00:00Z: PostgreSQL counts timestamps from it, so its rounding is symmetric around it, not around 1970. */
+const PG_EPOCH_MS = 946_684_800_000;
+
 /**
  * What the database keeps of a timestamp: a date column the UTC day; a timestamp column with n
- * fractional digits rounds half away from zero, as PostgreSQL and MySQL do.
+ * fractional digits either drops the rest (`truncate`, MariaDB: towards the earlier instant) or
+ * rounds half away from zero on the offset from 2000-01-01 (PostgreSQL), so a tie between 1970 and
+ * 2000 goes to the earlier instant. Both checked against plain Prisma by test/property/typedRoundTrip.
  */
-export function atPrecision(ms: number, precision: number | 'date'): number {
+export function atPrecision(ms: number, precision: number | 'date', excess?: 'truncate'): number {
   if (precision === 'date') return Math.floor(ms / DAY_MS) * DAY_MS;
   if (precision >= 3) return ms;
   const unit = 10 ** (3 - precision);
-  const rounded = Math.round(Math.abs(ms) / unit) * unit;
-  return ms < 0 ? -rounded : rounded;
+  if (excess === 'truncate') return Math.floor(ms / unit) * unit;
+  const offset = ms - PG_EPOCH_MS;
+  const rounded = Math.round(Math.abs(offset) / unit) * unit;
+  return PG_EPOCH_MS + (offset < 0 ? -rounded : rounded);
 }
 
 /**

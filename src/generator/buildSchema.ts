@@ -91,7 +91,7 @@ function buildModel(model: Model, provider: string, problems: ProblemCollector):
       };
       checkCanBeEncrypted(field, foreignKeys.has(field.name), fail);
       // A String holds its own ciphertext; any other type names a String field that holds it.
-      const typed = field.type === 'String' ? undefined : typedFieldSpec(field, parsed, byName, storageOwners, fail);
+      const typed = field.type === 'String' ? undefined : typedFieldSpec(field, parsed, byName, storageOwners, provider, fail);
       if (typed) {
         const storage = byName.get(typed.storage!)!;
         checkColumnType(storage, provider, (reason) => fail(`storage field '${storage.name}' ${reason}`));

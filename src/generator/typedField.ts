@@ -19,6 +19,7 @@ export function typedFieldSpec(
   parsed: ParsedAnnotation,
   fields: ReadonlyMap<string, Field>,
   storageOwners: Map<string, string>,
+  provider: string,
   fail: (reason: string) => never,
 ): Pick<EncryptedFieldSpec, 'type' | 'storage' | 'column'> {
   const type = field.type as Exclude<ValueType, 'String'>;
@@ -39,7 +40,7 @@ export function typedFieldSpec(
   const owner = storageOwners.get(storageName);
   if (owner) failStorage(`is already the storage of '${owner}'`);
   storageOwners.set(storageName, field.name);
-  const column = columnShape(field, fail);
+  const column = columnShape(field, provider, fail);
   return { type, storage: storageName, ...(column ? { column } : {}) };
 }
 
@@ -47,14 +48,18 @@ export function typedFieldSpec(
  * What the typed column would keep of a value, for the native types where that changes the value
  * (DateTime precision, Decimal scale). Native types whose rounding is not reproduced are refused.
  */
-function columnShape(field: Field, fail: (reason: string) => never): ColumnShape | undefined {
+function columnShape(field: Field, provider: string, fail: (reason: string) => never): ColumnShape | undefined {
   const [nativeType, args] = field.nativeType ?? [];
   if (!nativeType) return undefined;
   const n = args?.[0] !== undefined ? Number(args[0]) : undefined;
   switch (field.type) {
     case 'DateTime':
       if (nativeType === 'Date') return { precision: 'date' };
-      if (['Timestamp', 'Timestamptz', 'DateTime'].includes(nativeType)) return { precision: Math.min(n ?? 3, 3) };
+      if (['Timestamp', 'Timestamptz', 'DateTime'].includes(nativeType)) {
+        const precision = Math.min(n ?? 3, 3);
+        // MariaDB drops the digits a DATETIME(n) cannot keep; PostgreSQL rounds them (ColumnShape.excess).
+        return provider === 'mysql' && precision < 3 ? { precision, excess: 'truncate' } : { precision };
+      }
       return fail(`@db.${nativeType} is not supported for an encrypted DateTime (use the default, @db.Date or @db.Timestamp(n))`);
     case 'Decimal':
       if (nativeType === 'Decimal') return { digits: n ?? 65, scale: args?.[1] !== undefined ? Number(args[1]) : 0 };

@@ -37,6 +37,13 @@ describe('typed value encodings', () => {
     const seconds = codec('DateTime', { precision: 0 });
     expect(seconds.decrypt(seconds.encrypt(new Date('2020-01-01T00:00:00.500Z')))).toEqual(new Date('2020-01-01T00:00:01Z'));
     expect(seconds.decrypt(seconds.encrypt(new Date(-1500)))).toEqual(new Date(-2000));
+    // PostgreSQL rounds ties away from 2000-01-01, its epoch: between 1970 and 2000 a tie goes to the earlier second.
+    expect(seconds.decrypt(seconds.encrypt(new Date('1985-06-01T00:00:00.500Z')))).toEqual(new Date('1985-06-01T00:00:00Z'));
+    expect(seconds.decrypt(seconds.encrypt(new Date('1985-06-01T00:00:00.501Z')))).toEqual(new Date('1985-06-01T00:00:01Z'));
+    // MariaDB drops the digits (towards the earlier instant, before 1970 too).
+    const truncated = codec('DateTime', { precision: 0, excess: 'truncate' });
+    expect(truncated.decrypt(truncated.encrypt(new Date('2020-01-01T00:00:00.999Z')))).toEqual(new Date('2020-01-01T00:00:00Z'));
+    expect(truncated.decrypt(truncated.encrypt(new Date('1969-12-31T23:59:59.999Z')))).toEqual(new Date('1969-12-31T23:59:59Z'));
     expect(sameIndex(codec('BigInt'), 5n, 5)).toBe(true);
     expect(sameIndex(codec('Bytes'), new Uint8Array([1, 2]), Buffer.from([1, 2]))).toBe(true);
   });
