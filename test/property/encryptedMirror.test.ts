@@ -1,11 +1,12 @@
 import fc from 'fast-check';
 import { encryptedFields } from '../../generated/postgres/encryption';
-import { localKeys, UnsupportedQueryError } from '../../src';
+import { localKeys } from '../../src';
 import { FieldCodec } from '../../src/codec/fieldCodec';
 import type { EncryptionSchema } from '../../src/schema';
-import { createHarness, providers, type Harness } from '../support/clients';
+import { providers, type Harness } from '../support/clients';
 import { randomKey } from '../support/keys';
 import { expectTableInStep } from '../integration/shapes.support';
+import { comparableWithout, mirrorPair, outcomeOf, type Side } from './mirror.support';
 
 /**
  * Random sequences of creates, nested writes, updates, deletes and equality lookups run against
@@ -127,7 +128,6 @@ type Profile = Command extends infer C ? (C extends { profile: infer P } ? Exclu
 
 type Client = Harness['prisma'];
 /** On the mirror, index fields hold the plaintext; the encrypting client computes them itself. */
-type Side = 'encrypted' | 'mirror';
 const idx = (side: Side, fields: Record<string, string | null | undefined>) => (side === 'mirror' ? fields : {});
 
 const readingData = (side: Side, r: Reading) => ({
@@ -245,29 +245,9 @@ function run(db: Client, side: Side, c: Command): Promise<unknown> {
   }
 }
 
-/** The outcome of a command, comparable across sides: data without index fields or timestamps, or the Prisma error code. */
-async function outcome(db: Client, side: Side, c: Command): Promise<unknown> {
-  const refusal = expectedRefusal(c);
-  if (side === 'mirror' && refusal) return { refused: refusal };
-  try {
-    return { ok: comparable(await run(db, side, c)) };
-  } catch (error) {
-    if (error instanceof UnsupportedQueryError) return { refused: error.operator };
-    const code = (error as { code?: unknown }).code;
-    if (typeof code !== 'string' || !code.startsWith('P')) throw error;
-    return { error: code };
-  }
-}
-
-function comparable(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(comparable);
-  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
-  return Object.fromEntries(
-    Object.entries(value)
-      .filter(([k]) => !INDEX_FIELDS.has(k) && k !== 'createdAt')
-      .map(([k, v]) => [k, comparable(v)]),
-  );
-}
+/** Index fields and timestamps differ by design; everything else must be the same. */
+const comparable = comparableWithout((k) => INDEX_FIELDS.has(k) || k === 'createdAt');
+const outcome = (db: Client, side: Side, c: Command) => outcomeOf(side, expectedRefusal(c), () => run(db, side, c), comparable);
 
 /** Plaintexts a command writes, for the scan. */
 function plaintexts(c: Command): string[] {
@@ -283,14 +263,10 @@ function plaintexts(c: Command): string[] {
 // ---- the property -----------------------------------------------------------------------------
 
 describe.each(providers())('encrypting client against a plain mirror on %s', (provider) => {
+  const dbs = mirrorPair(provider);
   let encrypted: Harness;
   let mirror: Harness;
-  beforeAll(async () => {
-    [encrypted, mirror] = await Promise.all([createHarness(provider), createHarness(provider)]);
-  });
-  afterAll(async () => {
-    await Promise.all([encrypted?.close(), mirror?.close()]);
-  });
+  beforeAll(() => ({ encrypted, mirror } = dbs));
 
   /** Empties both databases (deleting users cascades to everything the commands create). */
   async function reset(): Promise<void> {
@@ -356,6 +332,7 @@ describe.each(providers())('during an index-key rotation, against a plain mirror
   const i2 = { id: 'i2', key: randomKey() };
   /** The harness keyring (i2 primary, i1 loaded) is the one the in-step check recomputes indexes with. */
   const rotating = localKeys({ data, index: [i2, i1] });
+  const dbs = mirrorPair(provider, { keys: rotating });
   let encrypted: Harness;
   let mirror: Harness;
   /** Before the rotation: only i1. The seed users are written through it, so rows start under i1. */
@@ -363,12 +340,9 @@ describe.each(providers())('during an index-key rotation, against a plain mirror
   /** Step 2 of a rotation: instances already promoted (i2 primary) and instances not yet restarted (i1 primary, i2 loaded). */
   let instances: Client[];
   beforeAll(async () => {
-    [encrypted, mirror] = await Promise.all([createHarness(provider, { keys: rotating }), createHarness(provider)]);
+    ({ encrypted, mirror } = dbs);
     before = encrypted.extend({ keys: localKeys({ data, index: [i1] }) });
     instances = [encrypted.prisma, encrypted.extend({ keys: localKeys({ data, index: [i1, i2] }) })];
-  });
-  afterAll(async () => {
-    await Promise.all([encrypted?.close(), mirror?.close()]);
   });
 
   /** Every stored index is one of the value's candidates; returns how many rows hold an index under each key. */

@@ -23,7 +23,6 @@ const NUM_RUNS = 15;
 
 // ---- arbitraries ------------------------------------------------------------------------------
 
-const DAY_MS = 86_400_000;
 /**
  * The dates plain Prisma can write to the typed column (the oracle): PostgreSQL 0001-9999 (Prisma
  * formats neither BC years nor years past 9999 for it, and reads a value rounded up into year 10000

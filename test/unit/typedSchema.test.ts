@@ -58,9 +58,10 @@ describe('typed fields in the generator', () => {
   /// @encrypted(storage: c4)
   e Bytes?
   c4 String?`);
+  const mariadbSeconds = user('  /// @encrypted(storage: c)\n  a DateTime? @db.DateTime(0)\n  c String? @db.Text\n  /// @encrypted(storage: c2)\n  b DateTime? @db.DateTime(3)\n  c2 String? @db.Text');
   let outcomes: Outcome[];
   beforeAll(() => {
-    outcomes = buildAll([...failures.map(([, models, , provider]) => ({ models, provider: provider ?? 'postgresql' })), { models: accepted, provider: 'postgresql' }]);
+    outcomes = buildAll([...failures.map(([, models, , provider]) => ({ models, provider: provider ?? 'postgresql' })), { models: accepted, provider: 'postgresql' }, { models: mariadbSeconds, provider: 'mysql' }]);
   });
 
   test.each(failures.map(([name, models, message], i) => [name, models, message, i] as const))('refuses %s with model, field and reason', (_name, _models, message, i) => {
@@ -74,6 +75,14 @@ describe('typed fields in the generator', () => {
       b: { readMode: 'strict', type: 'Decimal', storage: 'c2' },
       d: { readMode: 'strict', type: 'DateTime', storage: 'c3', column: { precision: 3 } },
       e: { readMode: 'strict', type: 'Bytes', storage: 'c4' },
+    });
+  });
+
+  test('on MySQL/MariaDB a DateTime(n) below milliseconds truncates, as MariaDB does; PostgreSQL columns round', () => {
+    const schema = (outcomes[failures.length + 1] as { map: EncryptionSchema }).map;
+    expect(schema.models.User!.encrypted).toEqual({
+      a: { readMode: 'strict', type: 'DateTime', storage: 'c', column: { precision: 0, excess: 'truncate' } },
+      b: { readMode: 'strict', type: 'DateTime', storage: 'c2', column: { precision: 3 } },
     });
   });
 });
