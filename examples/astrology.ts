@@ -1,5 +1,6 @@
 /**
- * Astrology profiles with encrypted personal data.
+ * Astrology profiles with encrypted personal data: text fields, and a natal chart whose birth
+ * moment (DateTime) and chart (Json) are encrypted and read back in their own types.
  *
  *   npm run example
  *
@@ -38,12 +39,22 @@ async function main(): Promise<void> {
   const raw = new Client({ connectionString: db.url });
   await raw.connect();
   try {
-    await prisma.user.create({
+    const luna = await prisma.user.create({
       data: {
         email: 'Luna.Rivera@Example.com',
         name: 'Luna Rivera',
         profile: { create: { birthDate: '1990-03-21', birthTime: '04:45', birthPlace: 'Valparaíso, Chile', sunSign: 'Aries' } },
         readings: { create: [{ title: 'Solar return', body: 'Mars crosses your midheaven: start the thing.', topic: 'Career' }] },
+      },
+    });
+    // Typed fields keep their Prisma types: a DateTime birth moment and a Json chart, encrypted into
+    // their storage columns (bornAtCipher, chartCipher) while the typed columns stay NULL.
+    await prisma.natalChart.create({
+      data: {
+        userId: luna.id,
+        label: 'natal',
+        bornAt: new Date('1990-03-21T07:45:00Z'),
+        chart: { sun: 'Aries', moon: 'Scorpio', ascendant: 'Gemini', houses: [{ house: 10, sign: 'Aquarius' }] },
       },
     });
     await prisma.user.create({
@@ -65,6 +76,16 @@ async function main(): Promise<void> {
     const sign = 'leo';
     const leos = await prisma.profile.findMany({ where: { sunSign: sign }, select: { birthPlace: true, user: { select: { name: true } } } });
     console.log(`\nSearched with where: { sunSign: ${JSON.stringify(sign)} } (normalize: [lowercase], stored 'Leo'):`, JSON.stringify(leos));
+
+    // Equality on a typed field: the same instant written at another offset finds the chart.
+    const bornAt = '1990-03-21T04:45:00-03:00';
+    const chart = await prisma.natalChart.findFirstOrThrow({ where: { bornAt }, select: { bornAt: true, chart: true } });
+    console.log(`\nSearched with where: { bornAt: ${JSON.stringify(bornAt)} } (a DateTime, compared in UTC):`);
+    console.log(`  bornAt is a ${chart.bornAt instanceof Date ? 'Date' : typeof chart.bornAt}: ${chart.bornAt?.toISOString()}`);
+    console.log(`  chart is a Json ${Array.isArray(chart.chart) ? 'array' : typeof chart.chart}:`, JSON.stringify(chart.chart));
+    const { rows: charts } = await raw.query('SELECT "bornAt", "bornAtCipher", "chart", "chartCipher" FROM "NatalChart" WHERE "userId" = $1', [luna.id]);
+    console.log('The chart as stored (raw SQL): the typed columns NULL, the ciphertext beside them:');
+    console.log(JSON.stringify(charts[0], null, 2));
 
     const { rows } = await raw.query(
       'SELECT u.email, u."emailIndex", u.name, p."birthDate", p."birthPlace", r.body FROM "User" u JOIN "Profile" p ON p."userId" = u.id LEFT JOIN "Reading" r ON r."userId" = u.id WHERE u.id = $1',
