@@ -22,6 +22,7 @@ import { runExperiments, type Experiment } from './beyondFloor';
 import { buildWorkloads, RawKit, type Workload } from './workloads';
 import { evaluateTargets, type WorkloadResult } from './targets';
 import { cryptoBackend } from '../dist';
+import { measureTypedCosts, measureTypedFindMany, type TypedCost, type TypedFindMany } from './typed';
 
 const ENTRANTS = ['plain', 'hook', 'extension', 'extension-node', 'peer', 'raw'] as const;
 
@@ -66,6 +67,9 @@ async function main(): Promise<void> {
       log(`  ${workload.name}: ${ENTRANTS.map((e) => `${e} ${fmt(summaries[e].median, 3)}`).join(', ')} ms`);
     }
     const fieldCosts = measureFieldCosts(keyring, kit, peerKeyText, scale);
+    const typedCosts = measureTypedCosts(keyring, kit, scale);
+    const typedFind = await measureTypedFindMany(clients, keyring, kit, scale);
+    log(`  ${typedFind.name}: plain ${fmt(typedFind.plain.median, 3)}, extension ${fmt(typedFind.native.median, 3)}, extension-node ${fmt(typedFind.node.median, 3)}, raw ${fmt(typedFind.raw.median, 3)} ms`);
     const experiments = await runExperiments(keyring, kit, scale);
     const access = await measureAccessLog(clients, keyring, scale);
     experiments.push(access);
@@ -90,6 +94,10 @@ async function main(): Promise<void> {
     log('');
     log(fieldTable(fieldCosts));
     log('');
+    log(typedFindTable(typedFind));
+    log('');
+    log(typedCostTable(typedCosts));
+    log('');
     log(experimentTable(experiments));
     log('');
     for (const t of targets) log(`${t.met ? 'MET ' : 'MISS'}  ${t.description}`);
@@ -99,7 +107,7 @@ async function main(): Promise<void> {
     const dir = join(__dirname, 'results');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    const report = { date: new Date().toISOString(), machine, database: server.description, scale, peerNeedsDmmf: peerReasons, workloads: results, fieldCosts, experiments, targets, elapsedSeconds: elapsed };
+    const report = { date: new Date().toISOString(), machine, database: server.description, scale, peerNeedsDmmf: peerReasons, workloads: results, fieldCosts, typed: { findMany: typedFind, perValue: typedCosts }, experiments, targets, elapsedSeconds: elapsed };
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
     log(`results: ${file}`);
   } finally {
@@ -157,6 +165,33 @@ function fieldTable(costs: readonly FieldCost[]): string {
       `${fmt(c.extension.median / c.raw.median, 2)}x`,
       `${fmt(c.extensionNode.median / c.raw.median, 2)}x`,
       fmt(c.peer.median, 2),
+    ]),
+  );
+}
+
+function typedFindTable(t: TypedFindMany): string {
+  const over = (s: { median: number }) => s.median - t.plain.median;
+  return renderTable(
+    ['typed workload (median ms)', 'plain', 'ext native', 'ext node', 'raw node:crypto', 'native - plain', 'node - plain', '(native - plain) / raw', '(node - plain) / raw'],
+    [[t.name, fmt(t.plain.median, 3), fmt(t.native.median, 3), fmt(t.node.median, 3), fmt(t.raw.median, 3), fmt(over(t.native), 3), fmt(over(t.node), 3), `${fmt(over(t.native) / t.raw.median, 2)}x`, `${fmt(over(t.node) / t.raw.median, 2)}x`]],
+  );
+}
+
+function typedCostTable(costs: readonly TypedCost[]): string {
+  return renderTable(
+    ['per typed value (median us)', 'bytes', 'encrypt native', 'encrypt node', 'encrypt raw', 'native / raw', 'decrypt native (1000 at once)', 'decrypt node', 'decrypt raw', 'native / raw', 'node / raw'],
+    costs.map((c) => [
+      c.type,
+      String(c.bytes),
+      fmt(c.encrypt.native.median, 2),
+      fmt(c.encrypt.node.median, 2),
+      fmt(c.encrypt.raw.median, 2),
+      `${fmt(c.encrypt.native.median / c.encrypt.raw.median, 2)}x`,
+      fmt(c.decrypt.native.median, 2),
+      fmt(c.decrypt.node.median, 2),
+      fmt(c.decrypt.raw.median, 2),
+      `${fmt(c.decrypt.native.median / c.decrypt.raw.median, 2)}x`,
+      `${fmt(c.decrypt.node.median / c.decrypt.raw.median, 2)}x`,
     ]),
   );
 }

@@ -8,18 +8,23 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes, type KeyObje
  */
 
 /** Encrypts like the extension: `pce:v1:<keyId>:<nonce>:<ct+tag>`, AAD = header + `Model.field`. */
-export function rawEncrypt(key: KeyObject, header: string, aad: Buffer, plaintext: string): string {
+export function rawEncrypt(key: KeyObject, header: string, aad: Buffer, plaintext: string | Buffer): string {
   const nonce = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(aad);
-  const body = cipher.update(plaintext, 'utf8');
+  const body = typeof plaintext === 'string' ? cipher.update(plaintext, 'utf8') : cipher.update(plaintext);
   cipher.final();
   const tag = cipher.getAuthTag();
   return `${header}${nonce.toString('base64url')}:${Buffer.concat([body, tag]).toString('base64url')}`;
 }
 
-/** Decrypts a value known to be `<header><nonce>:<ct+tag>` under `key`; throws when authentication fails. */
+/** Decrypts a value known to be `<header><nonce>:<ct+tag>` under `key` into text; throws when authentication fails. */
 export function rawDecrypt(key: KeyObject, headerLength: number, aad: Buffer, stored: string): string {
+  return rawOpen(key, headerLength, aad, stored).toString('utf8');
+}
+
+/** {@link rawDecrypt} to the plaintext bytes (a typed value's, before its type's decoding). */
+export function rawOpen(key: KeyObject, headerLength: number, aad: Buffer, stored: string): Buffer {
   const sep = stored.indexOf(':', headerLength);
   const nonce = Buffer.from(stored.slice(headerLength, sep), 'base64url');
   const sealed = Buffer.from(stored.slice(sep + 1), 'base64url');
@@ -28,7 +33,7 @@ export function rawDecrypt(key: KeyObject, headerLength: number, aad: Buffer, st
   decipher.setAuthTag(sealed.subarray(sealed.length - 16));
   const body = decipher.update(sealed.subarray(0, sealed.length - 16));
   decipher.final();
-  return body.toString('utf8');
+  return body;
 }
 
 /** HMAC-SHA-256 blind index `<indexKeyId>:<b64url>` of an already normalised value. */

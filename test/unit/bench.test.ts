@@ -1,7 +1,8 @@
 import { encryptedFields } from '../../generated/postgres/encryption';
 import { dmmfMismatches, type PeerDmmf } from '../../bench/peer/fieldEncryption';
 import { frameTimes, type CpuProfile } from '../../bench/support/cpuProfile';
-import { rawDecrypt, rawEncrypt, rawIndex } from '../../bench/support/rawCrypto';
+import { rawDecrypt, rawEncrypt, rawIndex, rawOpen } from '../../bench/support/rawCrypto';
+import { rawHeader, VALUES, type TypedField } from '../../bench/typed';
 import { median, quantile, summarize } from '../../bench/support/stats';
 import { fmt, renderTable } from '../../bench/support/table';
 import { evaluateTargets, type WorkloadResult } from '../../bench/targets';
@@ -72,6 +73,16 @@ describe('raw node:crypto reference', () => {
     for (const text of ['a@example.org', 'Zoë ♒ 水瓶座', '']) {
       expect(codec.decrypt(rawEncrypt(kit.dataKey, kit.header, aad, text))).toBe(text);
       expect(rawDecrypt(kit.dataKey, kit.header.length, aad, codec.encrypt(text))).toBe(text);
+    }
+  });
+
+  test('typed fields: the same envelope header and AAD, so each decrypts what the other encrypted', () => {
+    for (const field of Object.keys(VALUES) as TypedField[]) {
+      const typed = new FieldCodec('NatalChart', field, encryptedFields.models.NatalChart.encrypted[field] as never, keyring, () => undefined);
+      const { header, aad } = rawHeader(keyring, field);
+      const value = VALUES[field](7);
+      const plaintext = rawOpen(kit.dataKey, header.length, aad, typed.encrypt(value));
+      expect({ field, value: typed.decrypt(rawEncrypt(kit.dataKey, header, aad, plaintext)) }).toEqual({ field, value });
     }
   });
 
