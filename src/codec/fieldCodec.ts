@@ -133,8 +133,7 @@ export class FieldCodec {
    */
   decryptMany(stored: readonly string[], keys: KeyChoice = this.keys): unknown[] {
     const openTexts = this.backend.openTexts;
-    // The batch path yields UTF-8 text: typed values take their own encoding's decode, value by value.
-    if (!openTexts || this.encoding.type !== 'String') return stored.map((v) => this.decrypt(v, keys));
+    if (!openTexts) return stored.map((v) => this.decrypt(v, keys));
     const out = new Array<unknown>(stored.length);
     // Values sharing a header text share key and AAD; a field's rows nearly always share one.
     const groups = new Map<string, { header: EnvelopeHeader; members: number[] }>();
@@ -172,7 +171,8 @@ export class FieldCodec {
         if (end < 0) {
           out[i] = this.decrypt(texts[j]!, keys);
         } else {
-          out[i] = this.encoding.decode(bytes.subarray(start, end)) as string;
+          // The plaintext bytes of every type: each encoding decodes its own (Bytes copies them out of the shared buffer).
+          out[i] = this.encoding.decode(bytes.subarray(start, end));
           start = end;
         }
       });

@@ -6,6 +6,9 @@ import { FieldCodec } from '../../src/codec/fieldCodec';
 import { loadNativeCrypto, type NativeCrypto } from '../../src/crypto/native';
 import type { EncryptedFieldSpec } from '../../src/schema';
 import { randomKey, testKeyring } from '../support/keys';
+import { encryptedFields } from '../../generated/postgres/encryption';
+import type { CryptoBackend } from '../../src/codec/backend';
+import { TYPED_FIELDS, typedArbitraries } from './typedArbitraries';
 
 /**
  * The native backend against node:crypto, byte for byte: random keys, nonces, AAD and values of
@@ -225,5 +228,40 @@ describeNative('FieldCodec on the native backend matches node:crypto', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  /** The native backend, counting how often each path runs. */
+  const counted = () => {
+    const inner = backendNamed('native');
+    const calls = { batch: 0, one: 0 };
+    const backend: CryptoBackend = {
+      ...inner,
+      open: (...args) => (calls.one++, inner.open(...args)),
+      openTexts: (...args) => (calls.batch++, inner.openTexts!(...args)),
+    };
+    return { backend, calls };
+  };
+
+  test.each(TYPED_FIELDS)('typed values (%s): decryptMany on native, in one batch call, equals decrypt on node, damaged values included', (field) => {
+    const typedSpec = encryptedFields.models.NatalChart.encrypted[field] as EncryptedFieldSpec;
+    const node = new FieldCodec('NatalChart', field, typedSpec, keyring, { backend: backendNamed('node') });
+    const { backend, calls } = counted();
+    const native = new FieldCodec('NatalChart', field, typedSpec, keyring, { backend });
+    const arb = typedArbitraries('postgres')[field] as fc.Arbitrary<unknown>;
+    let authentic = 0;
+    fc.assert(
+      fc.property(fc.array(fc.tuple(arb, fc.constantFrom('none', 'none', 'none', 'tampered')), { maxLength: 12 }), (items) => {
+        const stored = items.map(([v, how]) => (how === 'none' ? node.encrypt(v) : `${node.encrypt(v).slice(0, -2)}AA`) as string);
+        const before = { ...calls };
+        expect(outcome(() => native.decryptMany(stored))).toEqual(outcome(() => stored.map((v) => node.decrypt(v))));
+        // Authentic values never take the one-value path; one batch call decides all of them.
+        const good = items.filter(([, how]) => how === 'none').length;
+        if (items.every(([, how]) => how === 'none')) expect(calls.one - before.one).toBe(0);
+        if (good > 0) expect(calls.batch - before.batch).toBe(1);
+        authentic += good;
+      }),
+      { numRuns: 100 },
+    );
+    expect(authentic).toBeGreaterThan(100);
   });
 });
