@@ -5,6 +5,7 @@ import type { EncryptionSchema } from '../../src/schema';
 import { encryptedFields } from '../../generated/postgres/encryption';
 import { createHarness, providers, type Harness } from '../support/clients';
 import { codecFor, expectRefused, expectTableInStep, rawRows, unique } from './shapes.support';
+import { readmeBlock } from '../consumer/readme';
 
 /**
  * Typed encrypted fields (NatalChart: one field of every type, ciphertext in a storage column,
@@ -208,8 +209,18 @@ describe.each(providers())('typed encrypted fields on %s', (provider) => {
     await expectRefused(() => h.prisma.natalChart.findMany({ where: { feeCipher: { startsWith: 'pce:' } } }), 'NatalChart', 'feeCipher', 'filter');
     await expectRefused(() => h.prisma.natalChart.aggregate({ _max: { accuracy: true } }), 'NatalChart', 'accuracy', '_max');
     await expectRefused(() => h.prisma.natalChart.create({ data: { feeCipher: 'pce:v2:d:k:d1:x:y' } }), 'NatalChart', 'feeCipher', 'create');
+    await expectRefused(() => h.prisma.natalChart.findMany({ distinct: ['fee'] }), 'NatalChart', 'fee', 'distinct');
+    await expectRefused(() => h.prisma.natalChart.groupBy({ by: ['bornAt'], _count: { _all: true } } as never), 'NatalChart', 'bornAt', 'groupBy');
     // Null tests on a storage column are answered as they are.
     expect(await h.prisma.natalChart.count({ where: { feeCipher: null, label: 'none-such' } })).toBe(0);
+  });
+
+  test("the README's typed-fields snippet runs as written", async () => {
+    const snippet = readmeBlock('typed-fields');
+    const run = new Function('prisma', `return (async () => {\n${snippet}\nreturn found;\n})();`) as (prisma: unknown) => Promise<{ bornAt: Date; chart: unknown } | null>;
+    const found = await run(h.prisma);
+    expect(found?.bornAt).toEqual(new Date('1990-03-21T04:45:00Z'));
+    expect(found?.chart).toEqual({ sun: 'Aries' });
   });
 
   test('a storage column copied to another field, or String ciphertext moved into one, fails to decrypt', async () => {
