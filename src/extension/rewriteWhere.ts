@@ -180,6 +180,10 @@ function collectConditions(ctx: WalkContext, codec: FieldCodec, key: string, fil
     if (!EQUALITY_OPERATORS.has(op)) {
       ctx.refuse(codec.model, codec.field, OTHER_OPERATORS.has(op) ? op : 'unknown operator', 'only equality (equals, in, notIn, not) can be answered through a blind index');
     }
+    // Prisma's Boolean and Json filters have no lists: refuse what plain Prisma would reject rather than answer it.
+    if ((op === 'in' || op === 'notIn') && (codec.spec.type === 'Boolean' || codec.spec.type === 'Json')) {
+      ctx.refuse(codec.model, codec.field, op, `Prisma's ${codec.spec.type} filter has no ${op}; use equals, not or OR`);
+    }
     if (fieldRefOf(operand)) ctx.refuse(codec.model, codec.field, op, 'comparing with another column cannot use a blind index');
     // Json `not` takes a value, never a nested filter.
     if (op === 'not' && isObject(operand) && !isFieldValue(codec, operand, 'where') && codec.spec.type !== 'Json') {
