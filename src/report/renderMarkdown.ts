@@ -19,8 +19,8 @@ export function renderMarkdown(r: ComplianceReport): string {
     '## Encrypted fields',
     '',
     ...table(
-      ['Model', 'Field', 'Blind index', 'Normalisation', 'Legacy plaintext'],
-      r.fields.map((f) => [f.model, f.field, f.index ?? 'none (not searchable)', f.normalize.join(', ') || '-', f.readMode === 'passthrough' ? 'read as is (passthrough)' : 'refused (strict)']),
+      ['Model', 'Field', 'Key', 'Blind index', 'Normalisation', 'Legacy plaintext'],
+      r.fields.map((f) => [f.model, f.field, f.keyScope, f.index ?? 'none (not searchable)', f.normalize.join(', ') || '-', f.readMode === 'passthrough' ? 'read as is (passthrough)' : 'refused (strict)']),
     ),
     '',
     `Encryption: ${r.fields[0]?.algorithm ?? '-'}. Blind indexes: ${r.fields.find((f) => f.indexAlgorithm)?.indexAlgorithm ?? '-'}.`,

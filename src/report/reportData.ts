@@ -35,6 +35,8 @@ export interface FieldReport {
   readonly model: string;
   readonly field: string;
   readonly algorithm: string;
+  /** Whose key encrypts the field: the keyring's shared data key, or each person's own key (`@@encrypted(subject: ...)`). */
+  readonly keyScope: string;
   /** The blind-index field, `null` when the field cannot be searched. */
   readonly index: string | null;
   readonly indexAlgorithm: string | null;
@@ -68,7 +70,7 @@ export interface MigrationRun {
 
 export type VerifySummary = Pick<VerifyReport, 'ok' | 'rows' | 'values' | 'failedCount' | 'complete'>;
 
-export const ALGORITHM = 'AES-256-GCM (node:crypto), random 96-bit nonce, associated data binds the key id and Model.field';
+export const ALGORITHM = 'AES-256-GCM (node:crypto or OpenSSL through the native module), random 96-bit nonce, associated data binds the envelope header (key id, type, key scope) and Model.field';
 export const INDEX_ALGORITHM = 'HMAC-SHA-256, per-field key derived by HKDF-SHA-256 from the index key';
 
 /** What the scheme does not protect against: stated in every report. */
@@ -88,6 +90,9 @@ export function fieldReports(schema: EncryptionSchema): FieldReport[] {
       model,
       field,
       algorithm: ALGORITHM,
+      keyScope: spec.subject
+        ? `per-person key (${spec.subject.root} ids, from ${spec.subject.field}), wrapped under the primary wrap key`
+        : 'shared data key (keyring primary)',
       index: f.index ?? null,
       indexAlgorithm: f.index ? INDEX_ALGORITHM : null,
       normalize: [...(f.normalize ?? [])],

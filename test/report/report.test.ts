@@ -37,6 +37,9 @@ describe('prisma-column-encryption report', () => {
     const { stdout } = await cli('report', '--schema', SCHEMA, '--database-url', h.db.url, '--verify', '--json');
     const r = JSON.parse(stdout) as ComplianceReport;
     expect(r.fields).toContainEqual(expect.objectContaining({ model: 'User', field: 'email', index: 'emailIndex', normalize: ['nfkc', 'trim', 'lowercase'], readMode: 'strict', algorithm: expect.stringMatching(/^AES-256-GCM/) }));
+    // Subject-keyed fields say so: a report calling them shared-key would misstate what erasure reaches.
+    expect(r.fields).toContainEqual(expect.objectContaining({ model: 'User', field: 'email', keyScope: 'shared data key (keyring primary)' }));
+    expect(r.fields).toContainEqual(expect.objectContaining({ model: 'PersonProfile', field: 'bio', keyScope: expect.stringMatching(/^per-person key \(Person ids, from personId\)/) }));
     expect(r.fields).toContainEqual(expect.objectContaining({ model: 'User', field: 'name', index: null, indexAlgorithm: null }));
     expect(r.fields).toContainEqual(expect.objectContaining({ model: 'LegacyContact', readMode: 'passthrough' }));
     expect(r.fields).toHaveLength(40); // every encrypted field of the test schema, PfeAccount's three, the typed NatalChart and LegacyBirth ones and the nine of the subject models included
@@ -58,8 +61,9 @@ describe('prisma-column-encryption report', () => {
   test('Markdown: the same facts as an auditor reads them', async () => {
     const { stdout } = await cli('report', '--schema', SCHEMA, '--database-url', h.db.url);
     expect(stdout).toMatch(/^# Column encryption: compliance report\n/);
-    expect(stdout).toContain('| User | email | emailIndex | nfkc, trim, lowercase | refused (strict) |');
-    expect(stdout).toContain('| User | name | none (not searchable) | - | refused (strict) |');
+    expect(stdout).toContain('| User | email | shared data key (keyring primary) | emailIndex | nfkc, trim, lowercase | refused (strict) |');
+    expect(stdout).toMatch(/\| PersonProfile \| bio \| per-person key \(Person ids, from personId\)/);
+    expect(stdout).toContain('| User | name | shared data key (keyring primary) | none (not searchable) | - | refused (strict) |');
     expect(stdout).toMatch(/\| d2 \| data \| primary \| local \| none: key stored in the clear \| \d{4}-\d\d-\d\d \| 0 days of 90: ok \|/);
     expect(stdout).toContain('Rotation policy: data keys at most 90 days primary.');
     expect(stdout).toContain('| User.email | d2: 2 | 0 | 0 | i1: 2 |');
