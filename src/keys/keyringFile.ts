@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { KeyringError } from '../errors';
 import { assertKeyId, KEY_PURPOSES, KMS_KINDS, type KeyPurpose, type KmsKind } from './keyMaterial';
 import { parseRotationPolicy, type RotationPolicy } from './rotationPolicy';
+import { syncFolder } from '../files/syncFolder';
 
 /**
  * The keyring file: every key's id, purpose, status and source, with KMS-wrapped keys stored only
@@ -243,18 +244,6 @@ async function keepOwnership(handle: FileHandle, existing: Stats, path: string):
   }
 }
 
-/** Flushes a rename to disk. Some platforms cannot open or sync a folder; the rename stands anyway. */
-async function syncFolder(folder: string): Promise<void> {
-  const dir = await open(folder, 'r').catch(() => undefined);
-  if (!dir) return;
-  try {
-    await dir.sync();
-  } catch {
-    // EINVAL/EISDIR where folders cannot be synced: nothing more can be done.
-  } finally {
-    await dir.close();
-  }
-}
 
 /** Protection levels are upper-case words (`SOFTWARE`, `HSM`, `EXTERNAL_VPC`): anything else is refused. */
 function protectionLevel(value: string | undefined, id: string): string | undefined {

@@ -12,7 +12,7 @@ import type { SqlConnection } from './connection';
 import { migrateBatch, planBatch, type RowFailure } from './batch';
 import { formatKey, type KeyTuple } from './keyCodec';
 import { databaseErrorCode, MigrationError } from './migrationError';
-import type { MigrationMode } from './plan';
+import type { MigrationMode, PrimaryKeyIds } from './plan';
 import { inlinePlanner, threadPlanner, type BatchPlanner } from './planner';
 import { assertWritable } from './readOnly';
 import { resolveScope, type ModelTarget, type ScopeFilter } from './scope';
@@ -181,7 +181,7 @@ interface RunContext {
   readonly audit: AuditLog;
   readonly worker: string;
   readonly batchSize: number;
-  readonly primary: { readonly dataKey: string; readonly indexKey: string };
+  readonly primary: PrimaryKeyIds;
   readonly filter: RowFilter;
   readonly failures: RowFailure[];
   readonly warnings: string[];

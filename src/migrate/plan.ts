@@ -9,6 +9,12 @@ import { fromTypedText } from './typedColumn';
 /** What a migration run does to each value. */
 export type MigrationMode = 'rotate' | 'encrypt-existing' | 'convert-pfe';
 
+/** The ids of the keys new values and indexes are written under: what planning compares stored ids with. */
+export interface PrimaryKeyIds {
+  readonly dataKey: string;
+  readonly indexKey: string;
+}
+
 /** A value the migrator could not process. Names the field and key id, never the value. */
 export interface ValueFailure {
   readonly field: string;
@@ -76,7 +82,7 @@ export function planRow(
   mode: MigrationMode,
   fields: readonly PlannedField[],
   row: StoredRow,
-  primary: { readonly dataKey: string; readonly indexKey: string },
+  primary: PrimaryKeyIds,
   options: PlanOptions = {},
   decrypted: ReadonlyArray<Decrypted | undefined> = [],
 ): RowPlan {
@@ -143,7 +149,7 @@ function envelopeWork(
   f: PlannedField,
   value: string,
   index: string | null,
-  primary: { readonly dataKey: string; readonly indexKey: string },
+  primary: PrimaryKeyIds,
   options: PlanOptions,
 ): { reencrypt: boolean; reindex: boolean } | undefined {
   if ((f.codec.spec.legacy && looksLikePfe(value)) || !looksLikeCiphertext(value)) return undefined;
@@ -170,7 +176,7 @@ export function decryptAhead(
   f: PlannedField,
   field: number,
   rows: ReadonlyArray<Pick<StoredRow, 'values' | 'indexes' | 'typed'>>,
-  primary: { readonly dataKey: string; readonly indexKey: string },
+  primary: PrimaryKeyIds,
   options: PlanOptions = {},
 ): Array<Decrypted | undefined> | undefined {
   const wanted: number[] = [];
@@ -201,7 +207,7 @@ function decide(
   f: PlannedField,
   value: string,
   index: string | null,
-  primary: { readonly dataKey: string; readonly indexKey: string },
+  primary: PrimaryKeyIds,
   options: PlanOptions,
   ahead: Decrypted | undefined,
 ): { value: string; index?: string } | undefined {

@@ -5,7 +5,7 @@ import type { PfeKeyLookup } from '../codec/pfe';
 import type { DataKey } from '../keys/keyring';
 import { FieldCodec } from '../codec/fieldCodec';
 import type { FieldIndexKey, Keyring } from '../keys/keyring';
-import { decryptAhead, planRow, type MigrationMode, type PlannedField, type ValueFailure } from './plan';
+import { decryptAhead, planRow, type MigrationMode, type PlannedField, type PrimaryKeyIds, type ValueFailure } from './plan';
 import type { FieldTarget } from './scope';
 
 /**
@@ -33,7 +33,7 @@ export interface PlannerSetup {
   readonly mode: MigrationMode;
   readonly model: string;
   readonly fields: readonly FieldTarget[];
-  readonly primary: { readonly dataKey: string; readonly indexKey: string };
+  readonly primary: PrimaryKeyIds;
   /** rotate --reindex: recompute every blind index. */
   readonly reindex?: boolean;
 }

@@ -3,6 +3,7 @@ import type { KeyInfo, Keyring } from '../keys/keyring';
 import { lastRotateJob } from './checkpoint';
 import type { SqlConnection } from './connection';
 import type { ModelTarget } from './scope';
+import type { PrimaryKeyIds } from './plan';
 
 /**
  * A keyring whose primary keys are older than the ones the last rotation wrote with (an instance
@@ -13,7 +14,7 @@ import type { ModelTarget } from './scope';
  * (local keys from PCE_DATA_KEYS / localKeys) cannot be ordered, so they never warn.
  * Returns the warning (also logged), or undefined.
  */
-export async function staleKeyringWarning(conn: SqlConnection, keyring: Keyring, primary: { readonly dataKey: string; readonly indexKey: string }, target: ModelTarget, logger: Logger | undefined): Promise<string | undefined> {
+export async function staleKeyringWarning(conn: SqlConnection, keyring: Keyring, primary: PrimaryKeyIds, target: ModelTarget, logger: Logger | undefined): Promise<string | undefined> {
   const last = await lastRotateJob(conn, target.model);
   const keys = last ? / data=(\S+) index=(\S+)/.exec(last) : null;
   if (!keys) return undefined;

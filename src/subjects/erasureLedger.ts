@@ -1,6 +1,7 @@
 import { open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConfigurationError } from '../errors';
+import { syncFolder } from '../files/syncFolder';
 
 /**
  * The erasure ledger: an append-only file of JSON lines, one per erasure (and per explicit
@@ -96,14 +97,3 @@ function parseEntry(line: string): LedgerEntry | undefined {
   return undefined;
 }
 
-async function syncFolder(folder: string): Promise<void> {
-  const dir = await open(folder, 'r').catch(() => undefined);
-  if (!dir) return;
-  try {
-    await dir.sync();
-  } catch {
-    // Some platforms cannot sync a folder; the file itself is synced.
-  } finally {
-    await dir.close();
-  }
-}
