@@ -53,7 +53,7 @@ export async function measureSubjectReads(plain: Client, scale: number): Promise
         { name: 'shared', run: () => client.personReading.findMany(lo(sharedIds)) },
         { name: 'subject', run: () => client.personReading.findMany(lo(subjectIds)), ...(cold ? { before: () => store.clear() } : {}) },
       ],
-      { warmup: r(10), rounds: r(60) },
+      { warmup: r(30), rounds: r(80) },
     );
     return { baseline: summarize(samples.get('shared')!), variant: summarize(samples.get('subject')!) };
   };

@@ -25,12 +25,14 @@ export interface CryptoBackend {
   open(key: KeyObject, nonce: Buffer, sealed: Buffer, aad: Buffer): Buffer | undefined;
   hmac(key: KeyObject, data: Buffer): Buffer;
   /**
-   * Optional batch path: decrypts many envelope texts under one key and AAD in one call, parsing
-   * the base64url itself. `nonceStarts[i]` is where the nonce text of `texts[i]` begins. It only
-   * decides values it can decrypt (`ends[i] >= 0`); every other value is left to the one-value
-   * path, so errors are raised in one place for every backend.
+   * Optional batch path: decrypts many envelope texts in one call, `texts[i]` under
+   * `keys[keyOf[i]]`, parsing the base64url itself. `nonceStarts[i]` is where the header of
+   * `texts[i]` ends (the nonce text begins); the associated data is that header text followed by
+   * `binding`, exactly the bytes `associatedData` (codec/envelope.ts) gives for a parsed header. It only decides values
+   * it can decrypt (`ends[i] >= 0`); every other value is left to the one-value path, so errors
+   * are raised in one place for every backend.
    */
-  openTexts?(key: KeyObject, aad: Buffer, texts: readonly string[], nonceStarts: Uint32Array): OpenedTexts;
+  openTexts?(keys: readonly KeyObject[], keyOf: Uint32Array, binding: Buffer, texts: readonly string[], nonceStarts: Uint32Array): OpenedTexts;
 }
 
 /** node:crypto: available everywhere, the reference every other backend must match. */

@@ -19,7 +19,7 @@ function nativeBackend(crypto: NativeCrypto): CryptoBackend {
     seal: (key, nonce, plaintext, aad) => crypto.seal(key, nonce, plaintext, aad),
     open: (key, nonce, sealed, aad) => crypto.open(key, nonce, sealed, aad),
     hmac: (key, data) => crypto.hmac(key, data),
-    openTexts: (key, aad, texts, nonceStarts) => crypto.openTexts(key, aad, texts, nonceStarts),
+    openTexts: (keys, keyOf, binding, texts, nonceStarts) => crypto.openTexts(keys, keyOf, binding, texts, nonceStarts),
   };
 }
 

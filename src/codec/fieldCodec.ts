@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { formatBlindIndex, type BlindIndex } from '../crypto/blindIndex';
 import { headerFor, parseCiphertext, parseHeader, type Ciphertext, type EnvelopeHeader } from '../crypto/ciphertext';
 import { normalize } from '../crypto/normalize';
@@ -41,6 +42,8 @@ export class FieldCodec {
   readonly subjectKeyed: boolean;
   private readonly erasedAsNull: boolean;
   private readonly aad = new Map<string, Buffer>();
+  /** `Model.field` in UTF-8: the part of every value's associated data after its header. */
+  private readonly bindingBytes: Buffer;
   private readonly encoding: ValueEncoding;
   private readonly keys: KeyChoice;
   private readonly backend: CryptoBackend;
@@ -56,6 +59,7 @@ export class FieldCodec {
   ) {
     const opts = typeof options === 'function' ? { onDecryptFailure: options } : options;
     this.binding = `${model}.${field}`;
+    this.bindingBytes = Buffer.from(this.binding, 'utf8');
     this.indexField = spec.index;
     this.storageField = spec.storage;
     this.encoding = encodingFor(spec.type ?? 'String', spec.column);
@@ -97,8 +101,15 @@ export class FieldCodec {
    * Decrypts a stored value into the field's type (a string, Date, number, ...), honouring the
    * read mode for legacy plaintext. A typed field's legacy plaintext sits in the typed column,
    * never in its storage column, so text there without the prefix is never passed through.
+   * With a batch backend this is a batch of one (parsing in native code costs less than in
+   * JavaScript); what it does not decide takes the reference path, so errors are the same.
    */
   decrypt(stored: string, keys: KeyChoice = this.keys): unknown {
+    return this.backend.openTexts ? this.decryptMany([stored], keys)[0] : this.decryptOne(stored, keys);
+  }
+
+  /** The reference path for one value: every typed error is raised here, whatever the backend. */
+  private decryptOne(stored: string, keys: KeyChoice): unknown {
     const parsed = parseCiphertext(stored);
     if (parsed.kind !== 'ciphertext') {
       if (parsed.kind === 'not-ciphertext' && this.spec.legacy && looksLikePfe(stored)) return this.decryptLegacy(stored);
@@ -128,55 +139,68 @@ export class FieldCodec {
 
   /**
    * Decrypts the stored values of one result's rows, like {@link decrypt} on each, in one native
-   * call per key where the backend has a batch path. Values it does not decide (legacy plaintext,
-   * damaged or tampered ones) take {@link decrypt}, so failures are the same typed errors.
+   * call where the backend has a batch path, whatever keys they are under (a shared key, or each
+   * row its subject's). Values it does not decide (legacy plaintext, unknown keys, damaged or
+   * tampered ones) take the reference path, so failures are the same typed errors.
    */
   decryptMany(stored: readonly string[], keys: KeyChoice = this.keys): unknown[] {
     const openTexts = this.backend.openTexts;
-    if (!openTexts) return stored.map((v) => this.decrypt(v, keys));
+    if (!openTexts) return stored.map((v) => this.decryptOne(v, keys));
     const out = new Array<unknown>(stored.length);
-    // Values sharing a header text share key and AAD; a field's rows nearly always share one.
-    const groups = new Map<string, { header: EnvelopeHeader; members: number[] }>();
-    let last: { text: string; members: number[] } | undefined;
+    const batch: number[] = [];
+    const keyOf = new Uint32Array(stored.length);
+    const starts = new Uint32Array(stored.length);
+    // Header text -> index into `chosen`, or -1 when its values take the reference path (no usable key, another type).
+    const slots = new Map<string, number>();
+    const chosen: KeyObject[] = [];
+    let last: { text: string; slot: number } | undefined;
     for (let i = 0; i < stored.length; i++) {
       const value = stored[i]!;
       // The header text ends with the ':' after the key id, so a value starting with it has that header.
+      let slot: number;
+      let start: number;
       if (last && value.startsWith(last.text)) {
-        last.members.push(i);
-        continue;
-      }
-      const parsed = parseHeader(value);
-      if (parsed.kind !== 'header') {
-        out[i] = this.decrypt(value, keys);
-        continue;
-      }
-      const text = value.slice(0, parsed.nonceStart);
-      let group = groups.get(text);
-      if (!group) groups.set(text, (group = { header: parsed.header, members: [] }));
-      group.members.push(i);
-      last = { text, members: group.members };
-    }
-    for (const [text, { header, members }] of groups) {
-      const key = keys.forRead(header.scope, header.keyId);
-      const texts = members.map((i) => stored[i]!);
-      if (typeof key === 'string' || header.type !== this.encoding.type) {
-        members.forEach((i, j) => (out[i] = this.decrypt(texts[j]!, keys)));
-        continue;
-      }
-      const starts = new Uint32Array(members.length).fill(text.length);
-      const { out: bytes, ends } = openTexts.call(this.backend, key.key, this.aadFor(header), texts, starts);
-      let start = 0;
-      members.forEach((i, j) => {
-        const end = ends[j]!;
-        if (end < 0) {
-          out[i] = this.decrypt(texts[j]!, keys);
-        } else {
-          // The plaintext bytes of every type: each encoding decodes its own (Bytes copies them out of the shared buffer).
-          out[i] = this.encoding.decode(bytes.subarray(start, end));
-          start = end;
+        ({ slot } = last);
+        start = last.text.length;
+      } else {
+        const parsed = parseHeader(value);
+        if (parsed.kind !== 'header') {
+          out[i] = this.decryptOne(value, keys);
+          continue;
         }
-      });
+        const text = value.slice(0, parsed.nonceStart);
+        let known = slots.get(text);
+        if (known === undefined) {
+          const key = keys.forRead(parsed.header.scope, parsed.header.keyId);
+          known = typeof key === 'string' || parsed.header.type !== this.encoding.type ? -1 : chosen.push(key.key) - 1;
+          slots.set(text, known);
+        }
+        slot = known;
+        start = parsed.nonceStart;
+        last = { text, slot };
+      }
+      if (slot < 0) {
+        out[i] = this.decryptOne(value, keys);
+        continue;
+      }
+      keyOf[batch.length] = slot;
+      starts[batch.length] = start;
+      batch.push(i);
     }
+    if (batch.length === 0) return out;
+    const texts = batch.length === stored.length ? stored : batch.map((i) => stored[i]!);
+    const { out: bytes, ends } = openTexts.call(this.backend, chosen, keyOf, this.bindingBytes, texts, starts);
+    let begin = 0;
+    batch.forEach((i, j) => {
+      const end = ends[j]!;
+      if (end < 0) {
+        out[i] = this.decryptOne(texts[j]!, keys);
+      } else {
+        // The plaintext bytes of every type: each encoding decodes its own (Bytes copies them out of the shared buffer).
+        out[i] = this.encoding.decode(bytes.subarray(begin, end));
+        begin = end;
+      }
+    });
     return out;
   }
 

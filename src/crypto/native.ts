@@ -13,7 +13,7 @@ interface NativeModule {
   seal(key: AeadHandle, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array): void;
   open(key: AeadHandle, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array, out: Uint8Array): boolean;
   hmac(key: MacHandle, data: Uint8Array, out: Uint8Array): void;
-  openTexts(key: AeadHandle, aad: Uint8Array, texts: readonly string[], starts: Uint32Array, out: Uint8Array, ends: Int32Array): number;
+  openTexts(keys: readonly AeadHandle[], keyOf: Uint32Array, binding: Uint8Array, texts: readonly string[], starts: Uint32Array, out: Uint8Array, ends: Int32Array): number;
 }
 
 const TAG_BYTES = 16;
@@ -83,13 +83,16 @@ export class NativeCrypto {
   }
 
   /**
-   * Decrypts many envelope texts under one key and AAD in one native call. `starts[i]` is where
-   * the 16-character nonce text of `texts[i]` begins; the sealed body follows after ':' to the end.
-   * Values the native side does not decide (anything malformed, non-canonical or failing
-   * authentication) get `ends[i] < 0`, and the caller takes its one-value path for them, so every
-   * error is raised by the same code whatever the backend.
+   * Decrypts many envelope texts in one native call, `texts[i]` under `keys[keyOf[i]]`: a field's
+   * values under one shared key and a result's rows each under another person's key alike.
+   * `starts[i]` is where the header of `texts[i]` ends and its 16-character nonce text begins; the
+   * sealed body follows after ':' to the end. The associated data of each value is its header
+   * text as stored followed by `binding` (the envelope's rule, see codec/envelope.ts). Values the
+   * native side does not decide (anything malformed, non-canonical or failing authentication) get
+   * `ends[i] < 0`, and the caller takes its one-value path for them, so every error is raised by
+   * the same code whatever the backend.
    */
-  openTexts(key: KeyObject, aad: Buffer, texts: readonly string[], starts: Uint32Array): OpenedTexts {
+  openTexts(keys: readonly KeyObject[], keyOf: Uint32Array, binding: Buffer, texts: readonly string[], starts: Uint32Array): OpenedTexts {
     let capacity = 0;
     for (let i = 0; i < texts.length; i++) {
       const text: unknown = texts[i];
@@ -98,7 +101,15 @@ export class NativeCrypto {
     // Base64url text of n bytes is at least 4n/3 characters: 3/4 of the text bounds the plaintext.
     const out = Buffer.allocUnsafe(Math.ceil((capacity * 3) / 4));
     const ends = new Int32Array(texts.length);
-    this.native.openTexts(this.aead(key), aad, texts, starts, out, ends);
+    this.native.openTexts(
+      keys.map((k) => this.aead(k)),
+      keyOf,
+      binding,
+      texts,
+      starts,
+      out,
+      ends,
+    );
     return { out, ends };
   }
 }

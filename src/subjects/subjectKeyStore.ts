@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { ChosenKey } from '../codec/keyChoice';
 import type { CryptoBackend } from '../codec/backend';
-import { nodeBackend } from '../codec/backend';
+import { defaultBackend } from '../codec/backendChoice';
 import { ConfigurationError, KeyringError, SubjectErasedError } from '../errors';
 import type { Keyring } from '../keys/keyring';
 import { execute, rows, type SqlClient } from './sqlClient';
@@ -30,7 +30,7 @@ export interface SubjectKeyStoreOptions {
   readonly provider: string;
   /** Unwrapped keys kept in memory: at most `max` keys (default 10 000), each for `ttlMs` (default 5 minutes). */
   readonly cache?: { readonly max?: number; readonly ttlMs?: number };
-  /** Computes the key wrapping; node:crypto by default. */
+  /** Computes the key wrapping; the process's backend by default (native where it loads). */
   readonly backend?: CryptoBackend;
   /** The clock for `created_at` (tests move it). */
   readonly now?: () => Date;
@@ -96,7 +96,7 @@ export class SubjectKeyStore {
   constructor(options: SubjectKeyStoreOptions) {
     this.keys = options.keys;
     this.sql = new SubjectKeySql(dialectOf(options.provider));
-    this.backend = options.backend ?? nodeBackend;
+    this.backend = options.backend ?? defaultBackend();
     this.now = options.now ?? (() => new Date());
     this.cache = new LRUCache({ max: options.cache?.max ?? 10_000, ttl: options.cache?.ttlMs ?? 5 * 60_000 });
   }

@@ -111,7 +111,7 @@ function countingNative(): { backend: CryptoBackend; calls: { open: number; open
     seal: (k, n, p, a) => inner.seal(k, n, p, a),
     hmac: (k, d) => inner.hmac(k, d),
     open: (k, n, s, a) => (calls.open++, inner.open(k, n, s, a)),
-    openTexts: (k, a, t, st) => (calls.openTexts++, inner.openTexts!.call(inner, k, a, t, st)),
+    openTexts: (...args) => (calls.openTexts++, inner.openTexts!.call(inner, ...args)),
   };
   return { backend, calls };
 }

@@ -118,15 +118,19 @@ describeNative('native crypto backend matches node:crypto', () => {
     );
   });
 
-  test('batch decryption of envelope text decides exactly the canonical, authentic values, with the same plaintext', () => {
+  test('batch decryption of envelope text decides exactly the canonical, authentic values, with the same plaintext, each under its own key', () => {
     const prefix = 'pce:v1:k1:';
     const damage = fc.constantFrom('none', 'none', 'flip', 'pad', 'junk', 'non-ascii', 'short', 'trailing-bits');
     fc.assert(
-      fc.property(key, aad, fc.array(fc.tuple(nonce, bytes(0, 300), damage), { maxLength: 20 }), (k, a, items) => {
+      fc.property(fc.array(key, { minLength: 1, maxLength: 3 }), aad, fc.array(fc.tuple(nonce, bytes(0, 300), damage, fc.nat(2)), { maxLength: 20 }), (keys, a, items) => {
         const texts: string[] = [];
         const expected: (Buffer | undefined)[] = [];
-        for (const [n, v, how] of items) {
-          const sealed = ref.seal(k, n, v, a);
+        const keyOf = new Uint32Array(items.length);
+        // The associated data is the header as stored, then the binding.
+        const full = Buffer.concat([Buffer.from(prefix), a]);
+        for (const [j, [n, v, how, which]] of items.entries()) {
+          keyOf[j] = which % keys.length;
+          const sealed = ref.seal(keys[keyOf[j]!]!, n, v, full);
           let body = sealed.toString('base64url');
           let nonceText = n.toString('base64url');
           let plain: Buffer | undefined = v;
@@ -146,7 +150,7 @@ describeNative('native crypto backend matches node:crypto', () => {
           texts.push(`${prefix}${nonceText}:${body}`);
           expected.push(plain);
         }
-        const { out, ends } = native.openTexts(k, a, texts, new Uint32Array(texts.length).fill(prefix.length));
+        const { out, ends } = native.openTexts(keys, keyOf, a, texts, new Uint32Array(texts.length).fill(prefix.length));
         let start = 0;
         expected.forEach((plain, i) => {
           if (plain === undefined) {
@@ -170,8 +174,10 @@ describeNative('native crypto backend matches node:crypto', () => {
     expect(() => native.seal(createSecretKey(randomBytes(16)), n, Buffer.alloc(1), Buffer.alloc(0))).toThrow(/32-byte secret key/);
     expect(() => native.open(k, n, 'twenty characters...' as unknown as Buffer, Buffer.alloc(0))).toThrow(/open expects/);
     expect(native.open(k, n, Buffer.alloc(15), Buffer.alloc(0))).toBeUndefined();
-    expect(() => native.openTexts(k, Buffer.alloc(0), [1 as unknown as string], new Uint32Array(1))).not.toThrow();
-    expect(native.openTexts(k, Buffer.alloc(0), ['x'], new Uint32Array([99])).ends[0]).toBeLessThan(0);
+    expect(() => native.openTexts([k], new Uint32Array(1), Buffer.alloc(0), [1 as unknown as string], new Uint32Array(1))).not.toThrow();
+    expect(native.openTexts([k], new Uint32Array(1), Buffer.alloc(0), ['x'], new Uint32Array([99])).ends[0]).toBeLessThan(0);
+    // A key index past the keys given is not decided, never read out of bounds.
+    expect(native.openTexts([k], new Uint32Array([5]), Buffer.alloc(0), ['pce:v1:k1:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA'], new Uint32Array([10])).ends[0]).toBeLessThan(0);
   });
 });
 

@@ -22,6 +22,7 @@
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uchar.h>
@@ -33,10 +34,18 @@
 /* Batch results (ends[i]) for values the fast path does not decide: the caller takes its reference path. */
 #define NOT_HANDLED (-1)
 
+/*
+ * One context per key serves both directions: GCM runs the AES block cipher forwards either way, so
+ * the key schedule is the same, and every operation passes its direction with its IV.
+ */
 typedef struct {
-  EVP_CIPHER_CTX *enc;
-  EVP_CIPHER_CTX *dec;
+  EVP_CIPHER_CTX *ctx;
 } aead_key;
+
+/* Per Node environment (main thread, each worker): AES-256-GCM fetched once, not on every key set-up. */
+typedef struct {
+  EVP_CIPHER *gcm;
+} module_state;
 
 typedef struct {
   HMAC_CTX *ctx;
@@ -92,8 +101,7 @@ static void free_aead_key(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   aead_key *key = data;
-  EVP_CIPHER_CTX_free(key->enc); /* frees and cleanses the key schedule */
-  EVP_CIPHER_CTX_free(key->dec);
+  EVP_CIPHER_CTX_free(key->ctx); /* frees and cleanses the key schedule */
   OPENSSL_cleanse(key, sizeof *key);
   free(key);
 }
@@ -117,18 +125,15 @@ static napi_value aead_key_new(napi_env env, napi_callback_info info) {
   if (argc < 1 || !bytes_of(env, argv[0], &key_bytes, &key_len) || key_len != KEY_BYTES) {
     return type_error(env, "aeadKey expects 32 key bytes");
   }
+  module_state *state = NULL;
+  if (napi_get_instance_data(env, (void **)&state) != napi_ok || !state || !state->gcm) return type_error(env, "AES-256-GCM is not available");
   aead_key *key = calloc(1, sizeof *key);
   if (!key) return type_error(env, "out of memory");
-  key->enc = EVP_CIPHER_CTX_new();
-  key->dec = EVP_CIPHER_CTX_new();
-  const EVP_CIPHER *cipher = EVP_aes_256_gcm();
-  int ok = key->enc && key->dec &&
-           EVP_EncryptInit_ex(key->enc, cipher, NULL, NULL, NULL) == 1 &&
-           EVP_CIPHER_CTX_ctrl(key->enc, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, NULL) == 1 &&
-           EVP_EncryptInit_ex(key->enc, NULL, NULL, key_bytes, NULL) == 1 &&
-           EVP_DecryptInit_ex(key->dec, cipher, NULL, NULL, NULL) == 1 &&
-           EVP_CIPHER_CTX_ctrl(key->dec, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, NULL) == 1 &&
-           EVP_DecryptInit_ex(key->dec, NULL, NULL, key_bytes, NULL) == 1;
+  key->ctx = EVP_CIPHER_CTX_new();
+  int ok = key->ctx &&
+           EVP_CipherInit_ex2(key->ctx, state->gcm, NULL, NULL, 0, NULL) == 1 &&
+           EVP_CIPHER_CTX_ctrl(key->ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, NULL) == 1 &&
+           EVP_CipherInit_ex2(key->ctx, NULL, key_bytes, NULL, 0, NULL) == 1;
   if (!ok) {
     free_aead_key(env, key, NULL);
     napi_throw_error(env, NULL, "OpenSSL could not set up AES-256-GCM");
@@ -256,9 +261,9 @@ static napi_value seal(napi_env env, napi_callback_info info) {
   if (!aead_args_of(env, info, &a, &failed) || a.out_len != a.in_len + TAG_BYTES) {
     return failed ? NULL : type_error(env, "seal expects (aeadKey, 12-byte nonce, plaintext, aad, out of plaintext.length + 16 bytes)");
   }
-  if (!gcm_begin(a.key->enc, 1, a.nonce, a.aad, a.aad_len) || !gcm_body(a.key->enc, a.out, a.in, a.in_len) ||
-      EVP_EncryptFinal_ex(a.key->enc, a.out + a.in_len, &outl) != 1 ||
-      EVP_CIPHER_CTX_ctrl(a.key->enc, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, a.out + a.in_len) != 1) {
+  if (!gcm_begin(a.key->ctx, 1, a.nonce, a.aad, a.aad_len) || !gcm_body(a.key->ctx, a.out, a.in, a.in_len) ||
+      EVP_EncryptFinal_ex(a.key->ctx, a.out + a.in_len, &outl) != 1 ||
+      EVP_CIPHER_CTX_ctrl(a.key->ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, a.out + a.in_len) != 1) {
     napi_throw_error(env, NULL, "AES-256-GCM encryption failed");
     return NULL;
   }
@@ -278,7 +283,7 @@ static napi_value open_one(napi_env env, napi_callback_info info) {
   if (!aead_args_of(env, info, &a, &failed) || a.in_len < TAG_BYTES || a.out_len != a.in_len - TAG_BYTES) {
     return failed ? NULL : type_error(env, "open expects (aeadKey, 12-byte nonce, sealed of at least 16 bytes, aad, out of sealed.length - 16 bytes)");
   }
-  return boolean(env, gcm_open(a.key->dec, a.nonce, a.in, a.in_len, a.aad, a.aad_len, a.out));
+  return boolean(env, gcm_open(a.key->ctx, a.nonce, a.in, a.in_len, a.aad, a.aad_len, a.out));
 }
 
 /* NULL key and digest: restart from the keyed state set once in macKey. */
@@ -364,14 +369,23 @@ static long b64url_decode(const unsigned char *in, size_t len, unsigned char *ou
 }
 
 typedef struct {
-  char16_t *units; /* UTF-16 of the current value */
-  size_t units_cap;
-  unsigned char *text; /* its ASCII bytes */
+  char16_t *units;      /* UTF-16 of the current value */
+  unsigned char *text;  /* its ASCII bytes */
   unsigned char *sealed; /* its decoded nonce + ciphertext + tag */
-  size_t cap;           /* of text and sealed, in bytes */
+  unsigned char *aad;   /* its header bytes followed by the field binding */
+  size_t cap;           /* of units, text and sealed, in units or bytes */
+  size_t aad_cap;
 } scratch;
 
-static bool reserve(scratch *s, size_t units) {
+static bool reserve(scratch *s, size_t units, size_t aad_len) {
+  if (aad_len > s->aad_cap) {
+    size_t next = aad_len < 256 ? 256 : aad_len;
+    unsigned char *a = malloc(next);
+    if (!a) return false;
+    free(s->aad);
+    s->aad = a;
+    s->aad_cap = next;
+  }
   if (units <= s->cap) return true;
   size_t next = units < 256 ? 256 : units;
   char16_t *u = malloc(next * sizeof *u);
@@ -399,65 +413,85 @@ static void scratch_free(scratch *s) {
   free(s->units);
   free(s->text);
   free(s->sealed);
+  free(s->aad);
 }
 
 /*
- * Decrypts one envelope text whose nonce text starts at UTF-16 offset `start`:
- * `<16 base64url chars>:<base64url ciphertext+tag>` to the end of the text. Writes the plaintext
+ * Decrypts one envelope text `<header><16 base64url chars>:<base64url ciphertext+tag>`, whose
+ * header ends at UTF-16 offset `start`, under `key` with the associated data `<header><binding>`
+ * (what the envelope format binds: the header as stored, then Model.field). Writes the plaintext
  * at out (capacity out_cap) and returns its length, or NOT_HANDLED for anything unusual.
  */
-static long open_text(napi_env env, aead_key *key, napi_value text, size_t start, const unsigned char *aad, size_t aad_len,
+static long open_text(napi_env env, aead_key *key, napi_value text, size_t start, const unsigned char *binding, size_t binding_len,
                       unsigned char *out, size_t out_cap, scratch *s) {
   size_t len = 0;
   if (napi_get_value_string_utf16(env, text, NULL, 0, &len) != napi_ok) return NOT_HANDLED;
-  if (start > len || len - start < 16 + 1 || !reserve(s, len + 1)) return NOT_HANDLED;
+  if (start > len || len - start < 16 + 1 || binding_len > SIZE_MAX - start || !reserve(s, len + 1, start + binding_len)) return NOT_HANDLED;
   if (napi_get_value_string_utf16(env, text, s->units, len + 1, &len) != napi_ok) return NOT_HANDLED;
-  size_t body_text = len - start - 17;
   /* Narrow to bytes: any unit outside ASCII maps to a byte outside the base64url alphabet. */
-  for (size_t i = start; i < len; i++) s->text[i - start] = s->units[i] < 0x80 ? (unsigned char)s->units[i] : 0xff;
-  if (s->text[16] != ':') return NOT_HANDLED;
-  if (b64url_decode(s->text, 16, s->sealed) != NONCE_BYTES) return NOT_HANDLED;
-  long sealed_len = b64url_decode(s->text + 17, body_text, s->sealed + NONCE_BYTES);
+  for (size_t i = 0; i < len; i++) s->text[i] = s->units[i] < 0x80 ? (unsigned char)s->units[i] : 0xff;
+  /* The header is ASCII by construction (the caller parsed it); anything else is not decided here. */
+  for (size_t i = 0; i < start; i++) if (s->text[i] == 0xff) return NOT_HANDLED;
+  memcpy(s->aad, s->text, start);
+  if (binding_len > 0) memcpy(s->aad + start, binding, binding_len);
+  const unsigned char *body = s->text + start;
+  size_t body_text = len - start - 17;
+  if (body[16] != ':') return NOT_HANDLED;
+  if (b64url_decode(body, 16, s->sealed) != NONCE_BYTES) return NOT_HANDLED;
+  long sealed_len = b64url_decode(body + 17, body_text, s->sealed + NONCE_BYTES);
   if (sealed_len < TAG_BYTES || (size_t)sealed_len - TAG_BYTES > out_cap) return NOT_HANDLED;
-  if (!gcm_open(key->dec, s->sealed, s->sealed + NONCE_BYTES, (size_t)sealed_len, aad, aad_len, out)) return NOT_HANDLED;
+  if (!gcm_open(key->ctx, s->sealed, s->sealed + NONCE_BYTES, (size_t)sealed_len, s->aad, start + binding_len, out)) return NOT_HANDLED;
   return sealed_len - TAG_BYTES;
 }
 
+/* A typed array argument of the given kind with at least `count` entries. */
+static bool typed_of(napi_env env, napi_value v, napi_typedarray_type want, size_t count, void **data) {
+  bool is_typed = false;
+  napi_typedarray_type type;
+  size_t len = 0;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return false;
+  if (napi_get_typedarray_info(env, v, &type, &len, data, NULL, NULL) != napi_ok || type != want || len < count) return false;
+  return true;
+}
+
 /*
- * openTexts(key, aad, texts: string[], starts: Uint32Array, out: Uint8Array, ends: Int32Array):
- * decrypts every texts[i] (nonce text at starts[i]) into out, back to back; ends[i] is the end
- * offset of value i in out, or -1 when the value was not decided here (malformed, non-canonical,
- * failed authentication, or out full): the caller runs its reference path for those, so errors
- * are always raised by one implementation. Returns the number of values decrypted.
+ * openTexts(keys: aeadKey[], keyOf: Uint32Array, binding: Uint8Array, texts: string[],
+ * starts: Uint32Array, out: Uint8Array, ends: Int32Array): decrypts every texts[i] under
+ * keys[keyOf[i]], its header ending (and nonce text starting) at starts[i], into out, back to
+ * back; ends[i] is the end offset of value i in out, or -1 when the value was not decided here
+ * (malformed, non-canonical, failed authentication, or out full): the caller runs its reference
+ * path for those, so errors are always raised by one implementation. Per-value keys make a
+ * result whose rows are each under another person's key one call, like a field under one key.
+ * Returns the number of values decrypted.
  */
 static napi_value open_texts(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6], result;
-  aead_key *key;
-  const unsigned char *aad;
-  size_t aad_len, out_cap, starts_len, ends_len;
+  size_t argc = 7;
+  napi_value argv[7], result;
+  const unsigned char *binding;
+  size_t binding_len, out_cap;
   unsigned char *out;
-  uint32_t *starts, count;
+  uint32_t *starts, *key_of, count, key_count;
   int32_t *ends;
-  napi_typedarray_type type;
   bool is_array = false;
-  void *raw;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 6 || !unwrap(env, argv[0], &AEAD_TAG, (void **)&key) || !bytes_of(env, argv[1], &aad, &aad_len) ||
-      napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[2], &count) != napi_ok) {
-    return type_error(env, "openTexts expects (aeadKey, aad bytes, string[], Uint32Array, Uint8Array, Int32Array)");
+  if (argc < 7 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[0], &key_count) != napi_ok ||
+      !bytes_of(env, argv[2], &binding, &binding_len) || napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[3], &count) != napi_ok) {
+    return type_error(env, "openTexts expects (aeadKey[], Uint32Array, binding bytes, string[], Uint32Array, Uint8Array, Int32Array)");
   }
-  if (napi_get_typedarray_info(env, argv[3], &type, &starts_len, &raw, NULL, NULL) != napi_ok || type != napi_uint32_array ||
-      starts_len < count) {
-    return type_error(env, "openTexts: starts must be a Uint32Array with one entry per text");
+  if (!typed_of(env, argv[1], napi_uint32_array, count, (void **)&key_of)) return type_error(env, "openTexts: keyOf must be a Uint32Array with one entry per text");
+  if (!typed_of(env, argv[4], napi_uint32_array, count, (void **)&starts)) return type_error(env, "openTexts: starts must be a Uint32Array with one entry per text");
+  if (!bytes_of(env, argv[5], (const unsigned char **)&out, &out_cap)) return type_error(env, "openTexts: out must be a Uint8Array");
+  if (!typed_of(env, argv[6], napi_int32_array, count, (void **)&ends)) return type_error(env, "openTexts: ends must be an Int32Array with one entry per text");
+  aead_key **keys = calloc(key_count ? key_count : 1, sizeof *keys);
+  if (!keys) return type_error(env, "out of memory");
+  for (uint32_t k = 0; k < key_count; k++) {
+    napi_value handle;
+    if (napi_get_element(env, argv[0], k, &handle) != napi_ok || !unwrap(env, handle, &AEAD_TAG, (void **)&keys[k])) {
+      free(keys);
+      return type_error(env, "openTexts: keys must be aeadKey handles");
+    }
   }
-  starts = raw;
-  if (!bytes_of(env, argv[4], (const unsigned char **)&out, &out_cap)) return type_error(env, "openTexts: out must be a Uint8Array");
-  if (napi_get_typedarray_info(env, argv[5], &type, &ends_len, &raw, NULL, NULL) != napi_ok || type != napi_int32_array ||
-      ends_len < count) {
-    return type_error(env, "openTexts: ends must be an Int32Array with one entry per text");
-  }
-  ends = raw;
   scratch s = {0};
   size_t used = 0;
   uint32_t done = 0;
@@ -465,8 +499,8 @@ static napi_value open_texts(napi_env env, napi_callback_info info) {
     napi_value text;
     napi_valuetype vt;
     long n = NOT_HANDLED;
-    if (napi_get_element(env, argv[2], i, &text) == napi_ok && napi_typeof(env, text, &vt) == napi_ok && vt == napi_string) {
-      n = open_text(env, key, text, starts[i], aad, aad_len, out + used, out_cap - used, &s);
+    if (key_of[i] < key_count && napi_get_element(env, argv[3], i, &text) == napi_ok && napi_typeof(env, text, &vt) == napi_ok && vt == napi_string) {
+      n = open_text(env, keys[key_of[i]], text, starts[i], binding, binding_len, out + used, out_cap - used, &s);
     }
     if (n >= 0 && used + (size_t)n <= INT32_MAX) {
       used += (size_t)n;
@@ -477,11 +511,27 @@ static napi_value open_texts(napi_env env, napi_callback_info info) {
     }
   }
   scratch_free(&s);
+  free(keys);
   CHECK(env, napi_create_uint32(env, done, &result));
   return result;
 }
 
+static void free_state(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  module_state *state = data;
+  EVP_CIPHER_free(state->gcm);
+  free(state);
+}
+
 NAPI_MODULE_INIT() {
+  module_state *state = calloc(1, sizeof *state);
+  if (!state) return NULL;
+  state->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+  if (napi_set_instance_data(env, state, free_state, NULL) != napi_ok) {
+    free_state(env, state, NULL);
+    return NULL;
+  }
   napi_property_descriptor props[] = {
       {"aeadKey", NULL, aead_key_new, NULL, NULL, NULL, napi_default, NULL},
       {"macKey", NULL, mac_key_new, NULL, NULL, NULL, napi_default, NULL},
