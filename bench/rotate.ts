@@ -11,6 +11,8 @@
  *      1 HMAC, compare-and-set, checkpoint per batch), in a child process whose peak RSS is the
  *      migrator's own. It runs twice, on node:crypto (PCE_CRYPTO_BACKEND=node) and then on the
  *      native backend, the second rotating the same rows on to d3/i3, so both figures come from one run.
+ * BENCH_STATEMENTS=1 prints the time spent in each kind of statement; BENCH_CPU_PROF=<dir> writes a
+ * V8 CPU profile of the native run's migrator process there.
  * Durability is relaxed the same way for both (synchronous_commit off on PostgreSQL).
  */
 import { spawn } from 'node:child_process';
@@ -178,12 +180,26 @@ async function child(): Promise<void> {
   const batchSize = Number(arg('batch-size'));
   const concurrency = Number(arg('concurrency'));
   const threads = Number(arg('threads'));
-  const conn = await openConnection(url);
+  // BENCH_STATEMENTS=1: time every statement the migrator sends, summed by its first words (stderr).
+  const stats = new Map<string, { n: number; ms: number }>();
+  const timed = (c: SqlConnection): SqlConnection => {
+    if (!process.env.BENCH_STATEMENTS) return c;
+    const wrap = <F extends (sql: string, params?: readonly unknown[]) => Promise<unknown>>(f: F) =>
+      (async (sql: string, params?: readonly unknown[]) => {
+        const t = performance.now();
+        try { return await f.call(c, sql, params); } finally {
+          const k = sql.trim().split(/\s+/).slice(0, 3).join(' ').slice(0, 40);
+          const e = stats.get(k) ?? { n: 0, ms: 0 }; e.n++; e.ms += performance.now() - t; stats.set(k, e);
+        }
+      }) as unknown as F;
+    return Object.assign(Object.create(Object.getPrototypeOf(c)), c, { query: wrap(c.query), execute: wrap(c.execute) });
+  };
+  const conn = timed(await openConnection(url));
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const report = await rotate({
     connection: conn,
-    connect: () => openConnection(url),
+    connect: async () => timed(await openConnection(url)),
     concurrency,
     threads,
     schema: schemaFor(conn.dialect),
@@ -193,6 +209,7 @@ async function child(): Promise<void> {
   });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const cpu = process.cpuUsage(cpu0);
+  for (const [k, v] of [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) process.stderr.write(`  ${v.ms.toFixed(0).padStart(6)} ms ${String(v.n).padStart(5)}x ${k}\n`);
   await conn.close();
   process.stdout.write(
     `${JSON.stringify({
@@ -220,7 +237,8 @@ interface ChildResult {
 function runChild(url: string, batchSize: number, concurrency: number, threads: number, keys: Keys, step: number, backend: 'node' | 'native'): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const args = ['--child', '--url', url, '--batch-size', String(batchSize), '--concurrency', String(concurrency), '--threads', String(threads), '--step', String(step)];
-    const proc = spawn(process.execPath, ['--import', 'tsx', __filename, ...args], {
+    const prof = process.env.BENCH_CPU_PROF && backend === 'native' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+    const proc = spawn(process.execPath, [...prof, '--import', 'tsx', __filename, ...args], {
       env: { ...process.env, BENCH_KEYS: JSON.stringify(keys), PCE_CRYPTO_BACKEND: backend },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -98,22 +98,23 @@ export async function planBatch(target: ModelTarget, planner: BatchPlanner, rows
     todo.map((r) => r.typed ?? []),
   );
   const writes: RowWrite[] = [];
+  const columns = planColumns(target.fields);
   plans.forEach((plan, i) => {
     const row = todo[i]!;
     if (plan.failures.length > 0) {
       const key = describeKey(target.primaryKey, row.key);
       failed.set(encodeKey(row.key), plan.failures.map((f) => ({ ...f, model: target.model, key })));
     } else if (plan.next) {
-      writes.push(rowWrite(target, row, plan.next));
+      writes.push(rowWrite(target, columns, row, plan.next));
     }
   });
   return writes;
 }
 
 /** Old and new text per column, in {@link planColumns} order. */
-function rowWrite(target: ModelTarget, row: StoredRow, next: ReadonlyArray<string | null>): RowWrite {
+function rowWrite(target: ModelTarget, columns: readonly string[], row: StoredRow, next: ReadonlyArray<string | null>): RowWrite {
   const old = storedCells(target.fields, row);
-  return { key: row.key, columns: planColumns(target.fields).map((c, j) => [c, old[j]!, next[j]!] as const) };
+  return { key: row.key, columns: columns.map((c, j) => [c, old[j]!, next[j]!] as const) };
 }
 
 /**

@@ -283,9 +283,14 @@ export async function updateRows(
   const p = new Params(conn);
   const set = columns.map((c, j) => `${conn.quote(c)} = ${cleared[j] ? 'NULL' : `${v}.n${j}`}`);
   const keyMatch = target.keyColumns.map((c, i) => `${t}.${conn.quote(c)} = ${v}.k${i}`);
-  const cellsOf = (j: number) => [...(guards[j] ? ['o'] : []), ...(cleared[j] ? [] : ['n'])];
-  const names = [...target.keyColumns.map((_, i) => `k${i}`), ...columns.flatMap((_, j) => cellsOf(j).map((c) => `${c}${j}`))];
-  const cells = (r: RowWrite): unknown[] => [...r.key, ...r.columns.flatMap(([, o, x], j) => cellsOf(j).map((c) => (c === 'o' ? o : x)))];
+  // Per column: its old text when guarded, its new text unless cleared; decided once, not per row.
+  const picks = columns.flatMap((_, j) => [...(guards[j] ? [{ j, old: true }] : []), ...(cleared[j] ? [] : [{ j, old: false }])]);
+  const names = [...target.keyColumns.map((_, i) => `k${i}`), ...picks.map(({ j, old }) => `${old ? 'o' : 'n'}${j}`)];
+  const cells = (r: RowWrite): unknown[] => {
+    const out: unknown[] = r.key.slice();
+    for (const { j, old } of picks) out.push(r.columns[j]![old ? 1 : 2]);
+    return out;
+  };
   const current = (c: string) => {
     const type = typedTypes.get(c);
     return type ? typedText(conn, `${t}.${conn.quote(c)}`, type) : `${t}.${conn.quote(c)}`;
@@ -294,8 +299,10 @@ export async function updateRows(
   if (conn.dialect === 'postgres') {
     // One array parameter per column: the statement text and parameter count do not grow with the batch.
     const types = [...keyTypes, ...names.slice(keyTypes.length).map(() => 'text')];
-    const matrix = rows.map(cells);
-    const arrays = names.map((_, i) => `${p.add(matrix.map((r) => r[i]))}::${types[i]}[]`);
+    // Column-wise straight from the rows: no per-row cell arrays to transpose.
+    const keyCount = target.keyColumns.length;
+    const column = (i: number) => (i < keyCount ? rows.map((r) => r.key[i]) : rows.map((r) => r.columns[picks[i - keyCount]!.j]![picks[i - keyCount]!.old ? 1 : 2]));
+    const arrays = names.map((_, i) => `${p.add(column(i))}::${types[i]}[]`);
     const sql =
       `UPDATE ${conn.quote(target.table)} AS ${t} SET ${set.join(', ')} ` +
       `FROM unnest(${arrays.join(', ')}) AS ${v}(${names.join(', ')}) ` +
