@@ -25,6 +25,13 @@ export interface CryptoBackend {
   open(key: KeyObject, nonce: Buffer, sealed: Buffer, aad: Buffer): Buffer | undefined;
   hmac(key: KeyObject, data: Buffer): Buffer;
   /**
+   * Optional: `seal` and the stored text at once, `<header><base64url nonce>:<base64url sealed>`
+   * (the envelope of codec/envelope.ts), where building the text natively saves its own cost.
+   */
+  sealText?(key: KeyObject, nonce: Buffer, plaintext: Buffer, aad: Buffer, header: string): string;
+  /** Optional: `hmac` and a blind index's text at once, `<prefix><base64url MAC>`. */
+  hmacText?(key: KeyObject, data: Buffer, prefix: string): string;
+  /**
    * Optional batch path: decrypts many envelope texts in one call, `texts[i]` under
    * `keys[keyOf[i]]`, parsing the base64url itself. `nonceStarts[i]` is where the header of
    * `texts[i]` ends (the nonce text begins); the associated data is that header text followed by

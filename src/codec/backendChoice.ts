@@ -19,6 +19,8 @@ function nativeBackend(crypto: NativeCrypto): CryptoBackend {
     seal: (key, nonce, plaintext, aad) => crypto.seal(key, nonce, plaintext, aad),
     open: (key, nonce, sealed, aad) => crypto.open(key, nonce, sealed, aad),
     hmac: (key, data) => crypto.hmac(key, data),
+    sealText: (key, nonce, plaintext, aad, header) => crypto.sealText(key, nonce, plaintext, aad, header),
+    hmacText: (key, data, prefix) => crypto.hmacText(key, data, prefix),
     openTexts: (keys, keyOf, binding, texts, nonceStarts) => crypto.openTexts(keys, keyOf, binding, texts, nonceStarts),
   };
 }

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { formatBlindIndex, type BlindIndex } from '../crypto/blindIndex';
-import { headerFor, parseCiphertext, parseHeader, type Ciphertext, type EnvelopeHeader } from '../crypto/ciphertext';
+import { headerFor, parseCiphertext, parseHeader, type Ciphertext, type EnvelopeHeader, type KeyScope } from '../crypto/ciphertext';
+import type { FieldIndexKey } from '../keys/keyring';
 import { normalize } from '../crypto/normalize';
 import { DecryptionError, EncryptionError, type DecryptionFailure } from '../errors';
 import type { EncryptedFieldSpec } from '../schema';
@@ -42,6 +43,7 @@ export class FieldCodec {
   readonly subjectKeyed: boolean;
   private readonly erasedAsNull: boolean;
   private readonly aad = new Map<string, Buffer>();
+  private readonly sealing = new Map<string, { header: EnvelopeHeader; aad: Buffer }>();
   /** `Model.field` in UTF-8: the part of every value's associated data after its header. */
   private readonly bindingBytes: Buffer;
   private readonly encoding: ValueEncoding;
@@ -93,8 +95,22 @@ export class FieldCodec {
     const plaintext = this.checked(() => this.encoding.encode(value));
     if (plaintext === undefined) throw new EncryptionError(this.model, this.field, `expected ${this.encoding.expects}, got ${describeType(value)}`);
     const key = keys.forWrite();
-    const header = headerFor(this.encoding.type, key.scope, key.id);
-    return sealValue(this.backend, header, key.key, plaintext, this.aadFor(header));
+    const { header, aad } = this.sealingFor(key.scope, key.id);
+    return sealValue(this.backend, header, key.key, plaintext, aad);
+  }
+
+  /** The header and associated data new values under a key get; kept per shared key id (the field's type fixes the rest). */
+  private sealingFor(scope: KeyScope, keyId: string): { header: EnvelopeHeader; aad: Buffer } {
+    if (scope === 'subject') {
+      const header = headerFor(this.encoding.type, scope, keyId);
+      return { header, aad: associatedData(header, this.binding) };
+    }
+    let sealing = this.sealing.get(keyId);
+    if (!sealing) {
+      const header = headerFor(this.encoding.type, scope, keyId);
+      this.sealing.set(keyId, (sealing = { header, aad: associatedData(header, this.binding) }));
+    }
+    return sealing;
   }
 
   /**
@@ -224,13 +240,18 @@ export class FieldCodec {
   /** The blind index to store for a value (primary index key). */
   indexForWrite(value: unknown): BlindIndex {
     const primary = this.keys.indexKeys(this.binding)[0]!;
-    return formatBlindIndex(primary.id, this.backend.hmac(primary.key, Buffer.from(this.canonical(value, 'the value'), 'utf8')));
+    return this.blindIndex(primary, Buffer.from(this.canonical(value, 'the value'), 'utf8'));
+  }
+
+  private blindIndex(key: FieldIndexKey, data: Buffer): BlindIndex {
+    const { hmacText } = this.backend;
+    return hmacText ? (hmacText.call(this.backend, key.key, data, `${key.id}:`) as BlindIndex) : formatBlindIndex(key.id, this.backend.hmac(key.key, data));
   }
 
   /** Every blind index the value may be stored under: one per index key, primary first. */
   indexesForLookup(value: unknown): BlindIndex[] {
     const data = Buffer.from(this.canonical(value, 'lookup value'), 'utf8');
-    const hashes = this.keys.indexKeys(this.binding).map((k) => formatBlindIndex(k.id, this.backend.hmac(k.key, data)));
+    const hashes = this.keys.indexKeys(this.binding).map((k) => this.blindIndex(k, data));
     // While converting from prisma-field-encryption, rows not yet converted still hold its hash of the raw text.
     const old = this.spec.legacy ? pfeLookupHash(this.spec.legacy, this.legacyKeys, this.encoding.canonical(value)!) : undefined;
     if (old !== undefined) hashes.push(old as BlindIndex);

@@ -13,6 +13,8 @@ interface NativeModule {
   seal(key: AeadHandle, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array): void;
   open(key: AeadHandle, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array, out: Uint8Array): boolean;
   hmac(key: MacHandle, data: Uint8Array, out: Uint8Array): void;
+  sealText(key: AeadHandle, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, header: string): string;
+  hmacText(key: MacHandle, data: Uint8Array, prefix: string): string;
   openTexts(keys: readonly AeadHandle[], keyOf: Uint32Array, binding: Uint8Array, texts: readonly string[], starts: Uint32Array, out: Uint8Array, ends: Int32Array): number;
 }
 
@@ -74,12 +76,25 @@ export class NativeCrypto {
     return this.native.open(this.aead(key), nonce, sealed, aad, out) ? out : undefined;
   }
 
+  /** `<header><base64url nonce>:<base64url ciphertext+tag>`: {@link seal} and the envelope's text in one native call. */
+  sealText(key: KeyObject, nonce: Buffer, plaintext: Buffer, aad: Buffer, header: string): string {
+    return this.native.sealText(this.aead(key), nonce, plaintext, aad, header);
+  }
+
+  private mac(key: KeyObject): MacHandle {
+    return this.handle(this.macKeys, key, (bytes) => this.native.macKey(bytes));
+  }
+
   /** HMAC-SHA-256 (32 bytes). */
   hmac(key: KeyObject, data: Buffer): Buffer {
-    const handle = this.handle(this.macKeys, key, (bytes) => this.native.macKey(bytes));
     const out = Buffer.allocUnsafe(MAC_BYTES);
-    this.native.hmac(handle, data, out);
+    this.native.hmac(this.mac(key), data, out);
     return out;
+  }
+
+  /** `<prefix><base64url HMAC-SHA-256>`: {@link hmac} and a blind index's text in one native call. */
+  hmacText(key: KeyObject, data: Buffer, prefix: string): string {
+    return this.native.hmacText(this.mac(key), data, prefix);
   }
 
   /**

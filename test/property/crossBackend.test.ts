@@ -76,6 +76,28 @@ describeNative('native crypto backend matches node:crypto', () => {
     );
   });
 
+  test('sealText and hmacText give exactly the envelope and blind index text built from node:crypto output', () => {
+    const header = fc.stringMatching(/^[A-Za-z0-9_:-]{0,100}$/);
+    fc.assert(
+      fc.property(key, nonce, value, aad, header, (k, n, v, a, h) => {
+        expect(native.sealText(k, n, v, a, h)).toBe(`${h}${n.toString('base64url')}:${ref.seal(k, n, v, a).toString('base64url')}`);
+        expect(native.hmacText(k, v, h)).toBe(`${h}${ref.hmac(k, v).toString('base64url')}`);
+      }),
+      { numRuns: 300 },
+    );
+    // Every length class of the base64url tail (0, 1 and 2 bytes left over), around the stack/heap switch too.
+    const k = createSecretKey(randomBytes(32));
+    for (const len of [0, 1, 2, 3, 1006, 1007, 1008, 1009, 4096]) {
+      const n = randomBytes(12);
+      const v = randomBytes(len);
+      expect(native.sealText(k, n, v, Buffer.alloc(0), 'pce:v1:k:')).toBe(`pce:v1:k:${n.toString('base64url')}:${ref.seal(k, n, v, Buffer.alloc(0)).toString('base64url')}`);
+    }
+    // Headers are ASCII and short; anything else is refused, never truncated.
+    expect(() => native.sealText(k, randomBytes(12), Buffer.alloc(1), Buffer.alloc(0), 'p\u00e9:')).toThrow(/sealText expects/);
+    expect(() => native.sealText(k, randomBytes(12), Buffer.alloc(1), Buffer.alloc(0), 'x'.repeat(128))).toThrow(/sealText expects/);
+    expect(() => native.hmacText(k, Buffer.alloc(1), 'x'.repeat(128))).toThrow(/hmacText expects/);
+  });
+
   test('every length from 0 to 4 KiB, and exactly 64 KiB, round-trips identically', () => {
     const k = createSecretKey(randomBytes(32));
     const n = randomBytes(12);

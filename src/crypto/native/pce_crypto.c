@@ -312,6 +312,115 @@ static napi_value hmac(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
+/* ---- stored text built here: envelope and blind index ------------------------------------- */
+
+static const char B64URL_ALPHABET[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Unpadded base64url of len bytes: exactly ceil(4 * len / 3) characters. */
+static size_t b64url_length(size_t len) { return len / 3 * 4 + (len % 3 == 0 ? 0 : len % 3 + 1); }
+
+static size_t b64url_encode(const unsigned char *in, size_t len, char *out) {
+  size_t o = 0, i = 0;
+  for (; i + 3 <= len; i += 3) {
+    unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+    out[o++] = B64URL_ALPHABET[v >> 18 & 63];
+    out[o++] = B64URL_ALPHABET[v >> 12 & 63];
+    out[o++] = B64URL_ALPHABET[v >> 6 & 63];
+    out[o++] = B64URL_ALPHABET[v & 63];
+  }
+  if (len - i == 1) {
+    unsigned v = (unsigned)in[i] << 16;
+    out[o++] = B64URL_ALPHABET[v >> 18 & 63];
+    out[o++] = B64URL_ALPHABET[v >> 12 & 63];
+  } else if (len - i == 2) {
+    unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
+    out[o++] = B64URL_ALPHABET[v >> 18 & 63];
+    out[o++] = B64URL_ALPHABET[v >> 12 & 63];
+    out[o++] = B64URL_ALPHABET[v >> 6 & 63];
+  }
+  return o;
+}
+
+/* A short ASCII string argument (a header or key id prefix) into buf; false when it is not one. */
+static bool prefix_of(napi_env env, napi_value v, char *buf, size_t cap, size_t *len) {
+  napi_valuetype vt;
+  if (napi_typeof(env, v, &vt) != napi_ok || vt != napi_string) return false;
+  if (napi_get_value_string_latin1(env, v, NULL, 0, len) != napi_ok || *len >= cap) return false;
+  if (napi_get_value_string_latin1(env, v, buf, cap, len) != napi_ok) return false;
+  for (size_t i = 0; i < *len; i++) if ((unsigned char)buf[i] >= 0x80) return false;
+  return true;
+}
+
+#define PREFIX_CAP 128
+/* Values up to this size are sealed and encoded on the stack; longer ones in heap buffers. */
+#define STACK_BYTES 1024
+
+/*
+ * sealText(key, nonce: 12 bytes, plaintext, aad, header: string): the stored envelope text
+ * `<header><base64url nonce>:<base64url ciphertext+tag>`, built here rather than in JavaScript
+ * (two base64url conversions and a concatenation cost about as much as the AES-GCM of a short
+ * value). The buffers hold only ciphertext, which is public.
+ */
+static napi_value seal_text(napi_env env, napi_callback_info info) {
+  size_t argc = 5, nonce_len = 0, pt_len = 0, aad_len = 0, prefix_len = 0;
+  napi_value argv[5], result;
+  aead_key *key;
+  const unsigned char *nonce, *pt, *aad;
+  char prefix[PREFIX_CAP];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5 || !unwrap(env, argv[0], &AEAD_TAG, (void **)&key) || !bytes_of(env, argv[1], &nonce, &nonce_len) || nonce_len != NONCE_BYTES ||
+      !bytes_of(env, argv[2], &pt, &pt_len) || !bytes_of(env, argv[3], &aad, &aad_len) || !prefix_of(env, argv[4], prefix, sizeof prefix, &prefix_len) ||
+      pt_len > (size_t)INT_MAX - TAG_BYTES) {
+    return type_error(env, "sealText expects (aeadKey, 12-byte nonce, plaintext, aad, ASCII header of under 128 characters)");
+  }
+  size_t sealed_len = pt_len + TAG_BYTES;
+  size_t text_len = prefix_len + 16 + 1 + b64url_length(sealed_len);
+  unsigned char sealed_stack[STACK_BYTES];
+  char text_stack[STACK_BYTES * 2];
+  unsigned char *sealed = sealed_len <= sizeof sealed_stack ? sealed_stack : malloc(sealed_len);
+  char *text = text_len <= sizeof text_stack ? text_stack : malloc(text_len);
+  napi_value out = NULL;
+  int outl = 0;
+  if (!sealed || !text) {
+    napi_throw_error(env, NULL, "out of memory");
+  } else if (!gcm_begin(key->ctx, 1, nonce, aad, aad_len) || !gcm_body(key->ctx, sealed, pt, pt_len) ||
+             EVP_EncryptFinal_ex(key->ctx, sealed + pt_len, &outl) != 1 ||
+             EVP_CIPHER_CTX_ctrl(key->ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, sealed + pt_len) != 1) {
+    napi_throw_error(env, NULL, "AES-256-GCM encryption failed");
+  } else {
+    memcpy(text, prefix, prefix_len);
+    size_t o = prefix_len + b64url_encode(nonce, NONCE_BYTES, text + prefix_len);
+    text[o++] = ':';
+    o += b64url_encode(sealed, sealed_len, text + o);
+    if (napi_create_string_latin1(env, text, o, &result) == napi_ok) out = result;
+    else throw_last(env);
+  }
+  if (sealed && sealed != sealed_stack) free(sealed);
+  if (text && text != text_stack) free(text);
+  return out;
+}
+
+/* hmacText(key, data, prefix: string): the stored blind index text `<prefix><base64url HMAC-SHA-256>`. */
+static napi_value hmac_text(napi_env env, napi_callback_info info) {
+  size_t argc = 3, len = 0, prefix_len = 0;
+  napi_value argv[3], result;
+  mac_key *key;
+  const unsigned char *data;
+  char text[PREFIX_CAP + 44];
+  unsigned char mac[MAC_BYTES];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || !unwrap(env, argv[0], &MAC_TAG, (void **)&key) || !bytes_of(env, argv[1], &data, &len) || !prefix_of(env, argv[2], text, PREFIX_CAP, &prefix_len)) {
+    return type_error(env, "hmacText expects (macKey, data, ASCII prefix of under 128 characters)");
+  }
+  if (!mac_into(key->ctx, data, len, mac)) {
+    napi_throw_error(env, NULL, "HMAC-SHA-256 failed");
+    return NULL;
+  }
+  size_t o = prefix_len + b64url_encode(mac, MAC_BYTES, text + prefix_len);
+  CHECK(env, napi_create_string_latin1(env, text, o, &result));
+  return result;
+}
+
 /* ---- batch decryption of envelope text ---------------------------------------------------- */
 
 /* base64url alphabet value of each byte, 64 for anything outside it (constant: no init race between threads). */
@@ -539,6 +648,8 @@ NAPI_MODULE_INIT() {
       {"open", NULL, open_one, NULL, NULL, NULL, napi_default, NULL},
       {"hmac", NULL, hmac, NULL, NULL, NULL, napi_default, NULL},
       {"openTexts", NULL, open_texts, NULL, NULL, NULL, napi_default, NULL},
+      {"sealText", NULL, seal_text, NULL, NULL, NULL, napi_default, NULL},
+      {"hmacText", NULL, hmac_text, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;
