@@ -40,6 +40,8 @@ export interface CryptoBackend {
    * are raised in one place for every backend.
    */
   openTexts?(keys: readonly KeyObject[], keyOf: Uint32Array, binding: Buffer, texts: readonly string[], nonceStarts: Uint32Array): OpenedTexts;
+  /** Optional: `openTexts` of one value, its plaintext or `undefined` when not decided. */
+  openText?(key: KeyObject, binding: Buffer, text: string, nonceStart: number): Buffer | undefined;
 }
 
 /** node:crypto: available everywhere, the reference every other backend must match. */

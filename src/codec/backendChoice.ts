@@ -22,6 +22,7 @@ function nativeBackend(crypto: NativeCrypto): CryptoBackend {
     sealText: (key, nonce, plaintext, aad, header) => crypto.sealText(key, nonce, plaintext, aad, header),
     hmacText: (key, data, prefix) => crypto.hmacText(key, data, prefix),
     openTexts: (keys, keyOf, binding, texts, nonceStarts) => crypto.openTexts(keys, keyOf, binding, texts, nonceStarts),
+    openText: (key, binding, text, nonceStart) => crypto.openText(key, binding, text, nonceStart),
   };
 }
 

@@ -117,11 +117,19 @@ export class FieldCodec {
    * Decrypts a stored value into the field's type (a string, Date, number, ...), honouring the
    * read mode for legacy plaintext. A typed field's legacy plaintext sits in the typed column,
    * never in its storage column, so text there without the prefix is never passed through.
-   * With a batch backend this is a batch of one (parsing in native code costs less than in
-   * JavaScript); what it does not decide takes the reference path, so errors are the same.
+   * A backend that parses envelope text itself (native) gets the whole text (parsing in native
+   * code costs less than in JavaScript); what it does not decide takes the reference path, so
+   * errors are the same.
    */
   decrypt(stored: string, keys: KeyChoice = this.keys): unknown {
-    return this.backend.openTexts ? this.decryptMany([stored], keys)[0] : this.decryptOne(stored, keys);
+    const { openText } = this.backend;
+    if (!openText) return this.decryptOne(stored, keys);
+    const parsed = parseHeader(stored);
+    if (parsed.kind !== 'header') return this.decryptOne(stored, keys);
+    const key = keys.forRead(parsed.header.scope, parsed.header.keyId);
+    if (typeof key === 'string' || parsed.header.type !== this.encoding.type) return this.decryptOne(stored, keys);
+    const plaintext = openText.call(this.backend, key.key, this.bindingBytes, stored, parsed.nonceStart);
+    return plaintext === undefined ? this.decryptOne(stored, keys) : this.encoding.decode(plaintext);
   }
 
   /** The reference path for one value: every typed error is raised here, whatever the backend. */

@@ -41,6 +41,9 @@ export class NativeCrypto {
   private readonly aeadKeys = new WeakMap<KeyObject, AeadHandle>();
   private readonly macKeys = new WeakMap<KeyObject, MacHandle>();
 
+  /** {@link openText}'s arguments, reused: calls are synchronous and a module instance serves one thread. */
+  private readonly one = { keyOf: new Uint32Array(1), starts: new Uint32Array(1), ends: new Int32Array(1) };
+
   constructor(private readonly native: NativeModule) {}
 
   private handle<H>(cache: WeakMap<KeyObject, H>, key: KeyObject, make: (bytes: Buffer) => H): H {
@@ -126,6 +129,15 @@ export class NativeCrypto {
       ends,
     );
     return { out, ends };
+  }
+
+  /** One envelope text, as {@link openTexts} of one: its plaintext, or `undefined` when not decided here. */
+  openText(key: KeyObject, binding: Buffer, text: string, start: number): Buffer | undefined {
+    const { keyOf, starts, ends } = this.one;
+    const out = Buffer.allocUnsafe(Math.ceil((Math.max(0, text.length - start - NONCE_FIELD) * 3) / 4));
+    starts[0] = start;
+    this.native.openTexts([this.aead(key)], keyOf, binding, [text], starts, out, ends);
+    return ends[0]! < 0 ? undefined : out.subarray(0, ends[0]);
   }
 }
 

@@ -484,19 +484,32 @@ typedef struct {
   unsigned char *aad;   /* its header bytes followed by the field binding */
   size_t cap;           /* of units, text and sealed, in units or bytes */
   size_t aad_cap;
+  bool heap, aad_heap;  /* false while the buffers are the caller's stack storage */
 } scratch;
+
+/* Stack storage for the scratch buffers: values of up to this many characters need no malloc. */
+#define SCRATCH_STACK 512
+typedef struct {
+  char16_t units[SCRATCH_STACK];
+  unsigned char text[SCRATCH_STACK], sealed[SCRATCH_STACK], aad[SCRATCH_STACK];
+} scratch_stack;
+
+static scratch scratch_on(scratch_stack *st) {
+  scratch s = {st->units, st->text, st->sealed, st->aad, SCRATCH_STACK, SCRATCH_STACK, false, false};
+  return s;
+}
 
 static bool reserve(scratch *s, size_t units, size_t aad_len) {
   if (aad_len > s->aad_cap) {
-    size_t next = aad_len < 256 ? 256 : aad_len;
-    unsigned char *a = malloc(next);
+    unsigned char *a = malloc(aad_len);
     if (!a) return false;
-    free(s->aad);
+    if (s->aad_heap) free(s->aad);
     s->aad = a;
-    s->aad_cap = next;
+    s->aad_cap = aad_len;
+    s->aad_heap = true;
   }
   if (units <= s->cap) return true;
-  size_t next = units < 256 ? 256 : units;
+  size_t next = units;
   char16_t *u = malloc(next * sizeof *u);
   unsigned char *t = malloc(next), *d = malloc(next);
   if (!u || !t || !d) {
@@ -506,23 +519,26 @@ static bool reserve(scratch *s, size_t units, size_t aad_len) {
     return false;
   }
   /* Envelope text is public (it is what the database stores); only plaintext needs wiping, and it never lands here. */
-  free(s->units);
-  free(s->text);
-  if (s->sealed) OPENSSL_cleanse(s->sealed, s->cap);
-  free(s->sealed);
+  if (s->heap) {
+    free(s->units);
+    free(s->text);
+    free(s->sealed);
+  }
   s->units = u;
   s->text = t;
   s->sealed = d;
   s->cap = next;
+  s->heap = true;
   return true;
 }
 
 static void scratch_free(scratch *s) {
-  if (s->sealed) OPENSSL_cleanse(s->sealed, s->cap);
-  free(s->units);
-  free(s->text);
-  free(s->sealed);
-  free(s->aad);
+  if (s->heap) {
+    free(s->units);
+    free(s->text);
+    free(s->sealed);
+  }
+  if (s->aad_heap) free(s->aad);
 }
 
 /*
@@ -601,7 +617,8 @@ static napi_value open_texts(napi_env env, napi_callback_info info) {
       return type_error(env, "openTexts: keys must be aeadKey handles");
     }
   }
-  scratch s = {0};
+  scratch_stack stack;
+  scratch s = scratch_on(&stack);
   size_t used = 0;
   uint32_t done = 0;
   for (uint32_t i = 0; i < count; i++) {
