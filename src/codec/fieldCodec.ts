@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { formatBlindIndex, type BlindIndex } from '../crypto/blindIndex';
-import { headerFor, parseCiphertext, parseHeader, type Ciphertext, type EnvelopeHeader, type KeyScope } from '../crypto/ciphertext';
+import { headerFor, parseCiphertext, parseHeader, subjectHeaderPrefix, type Ciphertext, type EnvelopeHeader, type KeyScope } from '../crypto/ciphertext';
 import type { FieldIndexKey } from '../keys/keyring';
 import { normalize } from '../crypto/normalize';
 import { DecryptionError, EncryptionError, type DecryptionFailure } from '../errors';
@@ -46,6 +46,8 @@ export class FieldCodec {
   private readonly sealing = new Map<string, { header: EnvelopeHeader; aad: Buffer }>();
   /** `Model.field` in UTF-8: the part of every value's associated data after its header. */
   private readonly bindingBytes: Buffer;
+  /** `pce:v2:<this type>:s:`: how every value of this field under a subject key begins. */
+  private readonly subjectPrefix: string;
   private readonly encoding: ValueEncoding;
   private readonly keys: KeyChoice;
   private readonly backend: CryptoBackend;
@@ -65,6 +67,7 @@ export class FieldCodec {
     this.indexField = spec.index;
     this.storageField = spec.storage;
     this.encoding = encodingFor(spec.type ?? 'String', spec.column);
+    this.subjectPrefix = subjectHeaderPrefix(this.encoding.type);
     this.subjectKeyed = opts.subjectKeyed ?? false;
     this.erasedAsNull = opts.erasedAsNull ?? false;
     // A subject-keyed field without per-row keys can read shared-key values but never writes.
@@ -176,6 +179,7 @@ export class FieldCodec {
     const starts = new Uint32Array(stored.length);
     // Header text -> index into `chosen`, or -1 when its values take the reference path (no usable key, another type).
     const slots = new Map<string, number>();
+    const bySubjectKey = new Map<string, number>();
     const chosen: KeyObject[] = [];
     let last: { text: string; slot: number } | undefined;
     for (let i = 0; i < stored.length; i++) {
@@ -186,6 +190,20 @@ export class FieldCodec {
       if (last && value.startsWith(last.text)) {
         ({ slot } = last);
         start = last.text.length;
+      } else if (value.startsWith(this.subjectPrefix)) {
+        // Under subject keys every row has its own header: found by key id alone, without a full
+        // parse. A key id the result's keys do not hold (or a damaged header) takes the reference
+        // path, which classifies it exactly as parseHeader would.
+        const end = value.indexOf(':', this.subjectPrefix.length);
+        const keyId = end < 0 ? '' : value.slice(this.subjectPrefix.length, end);
+        let known = bySubjectKey.get(keyId);
+        if (known === undefined) {
+          const key = end < 0 ? 'unknown-key' : keys.forRead('subject', keyId);
+          known = typeof key === 'string' ? -1 : chosen.push(key.key) - 1;
+          bySubjectKey.set(keyId, known);
+        }
+        slot = known;
+        start = end + 1;
       } else {
         const parsed = parseHeader(value);
         if (parsed.kind !== 'header') {

@@ -121,6 +121,11 @@ export function headerText(header: EnvelopeHeader): string {
   return `${V2_PREFIX}${TYPE_TAGS[header.type]}:${SCOPE_TAGS[header.scope]}:${header.keyId}:`;
 }
 
+/** How every envelope of `type` under a subject key begins, up to its key id: `pce:v2:<type>:s:`. */
+export function subjectHeaderPrefix(type: ValueType): string {
+  return `${V2_PREFIX}${TYPE_TAGS[type]}:${SCOPE_TAGS.subject}:`;
+}
+
 export function formatCiphertext(header: EnvelopeHeader, nonce: Buffer, sealed: Buffer): Ciphertext {
   return `${headerText(header)}${nonce.toString('base64url')}:${sealed.toString('base64url')}` as Ciphertext;
 }

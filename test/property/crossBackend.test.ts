@@ -8,6 +8,7 @@ import type { EncryptedFieldSpec } from '../../src/schema';
 import { randomKey, testKeyring } from '../support/keys';
 import { encryptedFields } from '../../generated/postgres/encryption';
 import type { CryptoBackend } from '../../src/codec/backend';
+import { subjectKeys, type ChosenKey, type LoadedSubjectKey } from '../../src/codec/keyChoice';
 import { TYPED_FIELDS, typedArbitraries } from './typedArbitraries';
 
 /**
@@ -255,6 +256,39 @@ describeNative('FieldCodec on the native backend matches node:crypto', () => {
         for (const v of values) expect(outcome(() => native.decrypt(v))).toEqual(outcome(() => node.decrypt(v)));
         if ('value' in each) expect(many).toEqual(each);
         else expect('error' in many && values.some((v) => outcome(() => node.decrypt(v)).error === many.error)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test.each([false, true])('subject-keyed values, one key per row: decryptMany on native equals decrypt on node (erasedAsNull %s), unknown, erased and damaged ones included', (erasedAsNull) => {
+    const subjectKey = (id: string) => ({ scope: 'subject' as const, id, key: createSecretKey(randomBytes(32)) });
+    const live = Array.from({ length: 6 }, (_, i) => subjectKey(`subj-${i}`));
+    const erased = subjectKey('erased-1');
+    const gone = subjectKey('not-loaded');
+    const loaded = new Map<string, LoadedSubjectKey>([...live.map((k) => [k.id, k] as const), [erased.id, 'subject-erased']]);
+    const read = subjectKeys(keyring, { loaded });
+    const make = (backend: CryptoBackend) => new FieldCodec('Person', 'note', { readMode: 'strict' }, keyring, { backend, subjectKeyed: true, erasedAsNull });
+    const node = make(backendNamed('node'));
+    const native = make(backendNamed('native'));
+    const under = (k: ChosenKey, v: string) => node.encrypt(v, subjectKeys(keyring, { write: k })) as string;
+    const stored = fc.oneof(
+      fc.tuple(fc.nat(live.length - 1), fc.string({ maxLength: 40 })).map(([i, v]) => under(live[i]!, v)),
+      fc.string({ maxLength: 40 }).map((v) => under(erased, v)),
+      fc.string({ maxLength: 40 }).map((v) => under(gone, v)),
+      fc.string({ maxLength: 40 }).map((v) => `${under(live[0]!, v).slice(0, -2)}AA`),
+      fc.string({ maxLength: 40 }).map((v) => under(live[1]!, v).replace('subj-1', 'subj-2')),
+      // A shared-key value in a subject model (written before the model had a subject).
+      fc.string({ maxLength: 40 }).map((v) => under({ scope: 'shared', id: 'd1', key: keyring.dataKey('d1')!.key }, v)),
+      fc.constantFrom('pce:v2:s:s:', 'pce:v2:s:s:no-colon-after', 'pce:v2:s:s:bad id:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA', 'pce:v2:s:s::AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA'),
+    );
+    fc.assert(
+      fc.property(fc.array(stored, { maxLength: 12 }), (values) => {
+        for (const v of values) expect(outcome(() => native.decrypt(v, read))).toEqual(outcome(() => node.decrypt(v, read)));
+        const each = outcome(() => values.map((v) => node.decrypt(v, read)));
+        const many = outcome(() => native.decryptMany(values, read));
+        if ('value' in each) expect(many).toEqual(each);
+        else expect('error' in many && values.some((v) => outcome(() => node.decrypt(v, read)).error === many.error)).toBe(true);
       }),
       { numRuns: 300 },
     );
