@@ -197,6 +197,14 @@ static bool gcm_body(EVP_CIPHER_CTX *ctx, unsigned char *out, const unsigned cha
 }
 
 /* The expected tag, handed to the provider directly (the ctrl call would translate it into these params). */
+/* The tag of a finished encryption, read from the provider directly (the ctrl call would translate into these params). */
+static bool get_tag(EVP_CIPHER_CTX *ctx, unsigned char *tag) {
+  OSSL_PARAM params[2];
+  params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, TAG_BYTES);
+  params[1] = OSSL_PARAM_construct_end();
+  return EVP_CIPHER_CTX_get_params(ctx, params) == 1;
+}
+
 static bool set_tag(EVP_CIPHER_CTX *ctx, const unsigned char *tag) {
   OSSL_PARAM params[2];
   params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)tag, TAG_BYTES);
@@ -263,7 +271,7 @@ static napi_value seal(napi_env env, napi_callback_info info) {
   }
   if (!gcm_begin(a.key->ctx, 1, a.nonce, a.aad, a.aad_len) || !gcm_body(a.key->ctx, a.out, a.in, a.in_len) ||
       EVP_EncryptFinal_ex(a.key->ctx, a.out + a.in_len, &outl) != 1 ||
-      EVP_CIPHER_CTX_ctrl(a.key->ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, a.out + a.in_len) != 1) {
+      !get_tag(a.key->ctx, a.out + a.in_len)) {
     napi_throw_error(env, NULL, "AES-256-GCM encryption failed");
     return NULL;
   }
@@ -343,10 +351,8 @@ static size_t b64url_encode(const unsigned char *in, size_t len, char *out) {
 
 /* A short ASCII string argument (a header or key id prefix) into buf; false when it is not one. */
 static bool prefix_of(napi_env env, napi_value v, char *buf, size_t cap, size_t *len) {
-  napi_valuetype vt;
-  if (napi_typeof(env, v, &vt) != napi_ok || vt != napi_string) return false;
-  if (napi_get_value_string_latin1(env, v, NULL, 0, len) != napi_ok || *len >= cap) return false;
-  if (napi_get_value_string_latin1(env, v, buf, cap, len) != napi_ok) return false;
+  /* One copy into buf (it fails for a non-string); a string that fills buf may have been cut short: refused. */
+  if (napi_get_value_string_latin1(env, v, buf, cap, len) != napi_ok || *len >= cap - 1) return false;
   for (size_t i = 0; i < *len; i++) if ((unsigned char)buf[i] >= 0x80) return false;
   return true;
 }
@@ -385,7 +391,7 @@ static napi_value seal_text(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "out of memory");
   } else if (!gcm_begin(key->ctx, 1, nonce, aad, aad_len) || !gcm_body(key->ctx, sealed, pt, pt_len) ||
              EVP_EncryptFinal_ex(key->ctx, sealed + pt_len, &outl) != 1 ||
-             EVP_CIPHER_CTX_ctrl(key->ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, sealed + pt_len) != 1) {
+             !get_tag(key->ctx, sealed + pt_len)) {
     napi_throw_error(env, NULL, "AES-256-GCM encryption failed");
   } else {
     memcpy(text, prefix, prefix_len);
