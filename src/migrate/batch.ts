@@ -1,9 +1,10 @@
 import { describeKey, encodeKey, type KeyTuple } from './keyCodec';
 import { planColumns, storedCells, type ValueFailure } from './plan';
-import type { BatchPlanner } from './planner';
+import type { BatchKeys, BatchPlanner } from './planner';
 import type { SqlConnection } from './connection';
 import type { Chunk } from './checkpoint';
 import type { ModelTarget } from './scope';
+import type { SubjectBatchKeys } from './subjectBatch';
 import { readBatch, updateRows, type RowFilter, type RowWrite, type StoredRow } from './sql';
 
 /**
@@ -27,6 +28,17 @@ const STATEMENT_BYTES = 4 * 1024 * 1024;
 export interface BatchScan {
   readonly batchSize: number;
   readonly filter: RowFilter;
+  /** Where subject-keyed models' keys come from (present when the run has such a model). */
+  readonly subjects?: SubjectBatchKeys;
+}
+
+/** The keys a batch's rows are planned with: none for shared-key models. */
+export type KeysFor = (rows: readonly StoredRow[]) => Promise<BatchKeys>;
+
+/** {@link KeysFor} of a target on a connection (the batch's transaction), or undefined for a shared-key model. */
+export function keysFor(scan: Pick<BatchScan, 'subjects'>, conn: SqlConnection, target: ModelTarget): KeysFor | undefined {
+  const subjects = scan.subjects;
+  return target.subject && subjects ? (rows) => subjects.forRows(conn, target, rows) : undefined;
 }
 
 export interface BatchResult {
@@ -62,8 +74,9 @@ export async function migrateBatch(
   let updated = 0;
   let casMisses = 0;
   let conflicts = 0;
+  const keys = keysFor(scan, conn, target);
   for (let round = 1; ; round++) {
-    const writes = await planBatch(target, planner, rows, failed);
+    const writes = await planBatch(target, planner, rows, failed, keys);
     if (writes.length === 0) break;
     const { written, refused } = await writeInStatements(conn, target, keyTypes, writes, guarded, refuse);
     updated += written;
@@ -89,13 +102,17 @@ export async function migrateBatch(
   };
 }
 
-/** Plans the rows not already known to fail; records new failures in `failed` (by encoded key). */
-export async function planBatch(target: ModelTarget, planner: BatchPlanner, rows: readonly StoredRow[], failed: Map<string, RowFailure[]>): Promise<RowWrite[]> {
+/**
+ * Plans the rows not already known to fail; records new failures in `failed` (by encoded key).
+ * `keys`: a subject-keyed model's, fetched for exactly the rows planned.
+ */
+export async function planBatch(target: ModelTarget, planner: BatchPlanner, rows: readonly StoredRow[], failed: Map<string, RowFailure[]>, keys?: KeysFor): Promise<RowWrite[]> {
   const todo = failed.size === 0 ? rows : rows.filter((r) => !failed.has(encodeKey(r.key)));
   const plans = await planner.plan(
     todo.map((r) => r.values),
     todo.map((r) => r.indexes),
     todo.map((r) => r.typed ?? []),
+    keys && todo.length > 0 ? await keys(todo) : undefined,
   );
   const writes: RowWrite[] = [];
   const columns = planColumns(target.fields);

@@ -1,137 +1,37 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
-import { createAuditLog, type AuditLog } from '../audit/auditLog';
+import { createAuditLog } from '../audit/auditLog';
 import { cryptoBackend } from '../codec/backendChoice';
-import { ConfigurationError } from '../errors';
-import type { Keyring } from '../keys/keyring';
-import type { PfeLegacyKeys } from '../keys/pfeKeys';
-import type { EncryptionSchema } from '../schema';
-import { advanceChunk, claimChunk, ensureCheckpointTable, finishJob, jobFor, markConflict, openJob, pendingChunks, type ChunkBound, type Job, type JobStart } from './checkpoint';
+import { ConfigurationError, KeyringError } from '../errors';
+import { advanceChunk, claimChunk, ensureCheckpointTable, finishJob, jobFor, markConflict, openJob, pendingChunks, type ChunkBound } from './checkpoint';
 import type { SqlConnection } from './connection';
-import { migrateBatch, planBatch, type RowFailure } from './batch';
-import { formatKey, type KeyTuple } from './keyCodec';
+import { migrateBatch } from './batch';
+import { dryRunModel } from './dryRun';
+import { convertPfeFilter, encryptExistingFilter, reindexFilter, rotateFilter } from './filters';
+import type { KeyTuple } from './keyCodec';
+import type { MigrationOptions, MigrationProgress, MigrationReport, ModelMigrationReport } from './migrationOptions';
 import { databaseErrorCode, MigrationError } from './migrationError';
-import type { MigrationMode, PrimaryKeyIds } from './plan';
-import { inlinePlanner, threadPlanner, type BatchPlanner } from './planner';
+import type { MigrationMode } from './plan';
+import type { BatchPlanner } from './planner';
 import { assertWritable } from './readOnly';
-import { resolveScope, type ModelTarget, type ScopeFilter } from './scope';
+import { describeTarget, plannerFor, recordFailure, stopped, type ModelTotals, type RunContext } from './runContext';
+import { resolveScope, type ModelTarget } from './scope';
 import { staleKeyringWarning } from './staleKeyring';
-import { convertPfeFilter, encryptExistingFilter, keyColumnTypes, readBatch, reindexFilter, rotateFilter, type RowFilter } from './sql';
+import { keyColumnTypes, readBatch } from './sql';
+import { SubjectBatchKeys } from './subjectBatch';
 
 export type { MigrationMode } from './plan';
 export type { RowFailure } from './batch';
-
-/** Options shared by {@link rotate} and {@link encryptExisting}. */
-export interface MigrationOptions extends ScopeFilter {
-  /** An open connection (see `openConnection`). The caller closes it. */
-  readonly connection: SqlConnection;
-  /** The encryption map the generator emitted (`encryptedFields`). */
-  readonly schema: EncryptionSchema;
-  /** Holds the primary keys to write with and every key still found in stored values. */
-  readonly keyring: Keyring;
-  /** Rows per batch and per transaction. Default 500. */
-  readonly batchSize?: number;
-  /**
-   * Batches this process runs at once, each on its own connection from `connect`, so encryption
-   * in this process overlaps database work. Default 1 (only `connection` is used).
-   */
-  readonly concurrency?: number;
-  /** Opens the extra connections `concurrency` needs; the migrator closes them. */
-  readonly connect?: () => Promise<SqlConnection>;
-  /**
-   * Worker threads for decryption and re-encryption, so batches are planned on several cores.
-   * Default 0: plan on the calling thread. Needs the compiled package (falls back to 0 otherwise).
-   */
-  readonly threads?: number;
-  /** Read and plan everything, write nothing (not even the checkpoint). */
-  readonly dryRun?: boolean;
-  /** Receives the audit events (start, batch, end, failure). Default: JSON on stderr. */
-  readonly logger?: Logger;
-  /** Called after each batch, for progress display. */
-  readonly onProgress?: (event: MigrationProgress) => void;
-  /** Pause between batches, to spare a busy database. Default 0. */
-  readonly pauseMs?: number;
-  /** Stop after this many batches (the checkpoint keeps the rest for the next run). */
-  readonly maxBatches?: number;
-  /** Stops the run between batches. */
-  readonly signal?: AbortSignal;
-  /** Name of this process in audit events. Default `host:pid`. */
-  readonly worker?: string;
-  /** How many failed values the report lists (all are counted and logged). Default 1000. */
-  readonly maxReportedFailures?: number;
-  /**
-   * rotate only: recompute every blind index, also those under the primary index key, and write
-   * the ones that differ. For after a change to a field's `normalize` list.
-   */
-  readonly reindex?: boolean;
-  /**
-   * Longest wait for a row lock the application holds, per statement of a batch. A batch that
-   * times out is rolled back and retried, then the run stops with a MigrationError. Default 2000.
-   */
-  readonly lockTimeoutMs?: number;
-  /**
-   * convert-pfe only: prisma-field-encryption's keys, to read the values being converted. Used
-   * to decrypt only; planning then stays on the calling thread (`threads` is ignored).
-   */
-  readonly legacyKeys?: PfeLegacyKeys;
-}
-
-/** Progress of a running migration, as passed to the `onProgress` callback. */
-export interface MigrationProgress {
-  readonly command: MigrationMode;
-  readonly model: string;
-  readonly phase: 'start' | 'batch' | 'end';
-  /** Rows this process expects to look at for the model (an estimate when others share the work). */
-  readonly total: number;
-  readonly scanned: number;
-  readonly updated: number;
-}
-
-/** What a migration did for one model: rows scanned, updated, failed and conflicting. */
-export interface ModelMigrationReport {
-  readonly model: string;
-  readonly fields: readonly string[];
-  /** How this process came to the job: it created it, joined a running one, or restarted a finished one. */
-  readonly start: JobStart | 'dry-run';
-  readonly batches: number;
-  /** Rows read that needed work at the time they were planned. */
-  readonly scanned: number;
-  /** Rows written (in a dry run: rows that would be written). */
-  readonly updated: number;
-  /** Rows the application changed between the migrator's read and write: re-read and planned again, never overwritten. */
-  readonly casMisses: number;
-  /** Rows the application changed under the migrator more often than it retried; the next run takes them. */
-  readonly conflicts: number;
-  readonly failed: number;
-  /** True when no work is left for the model: false when stopped early or when rows were left to the next run (conflicts). */
-  readonly complete: boolean;
-}
-
-/** The result of `rotate` or `encryptExisting`: per-model counts, failures by primary key, and whether the run completed. */
-export interface MigrationReport {
-  readonly command: MigrationMode;
-  readonly dryRun: boolean;
-  readonly models: readonly ModelMigrationReport[];
-  readonly scanned: number;
-  readonly updated: number;
-  readonly casMisses: number;
-  readonly conflicts: number;
-  /** Number of values that could not be migrated (their rows were left untouched), across models. */
-  readonly failedCount: number;
-  /** The first `maxReportedFailures` of them. */
-  readonly failures: readonly RowFailure[];
-  /** True when every model is complete: nothing stopped the run and no rows were left to the next run. */
-  readonly complete: boolean;
-  /** Things worth a look that did not stop the run (such as a keyring that looks out of date). */
-  readonly warnings: readonly string[];
-  readonly durationMs: number;
-}
+export type { MigrationOptions, MigrationProgress, MigrationReport, ModelMigrationReport } from './migrationOptions';
 
 /**
  * Re-encrypts every value not under the primary data key and recomputes every blind index not
  * under the primary index key. Safe to run while the application writes (compare-and-set per
  * row), resumable after a crash (checkpoint table), and several processes may run it at once.
+ * In a subject-keyed model a value under its subject's key stays as it is (`keys rotate-epoch`
+ * re-wraps the key, not the data) and only its index is rotated; a shared-key value is moved
+ * under its row's subject key (created if the subject has none; an erased subject's row is
+ * reported as `subject-erased` and left as it is).
  *
  * @example
  * const connection = await openConnection(process.env.DATABASE_URL!);
@@ -141,7 +41,13 @@ export function rotate(options: MigrationOptions): Promise<MigrationReport> {
   return runMigration('rotate', options);
 }
 
-/** Encrypts legacy plaintext in annotated columns and fills missing blind indexes. Same guarantees as {@link rotate}. */
+/**
+ * Encrypts legacy plaintext in annotated columns and fills missing blind indexes. Same guarantees
+ * as {@link rotate}. In a subject-keyed model plaintext and shared-key values go under their
+ * row's subject key (created if the subject has none, in the batch's transaction); a row of an
+ * erased subject is reported (`subject-erased`) and left as it is, plaintext included, as is a
+ * row whose subject field is NULL (`no-subject`).
+ */
 export function encryptExisting(options: MigrationOptions): Promise<MigrationReport> {
   return runMigration('encrypt-existing', options);
 }
@@ -174,21 +80,6 @@ const LOCK_TIMEOUT_ATTEMPTS = 2;
 /** How often a process whose chunks are all taken checks on the chunks other processes hold. */
 const PEER_POLL_MS = 200;
 const DEFAULT_LOCK_TIMEOUT_MS = 2000;
-interface RunContext {
-  readonly mode: MigrationMode;
-  readonly options: MigrationOptions;
-  readonly conn: SqlConnection;
-  readonly audit: AuditLog;
-  readonly worker: string;
-  readonly batchSize: number;
-  readonly primary: PrimaryKeyIds;
-  readonly filter: RowFilter;
-  readonly failures: RowFailure[];
-  readonly warnings: string[];
-  readonly lockTimeoutMs: number;
-  failedCount: number;
-  batches: number;
-}
 
 async function runMigration(mode: MigrationMode, options: MigrationOptions): Promise<MigrationReport> {
   const started = Date.now();
@@ -201,6 +92,10 @@ async function runMigration(mode: MigrationMode, options: MigrationOptions): Pro
   const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   if (!(lockTimeoutMs > 0)) throw new RangeError('lockTimeoutMs must be positive');
   const dataKeyIds = options.keyring.describe().filter((k) => k.purpose === 'data').map((k) => k.id);
+  const concurrency = options.dryRun ? 1 : (options.concurrency ?? 1);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be a positive integer');
+  if (concurrency > 1 && !options.connect) throw new ConfigurationError(undefined, undefined, 'concurrency above 1 needs a connect() function for the extra connections');
+  const subjectModel = targets.some((t) => t.subject);
   const ctx: RunContext = {
     mode,
     options,
@@ -220,12 +115,11 @@ async function runMigration(mode: MigrationMode, options: MigrationOptions): Pro
     failures: [],
     warnings: [],
     lockTimeoutMs,
+    // Keys of a batch's subjects stay cached for the next batches (each batch's transaction still locks what it uses).
+    ...(subjectModel ? { subjects: new SubjectBatchKeys(options.keyring, options.schema.provider, mode, options.dryRun === true, 2 * batchSize * concurrency) } : {}),
     failedCount: 0,
     batches: 0,
   };
-  const concurrency = options.dryRun ? 1 : (options.concurrency ?? 1);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be a positive integer');
-  if (concurrency > 1 && !options.connect) throw new ConfigurationError(undefined, undefined, 'concurrency above 1 needs a connect() function for the extra connections');
   const models: ModelMigrationReport[] = [];
   const extra: SqlConnection[] = [];
   try {
@@ -264,9 +158,6 @@ async function runMigration(mode: MigrationMode, options: MigrationOptions): Pro
   };
 }
 
-function stopped(ctx: RunContext): boolean {
-  return ctx.options.signal?.aborted === true || (ctx.options.maxBatches !== undefined && ctx.batches >= ctx.options.maxBatches);
-}
 
 /** Chunk boundaries every `batchSize` rows that need work, from a keyset scan of primary keys only. */
 async function* chunkBounds(ctx: RunContext, target: ModelTarget): AsyncIterable<ChunkBound> {
@@ -288,25 +179,6 @@ async function* chunkBounds(ctx: RunContext, target: ModelTarget): AsyncIterable
   yield { upper: undefined, planned: count };
 }
 
-interface ModelTotals {
-  batches: number;
-  scanned: number;
-  updated: number;
-  casMisses: number;
-  conflicts: number;
-  failed: number;
-}
-
-function describeTarget(target: ModelTarget): string {
-  return target.fields.map((f) => f.field).join(',');
-}
-
-function plannerFor(ctx: RunContext, target: ModelTarget): BatchPlanner {
-  const setup = { mode: ctx.mode, model: target.model, fields: target.fields, primary: ctx.primary, reindex: ctx.options.reindex === true };
-  const threads = ctx.options.threads ?? 0;
-  if (ctx.mode === 'convert-pfe') return inlinePlanner(setup, ctx.options.keyring, ctx.options.legacyKeys);
-  return threads > 0 ? threadPlanner(setup, ctx.options.keyring, threads) : inlinePlanner(setup, ctx.options.keyring);
-}
 
 async function migrateModel(ctx: RunContext, target: ModelTarget, workers: readonly SqlConnection[]): Promise<ModelMigrationReport> {
   const planner = plannerFor(ctx, target);
@@ -423,56 +295,11 @@ async function inTransaction<T>(ctx: RunContext, conn: SqlConnection, target: Mo
       }
       const code = databaseErrorCode(error);
       ctx.audit.migration('failure', { command: ctx.mode, model: target.model, chunk: chunk(), worker: ctx.worker, reason: 'batch-failed', errorCode: code, attempts: attempt });
+      // The batch is rolled back either way; the package's own configuration errors (a subject key
+      // that needs a wrap key the keyring lacks) say what to fix, and name no value.
+      if (error instanceof ConfigurationError || error instanceof KeyringError) throw error;
       throw new MigrationError(ctx.mode, target.model, chunk(), code, { cause: error, lockTimeout: isLockTimeout(error) });
     }
   }
-}
-
-type AuditBase = Readonly<Record<string, string | number | boolean | undefined>>;
-
-function recordFailure(ctx: RunContext, base: AuditBase, f: RowFailure): void {
-  ctx.failedCount++;
-  if (ctx.failures.length < (ctx.options.maxReportedFailures ?? 1000)) ctx.failures.push(f);
-  ctx.audit.migration('failure', { ...base, row: formatKey(Object.keys(f.key), Object.values(f.key)), field: f.field, keyId: f.keyId, reason: f.reason });
-}
-
-/** A dry run: the same scan and plan without transactions, locks or writes. */
-async function dryRunModel(ctx: RunContext, target: ModelTarget): Promise<ModelMigrationReport> {
-  const planner = plannerFor(ctx, target);
-  try {
-    return await dryRunModelWith(ctx, target, planner);
-  } finally {
-    await planner.close();
-  }
-}
-
-async function dryRunModelWith(ctx: RunContext, target: ModelTarget, planner: BatchPlanner): Promise<ModelMigrationReport> {
-  const base = { command: ctx.mode, model: target.model, fields: describeTarget(target), worker: ctx.worker, dryRun: true };
-  ctx.audit.migration('start', { ...base, batchSize: ctx.batchSize, dataKey: ctx.primary.dataKey, indexKey: ctx.primary.indexKey });
-  const totals: ModelTotals = { batches: 0, scanned: 0, updated: 0, casMisses: 0, conflicts: 0, failed: 0 };
-  let after: KeyTuple | undefined;
-  let complete = false;
-  for (;;) {
-    if (stopped(ctx)) break;
-    const rows = await readBatch(ctx.conn, target, { ...(after ? { after } : {}), limit: ctx.batchSize, filter: ctx.filter });
-    const failed = new Map<string, RowFailure[]>();
-    const writes = await planBatch(target, planner, rows, failed);
-    ctx.batches++;
-    totals.batches++;
-    totals.scanned += rows.length;
-    totals.updated += writes.length;
-    for (const list of failed.values()) {
-      totals.failed += list.length;
-      for (const f of list) recordFailure(ctx, base, f);
-    }
-    ctx.options.onProgress?.({ command: ctx.mode, model: target.model, phase: 'batch', total: 0, scanned: totals.scanned, updated: totals.updated });
-    if (rows.length < ctx.batchSize) {
-      complete = true;
-      break;
-    }
-    after = rows[rows.length - 1]!.key;
-  }
-  ctx.audit.migration('end', { ...base, complete, batches: totals.batches, scanned: totals.scanned, wouldUpdate: totals.updated, failed: totals.failed });
-  return { model: target.model, fields: target.fields.map((f) => f.field), start: 'dry-run', ...totals, complete };
 }
 

@@ -1,8 +1,9 @@
 import { indexKeyIdOf } from '../crypto/blindIndex';
 import { looksLikePfe } from '../codec/pfe';
-import { keyIdOf, looksLikeCiphertext } from '../crypto/ciphertext';
+import { keyIdOf, looksLikeCiphertext, parseHeader } from '../crypto/ciphertext';
 import { DecryptionError, EncryptionError } from '../errors';
 import type { FieldCodec } from '../codec/fieldCodec';
+import type { KeyChoice } from '../codec/keyChoice';
 import type { RowWrite, StoredRow } from './sql';
 import { fromTypedText } from './typedColumn';
 
@@ -28,6 +29,31 @@ export interface PlannedField {
   readonly indexColumn?: string;
   /** Typed fields: their own column (legacy plaintext until converted, NULL after). */
   readonly typedColumn?: string;
+}
+
+/**
+ * Thrown by a subject-keyed row's key choice when the row has no subject key to write under:
+ * `subject-erased` (the subject was forgotten), `no-subject` (its subject field is NULL),
+ * `invalid-subject`, or why its key does not unwrap. Becomes a per-value failure; the row is not written.
+ */
+export class MissingWriteKey extends Error {
+  constructor(readonly reason: string) {
+    super(`no subject key to write the row under (${reason})`);
+    this.name = 'MissingWriteKey';
+  }
+}
+
+/** True when `value` is an envelope under a per-subject key (`pce:v2:<t>:s:...`). */
+export function underSubjectKey(value: string): boolean {
+  const h = parseHeader(value);
+  return h.kind === 'header' && h.header.scope === 'subject';
+}
+
+/** A value under a subject key that was erased: unreadable on purpose, left exactly as it is (not a failure). */
+function erasedValue(keys: KeyChoice | undefined, value: string): boolean {
+  if (!keys) return false;
+  const h = parseHeader(value);
+  return h.kind === 'header' && h.header.scope === 'subject' && keys.forRead('subject', h.header.keyId) === 'subject-erased';
 }
 
 /** Planning options beyond the mode. */
@@ -90,6 +116,13 @@ export interface RowPlan {
  *   still an old hash is re-indexed. Plaintext is left to `encrypt-existing`. The other modes
  *   never take such a value for plaintext: encrypt-existing reports it, rotate leaves it.
  *
+ * Subject-keyed models (`keys` given: the row's keys, see `needsSubjectKey`): what would
+ * be encrypted goes under the row's subject key, never a shared key; shared-key values (v1 and
+ * v2 `:k:`) are moved there by rotate and encrypt-existing alike; values already under a subject
+ * key are never re-encrypted (an epoch rotation re-wraps their key, not them), only their indexes
+ * are recomputed as above; values of an erased subject are left as they are. A row needing its
+ * subject key without one (erased subject, NULL subject) fails with that reason.
+ *
  * A value that cannot be decrypted is reported and its row is not written at all.
  */
 export function planRow(
@@ -99,6 +132,7 @@ export function planRow(
   primary: PrimaryKeyIds,
   options: PlanOptions = {},
   decrypted: ReadonlyArray<Decrypted | undefined> = [],
+  keys?: KeyChoice,
 ): RowPlan {
   const failures: ValueFailure[] = [];
   const next: Array<string | null> = [];
@@ -115,7 +149,7 @@ export function planRow(
       if (mode === 'encrypt-existing') {
         try {
           const plain = fromTypedText(f.codec.spec.type!, legacy);
-          nextValue = f.codec.encrypt(plain);
+          nextValue = f.codec.encrypt(plain, keys);
           if (f.indexColumn) nextIndex = f.codec.indexForWrite(plain);
           changed = true;
         } catch (error) {
@@ -127,7 +161,7 @@ export function planRow(
         failures.push({ field: f.codec.field, keyId: undefined, reason: 'not-text' });
       } else {
         try {
-          const decided = decide(mode, f, value, index ?? null, primary, options, decrypted[i]);
+          const decided = decide(mode, f, value, index ?? null, primary, options, decrypted[i], keys);
           if (decided) {
             nextValue = decided.value;
             if (f.indexColumn && decided.index !== undefined) nextIndex = decided.index;
@@ -165,6 +199,7 @@ function envelopeWork(
   index: string | null,
   primary: PrimaryKeyIds,
   options: PlanOptions,
+  subject: boolean,
 ): { reencrypt: boolean; reindex: boolean } | undefined {
   if ((f.codec.spec.legacy && looksLikePfe(value)) || !looksLikeCiphertext(value)) return undefined;
   if (mode === 'convert-pfe') {
@@ -173,7 +208,8 @@ function envelopeWork(
     return oldHash ? { reencrypt: false, reindex: true } : undefined;
   }
   const recompute = options.reindex === true && mode === 'rotate' && f.indexColumn !== undefined;
-  const reencrypt = mode === 'rotate' && keyIdOf(value) !== primary.dataKey;
+  // A subject model's values belong under their row's subject key: a shared-key one moves there.
+  const reencrypt = subject ? !underSubjectKey(value) : mode === 'rotate' && keyIdOf(value) !== primary.dataKey;
   const reindex = recompute || (f.indexColumn !== undefined && (index === null || (mode === 'rotate' && indexKeyIdOf(index) !== primary.indexKey)));
   // encrypt-existing checks every prefixed value it meets, so a damaged one is reported, not skipped.
   return reencrypt || reindex || mode === 'encrypt-existing' ? { reencrypt, reindex } : undefined;
@@ -192,6 +228,7 @@ export function decryptAhead(
   rows: ReadonlyArray<Pick<StoredRow, 'values' | 'indexes' | 'typed'>>,
   primary: PrimaryKeyIds,
   options: PlanOptions = {},
+  keys?: KeyChoice,
 ): Array<Decrypted | undefined> | undefined {
   const wanted: number[] = [];
   const texts: string[] = [];
@@ -200,14 +237,14 @@ export function decryptAhead(
     // A typed field's plaintext column wins over its storage column (planRow's first branch).
     if (typeof value !== 'string' || (f.typedColumn && (row.typed?.[field] ?? null) !== null)) return;
     const index = f.indexColumn ? ((row.indexes[field] as string | null | undefined) ?? null) : null;
-    if (envelopeWork(mode, f, value, index, primary, options) === undefined) return;
+    if (envelopeWork(mode, f, value, index, primary, options, keys !== undefined) === undefined || erasedValue(keys, value)) return;
     wanted.push(j);
     texts.push(value);
   });
   if (wanted.length < 2) return undefined;
   let plaintexts: unknown[];
   try {
-    plaintexts = f.codec.decryptMany(texts);
+    plaintexts = f.codec.decryptMany(texts, keys);
   } catch {
     return undefined;
   }
@@ -224,18 +261,21 @@ function decide(
   primary: PrimaryKeyIds,
   options: PlanOptions,
   ahead: Decrypted | undefined,
+  keys: KeyChoice | undefined,
 ): { value: string; index?: string } | undefined {
   const { codec } = f;
+  const subject = keys !== undefined;
   if (codec.spec.legacy && looksLikePfe(value)) {
     if (mode === 'encrypt-existing') throw new DecryptionError(codec.model, codec.field, undefined, 'legacy-format');
     if (mode !== 'convert-pfe') return undefined;
     const plaintext = codec.decrypt(value);
-    return { value: codec.encrypt(plaintext), ...(f.indexColumn ? { index: codec.indexForWrite(plaintext) } : {}) };
+    return { value: codec.encrypt(plaintext, keys), ...(f.indexColumn ? { index: codec.indexForWrite(plaintext) } : {}) };
   }
+  if (erasedValue(keys, value)) return undefined;
   // Throws DecryptionError for malformed values, unknown keys and failed authentication.
-  const plaintextOf = () => (ahead ? ahead.plaintext : codec.decrypt(value));
+  const plaintextOf = () => (ahead ? ahead.plaintext : codec.decrypt(value, keys));
   if (mode === 'convert-pfe') {
-    if (envelopeWork(mode, f, value, index, primary, options) === undefined) return undefined;
+    if (envelopeWork(mode, f, value, index, primary, options, subject) === undefined) return undefined;
     return { value, index: codec.indexForWrite(plaintextOf()) };
   }
   const recompute = options.reindex === true && mode === 'rotate' && f.indexColumn !== undefined;
@@ -245,9 +285,9 @@ function decide(
       return fresh === index ? undefined : { value, index: fresh };
     }
     if (mode !== 'encrypt-existing') return undefined;
-    return { value: codec.encrypt(value), ...(f.indexColumn ? { index: codec.indexForWrite(value) } : {}) };
+    return { value: codec.encrypt(value, keys), ...(f.indexColumn ? { index: codec.indexForWrite(value) } : {}) };
   }
-  const work = envelopeWork(mode, f, value, index, primary, options);
+  const work = envelopeWork(mode, f, value, index, primary, options, subject);
   if (!work) return undefined;
   const { reencrypt, reindex } = work;
   const plaintext = plaintextOf();
@@ -255,13 +295,14 @@ function decide(
   const fresh = reindex ? codec.indexForWrite(plaintext) : undefined;
   if (!reencrypt && fresh === index) return undefined;
   return {
-    value: reencrypt ? codec.encrypt(plaintext) : value,
+    value: reencrypt ? codec.encrypt(plaintext, keys) : value,
     ...(fresh !== undefined ? { index: fresh } : {}),
   };
 }
 
 /** Typed crypto errors become per-value failures; anything else is a bug and fails the batch. */
 function toFailure(field: string, error: unknown): ValueFailure {
+  if (error instanceof MissingWriteKey) return { field, keyId: undefined, reason: error.reason };
   if (error instanceof DecryptionError) return { field, keyId: error.keyId, reason: error.reason };
   if (error instanceof EncryptionError) return { field, keyId: undefined, reason: 'encryption-failed' };
   throw error;

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { KeyChoice } from '../codec/keyChoice';
 import type { PfeKeyLookup } from '../codec/pfe';
 import type { DataKey } from '../keys/keyring';
 import { FieldCodec } from '../codec/fieldCodec';
@@ -23,9 +24,21 @@ export interface PlannedRow {
   readonly failures: readonly ValueFailure[];
 }
 
+/**
+ * A subject-keyed model's keys for one batch (see subjectBatch.ts): `read` decrypts any value of
+ * the batch, `rows[i]` reads the same and writes under row i's subject key.
+ */
+export interface BatchKeys {
+  readonly read: KeyChoice;
+  readonly rows: readonly KeyChoice[];
+}
+
 export interface BatchPlanner {
-  /** Plans rows given as their value, index and typed-column cells (in field-target order). */
-  plan(values: readonly (readonly unknown[])[], indexes: readonly (readonly unknown[])[], typed: readonly (readonly unknown[])[]): Promise<PlannedRow[]>;
+  /**
+   * Plans rows given as their value, index and typed-column cells (in field-target order), and
+   * for a subject-keyed model the batch's keys (only the inline planner takes them).
+   */
+  plan(values: readonly (readonly unknown[])[], indexes: readonly (readonly unknown[])[], typed: readonly (readonly unknown[])[], keys?: BatchKeys): Promise<PlannedRow[]>;
   close(): Promise<void>;
 }
 
@@ -60,12 +73,13 @@ export function planRows(
   values: readonly (readonly unknown[])[],
   indexes: readonly (readonly unknown[])[],
   typed: readonly (readonly unknown[])[],
+  keys?: BatchKeys,
 ): PlannedRow[] {
   const options = { reindex: setup.reindex === true };
   const rows = values.map((v, i) => ({ key: [], values: v, indexes: indexes[i]!, typed: typed[i] ?? [] }));
-  const ahead = fields.map((f, i) => decryptAhead(setup.mode, f, i, rows, setup.primary, options));
+  const ahead = fields.map((f, i) => decryptAhead(setup.mode, f, i, rows, setup.primary, options, keys?.read));
   return rows.map((row, i) => {
-    const plan = planRow(setup.mode, fields, row, setup.primary, options, ahead.map((a) => a?.[i]));
+    const plan = planRow(setup.mode, fields, row, setup.primary, options, ahead.map((a) => a?.[i]), keys?.rows[i]);
     return plan.write ? { next: plan.write.columns.map(([, , next]) => next), failures: plan.failures } : { failures: plan.failures };
   });
 }
@@ -74,7 +88,7 @@ export function planRows(
 export function inlinePlanner(setup: PlannerSetup, keyring: Keyring, legacyKeys?: PfeKeyLookup): BatchPlanner {
   const fields = plannedFields(setup, keyring, legacyKeys);
   return {
-    plan: async (values, indexes, typed) => planRows(setup, fields, values, indexes, typed),
+    plan: async (values, indexes, typed, keys) => planRows(setup, fields, values, indexes, typed, keys),
     close: async () => undefined,
   };
 }
@@ -192,7 +206,9 @@ export function threadPlanner(setup: PlannerSetup, keyring: Keyring, threads: nu
       else waiting.push({ resolve, reject });
     });
   return {
-    async plan(values, indexes, typed) {
+    async plan(values, indexes, typed, keys) {
+      // Subject keys stay on the thread that loaded them (the migrator plans subject models inline).
+      if (keys) throw new Error('subject-keyed models are planned on the calling thread, not in worker threads');
       if (broken) throw broken;
       const w = await acquire();
       const id = nextId++;

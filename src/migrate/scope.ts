@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors';
-import type { EncryptedFieldSpec, EncryptionSchema, ModelSpec } from '../schema';
+import type { EncryptedFieldSpec, EncryptionSchema, ModelSpec, SubjectSpec } from '../schema';
 
 /** Which models and fields a command works on. `field` may also be written `Model.field`. */
 export interface ScopeFilter {
@@ -28,6 +28,11 @@ export interface ModelTarget {
   /** Database columns of the primary key, in the same order. */
   readonly keyColumns: readonly string[];
   readonly fields: readonly FieldTarget[];
+  /**
+   * Subject-keyed models (`@@encrypted(subject: ...)`): the field holding each row's subject,
+   * read with the row, since its values belong under that subject's key.
+   */
+  readonly subject?: SubjectSpec;
 }
 
 const columnOf = (spec: ModelSpec, field: string) => spec.columns[field] ?? field;
@@ -62,6 +67,8 @@ export function resolveScope(schema: EncryptionSchema, filter: ScopeFilter = {})
       table: spec.dbName,
       primaryKey: spec.primaryKey,
       keyColumns: spec.primaryKey.map((f) => columnOf(spec, f)),
+      // Maps generated before subject roots existed: the model is its own id space.
+      ...(spec.subject ? { subject: { ...spec.subject, root: spec.subject.root ?? name } } : {}),
       fields: names.map((f) => {
         const fieldSpec = spec.encrypted[f]!;
         return {

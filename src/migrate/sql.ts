@@ -1,8 +1,4 @@
-import { PFE_PREFIX } from '../codec/pfe';
-import { CIPHERTEXT_PREFIX, headerFor, headerText, TYPE_TAGS, type ValueType } from '../crypto/ciphertext';
-
-/** The header a value of the field under shared data key `keyId` starts with (what the SQL prefix tests match). */
-const currentHeader = (f: { readonly spec: { readonly type?: ValueType } }, keyId: string): string => headerText(headerFor(f.spec.type ?? 'String', 'shared', keyId));
+import { CIPHERTEXT_PREFIX } from '../crypto/ciphertext';
 import { ConfigurationError } from '../errors';
 import type { SqlConnection, SqlRow } from './connection';
 import type { KeyTuple } from './keyCodec';
@@ -11,8 +7,8 @@ import { typedText } from './typedColumn';
 
 /**
  * SQL text for the migrator: keyset ranges over a (possibly compound) primary key, prefix tests
- * on stored values, and the batched compare-and-set UPDATE. Values always travel as parameters;
- * identifiers come from the encryption map and are quoted.
+ * on stored values, and the batched compare-and-set UPDATE (which rows need work: filters.ts).
+ * Values always travel as parameters; identifiers come from the encryption map and are quoted.
  */
 
 /**
@@ -47,15 +43,9 @@ export function sameText(conn: SqlConnection, left: string, right: string): stri
 }
 
 /** True when the text in `column` matches the regular expression parameter, case-sensitively. */
-function matches(conn: SqlConnection, p: Params, column: string, pattern: string): string {
+export function matches(conn: SqlConnection, p: Params, column: string, pattern: string): string {
   return conn.dialect === 'postgres' ? `${column} ~ ${p.add(pattern)}` : `${exact(conn, column)} REGEXP ${p.add(pattern)}`;
 }
-
-/** The shape of a v1 envelope; whether its key is known is checked separately, with parameters. */
-const V1_SHAPE = '^pce:v1:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$';
-
-/** The shape of a v2 envelope of `type` under a keyring key. */
-const v2Shape = (type: ValueType): string => `^pce:v2:${TYPE_TAGS[type]}:k:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$`;
 
 /** True when the text in `column` starts with `prefix` (exact, never a LIKE pattern). */
 export function startsWith(conn: SqlConnection, p: Params, column: string, prefix: string): string {
@@ -115,6 +105,8 @@ export interface StoredRow {
   readonly indexes: readonly unknown[];
   /** Per field target: a typed field's own column as text ({@link typedText}), undefined for String fields. */
   readonly typed?: readonly unknown[];
+  /** Subject-keyed models: the row's subject id as the driver returned it (NULL in a drifted column). */
+  readonly subject?: unknown;
 }
 
 /** Alias of the model's table in the migrator's statements, unlikely to clash with a column name. */
@@ -128,6 +120,7 @@ export function selectBatch(conn: SqlConnection, target: ModelTarget, q: BatchQu
   const keyCols = target.keyColumns.map(col);
   const select = keyCols.map((c, i) => `${c} AS k${i}`);
   if (!q.keysOnly) {
+    if (target.subject) select.push(`${col(target.subject.column)} AS sj`);
     target.fields.forEach((f, i) => {
       select.push(`${col(f.column)} AS v${i}`);
       if (f.indexColumn) select.push(`${col(f.indexColumn)} AS x${i}`);
@@ -153,84 +146,13 @@ export function readRow(target: ModelTarget, row: SqlRow): StoredRow {
     values: target.fields.map((_, i) => row[`v${i}`]),
     indexes: target.fields.map((f, i) => (f.indexColumn ? row[`x${i}`] : undefined)),
     typed: target.fields.map((f, i) => (f.typedColumn ? (row[`t${i}`] ?? null) : undefined)),
+    ...(target.subject ? { subject: row.sj ?? null } : {}),
   };
 }
 
 export async function readBatch(conn: SqlConnection, target: ModelTarget, q: BatchQuery): Promise<StoredRow[]> {
   const { sql, params } = selectBatch(conn, target, q);
   return (await conn.query(sql, params)).map((r) => readRow(target, r));
-}
-
-/**
- * Rows that `rotate` has work on: a value carrying the envelope prefix but another data key, or
- * (for indexed fields) a missing index or one under another index key. Plaintext is left to
- * `encrypt-existing`. A coarse filter: the planner decides per value.
- */
-export function rotateFilter(primaryDataKey: string, primaryIndexKey: string): RowFilter {
-  return (conn, p, target, alias) =>
-    target.fields
-      .map((f) => {
-        const v = `${alias}.${conn.quote(f.column)}`;
-        // Parameters are added in text order: MySQL placeholders are positional.
-        const isCiphertext = startsWith(conn, p, v, CIPHERTEXT_PREFIX);
-        const stale = [`NOT (${startsWith(conn, p, v, currentHeader(f, primaryDataKey))})`];
-        if (f.indexColumn) {
-          const x = `${alias}.${conn.quote(f.indexColumn)}`;
-          stale.push(`${x} IS NULL`, `NOT (${startsWith(conn, p, x, `${primaryIndexKey}:`)})`);
-        }
-        return `(${v} IS NOT NULL AND ${isCiphertext} AND (${stale.join(' OR ')}))`;
-      })
-      .join(' OR ');
-}
-
-/**
- * Rows that `encrypt-existing` has work on: legacy plaintext, a value whose index is missing, or a
- * value that carries the envelope prefix but is not a well-formed v1 value under one of
- * `dataKeyIds` (reported as a failure, never encrypted as if it were plaintext).
- */
-export function encryptExistingFilter(dataKeyIds: readonly string[]): RowFilter {
-  return (conn, p, target, alias) =>
-    target.fields
-      .map((f) => {
-        const v = `${alias}.${conn.quote(f.column)}`;
-        const plaintext = `NOT (${startsWith(conn, p, v, CIPHERTEXT_PREFIX)})`;
-        const known = dataKeyIds.map((id) => startsWith(conn, p, v, currentHeader(f, id)));
-        const shape = f.typedColumn ? v2Shape(f.spec.type!) : V1_SHAPE;
-        const suspect = `NOT (${matches(conn, p, v, shape)}${known.length > 0 ? ` AND (${known.join(' OR ')})` : ''})`;
-        const work = [plaintext, suspect];
-        if (f.indexColumn) work.push(`${alias}.${conn.quote(f.indexColumn)} IS NULL`);
-        const stored = `(${v} IS NOT NULL AND (${work.join(' OR ')}))`;
-        // A typed field's legacy plaintext is in its own column, which the conversion leaves NULL.
-        return f.typedColumn ? `(${stored} OR ${alias}.${conn.quote(f.typedColumn)} IS NOT NULL)` : stored;
-      })
-      .join(' OR ');
-}
-
-/**
- * Rows that `convert-pfe` has work on: a prisma-field-encryption value, or (indexed fields) an
- * envelope value whose index is missing or has no key id, as the old SHA-256 hashes have not.
- */
-export const convertPfeFilter: RowFilter = (conn, p, target, alias) =>
-  target.fields
-    .map((f) => {
-      const v = `${alias}.${conn.quote(f.column)}`;
-      const work = [startsWith(conn, p, v, PFE_PREFIX)];
-      if (f.indexColumn) {
-        const x = `${alias}.${conn.quote(f.indexColumn)}`;
-        work.push(`(${startsWith(conn, p, v, CIPHERTEXT_PREFIX)} AND (${x} IS NULL OR ${x} NOT LIKE ${p.add('%:%')}))`);
-      }
-      return `(${v} IS NOT NULL AND (${work.join(' OR ')}))`;
-    })
-    .join(' OR ');
-
-/** `rotate --reindex`: everything rotate has work on, and every row with a value in an indexed field. */
-export function reindexFilter(primaryDataKey: string, primaryIndexKey: string): RowFilter {
-  const stale = rotateFilter(primaryDataKey, primaryIndexKey);
-  return (conn, p, target, alias) => {
-    const indexed = target.fields.filter((f) => f.indexColumn).map((f) => `${alias}.${conn.quote(f.column)} IS NOT NULL`);
-    const base = stale(conn, p, target, alias);
-    return [base, ...indexed].filter((x) => x).join(' OR ');
-  };
 }
 
 /** Types of the key columns, for the array casts of the PostgreSQL batch update. */

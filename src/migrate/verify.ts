@@ -17,6 +17,7 @@ import type { SqlConnection } from './connection';
 import { describeKey, formatKey, type KeyTuple } from './keyCodec';
 import { resolveScope, type ModelTarget, type ScopeFilter } from './scope';
 import { readBatch, type StoredRow } from './sql';
+import { subjectKeyIds } from './subjectBatch';
 
 /** Options of {@link verify}: the connection, schema and keyring, an optional model/field filter and batch size. */
 export interface VerifyOptions extends ScopeFilter {
@@ -185,14 +186,7 @@ type Checker = (value: unknown, index: unknown) => Outcome;
 
 /** Loads the subject keys a batch's values name, in one query (replacing the previous batch's). */
 async function loadSubjectKeys(store: SubjectKeyStore, conn: SqlConnection, rows: readonly StoredRow[], loaded: Map<string, SubjectKeyLookup>): Promise<void> {
-  const ids = new Set<string>();
-  for (const row of rows) {
-    for (const v of row.values) {
-      if (typeof v !== 'string') continue;
-      const h = parseHeader(v);
-      if (h.kind === 'header' && h.header.scope === 'subject') ids.add(h.header.keyId);
-    }
-  }
+  const ids = subjectKeyIds(rows);
   loaded.clear();
   if (ids.size === 0) return;
   for (const [id, found] of await store.load(sqlClientOf(conn), ids)) loaded.set(id, found);

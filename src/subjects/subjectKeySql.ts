@@ -105,9 +105,26 @@ export class SubjectKeySql {
     return { text: `DELETE FROM ${ERASURES_TABLE} WHERE subject_id = ${this.p(1)}`, values: [subjectId] };
   }
 
-  /** Every key row with one of these ids (one chunk: the caller keeps it at or below 1000 ids). */
-  keysById(keyIds: readonly string[]): Statement {
-    return { text: `SELECT ${COLUMNS} FROM ${KEYS_TABLE} WHERE key_id IN (${keyIds.map((_, i) => this.p(i + 1)).join(', ')})`, values: [...keyIds] };
+  /**
+   * Every key row with one of these ids (one chunk: the caller keeps it at or below 1000 ids);
+   * `share`: locked shared, as a writer holds its key (a concurrent erasure waits).
+   */
+  keysById(keyIds: readonly string[], lock: 'share' | 'none' = 'none'): Statement {
+    return { text: `SELECT ${COLUMNS} FROM ${KEYS_TABLE} WHERE key_id IN (${this.list(keyIds.length)})${lock === 'share' ? ` ${this.shareLock}` : ''}`, values: [...keyIds] };
+  }
+
+  /** The key rows of these subjects (one chunk of at most 1000), locked shared or not, as {@link keyOfSubject}. */
+  keysOfSubjects(subjectIds: readonly string[], lock: 'share' | 'none'): Statement {
+    return { text: `SELECT ${COLUMNS} FROM ${KEYS_TABLE} WHERE subject_id IN (${this.list(subjectIds.length)})${lock === 'share' ? ` ${this.shareLock}` : ''}`, values: [...subjectIds] };
+  }
+
+  /** Which of these subjects (one chunk of at most 1000) are recorded as erased; no lock (a dry run's view). */
+  erasuresOf(subjectIds: readonly string[]): Statement {
+    return { text: `SELECT subject_id FROM ${ERASURES_TABLE} WHERE subject_id IN (${this.list(subjectIds.length)})`, values: [...subjectIds] };
+  }
+
+  private list(n: number): string {
+    return Array.from({ length: n }, (_, i) => this.p(i + 1)).join(', ');
   }
 
   /**

@@ -190,6 +190,70 @@ export class SubjectKeyStore {
     return out;
   }
 
+  /**
+   * The keys of the given key ids read with a shared lock in the caller's transaction, never from
+   * the cache alone: a concurrent erasure waits for the transaction, or has already tombstoned the
+   * key (`subject-erased`). For the migrator, which writes blind indexes computed with these keys
+   * (an index written for an erased subject would undo part of its erasure). Run it in READ
+   * COMMITTED on MySQL/MariaDB (the migrator's transactions are), where a locking read of an id
+   * that does not exist takes no gap lock.
+   */
+  async lockKeys(db: SqlClient, keyIds: Iterable<string>): Promise<ReadonlyMap<string, SubjectKeyLookup>> {
+    const ids = [...new Set(keyIds)];
+    const out = new Map<string, SubjectKeyLookup>();
+    for (let i = 0; i < ids.length; i += LOAD_CHUNK) {
+      for (const row of await rows<SubjectKeyRow>(db, this.sql.keysById(ids.slice(i, i + LOAD_CHUNK), 'share'))) out.set(row.key_id, this.liveOrLookup(row));
+    }
+    for (const id of ids) if (!out.has(id)) out.set(id, 'unknown-key');
+    return out;
+  }
+
+  /**
+   * The write keys of many subjects ({@link subjectRef} texts) in the caller's transaction: one
+   * read (1000 subjects per statement) for those that have a key, locked shared as
+   * {@link keyForSubject} locks it, then {@link keyForSubject} for each of the others in subject
+   * order (creating its key; `subject-erased` for an erased one). Keys created in order keep two
+   * such batches from deadlocking on each other's new keys. With `create: false` (a dry run)
+   * nothing is locked or written: a subject without a key is absent from the result.
+   */
+  async keysForSubjects(db: SqlClient, subjects: Iterable<string>, options: SubjectWriteOptions & { readonly create: boolean }): Promise<ReadonlyMap<string, SubjectKeyLookup>> {
+    const wanted = [...new Set(subjects)].sort();
+    const out = new Map<string, SubjectKeyLookup>();
+    const { sql } = this;
+    for (let i = 0; i < wanted.length; i += LOAD_CHUNK) {
+      const chunk = wanted.slice(i, i + LOAD_CHUNK);
+      // As keyForSubject: MySQL locks only rows a plain read found, so missing ones take no gap locks.
+      const lock = options.create && sql.dialect === 'postgres' ? 'share' : 'none';
+      let found = (await rows<SubjectKeyRow>(db, sql.keysOfSubjects(chunk, lock))).filter((r) => r.wrapped_key !== null && r.subject_id !== null);
+      if (options.create && sql.dialect === 'mysql' && found.length > 0) {
+        found = (await rows<SubjectKeyRow>(db, sql.keysOfSubjects(found.map((r) => r.subject_id!), 'share'))).filter((r) => r.wrapped_key !== null && r.subject_id !== null);
+      }
+      for (const row of found) out.set(row.subject_id!, this.liveOrLookup(row));
+    }
+    const rest = wanted.filter((s) => !out.has(s));
+    if (!options.create) {
+      for (let i = 0; i < rest.length; i += LOAD_CHUNK) {
+        for (const r of await rows<{ subject_id: string }>(db, sql.erasuresOf(rest.slice(i, i + LOAD_CHUNK)))) out.set(r.subject_id, 'subject-erased');
+      }
+      return out;
+    }
+    for (const subject of rest) {
+      try {
+        out.set(subject, await this.keyForSubject(db, subject, options));
+      } catch (error) {
+        if (!(error instanceof SubjectErasedError)) throw error;
+        out.set(subject, 'subject-erased');
+      }
+    }
+    return out;
+  }
+
+  /** A key row read just now: its cached key when it is live and cached (saves the unwrap), else as {@link lookupRow}. */
+  private liveOrLookup(row: SubjectKeyRow): SubjectKeyLookup {
+    if (row.wrapped_key === null) return 'subject-erased';
+    return this.cache.get(row.key_id) ?? this.lookupRow(row);
+  }
+
   /** Forgets a key's unwrapped copy in this process (erasure calls it; other processes wait for the lifetime). */
   evict(keyId: string): void {
     this.cache.delete(keyId);
