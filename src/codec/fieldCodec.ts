@@ -145,7 +145,7 @@ export class FieldCodec {
     }
     const header = parsed.value;
     const key = keys.forRead(header.scope, header.keyId);
-    if (key === 'subject-erased' && this.erasedAsNull) return null;
+    if (key === 'subject-erased' && (this.erasedAsNull || keys.erasedAsNull)) return null;
     if (typeof key === 'string') return this.fail(header.keyId, key);
     // The type is authenticated, so a mismatch can only mean a value from another field's codec.
     if (header.type !== this.encoding.type) return this.fail(header.keyId, 'authentication-failed');

@@ -25,6 +25,8 @@ export interface KeyChoice {
   forRead(scope: KeyScope, keyId: string): ChosenKey | MissingKey;
   /** Per-field HMAC keys, primary (the one new indexes are written under) first. */
   indexKeys(binding: string): readonly FieldIndexKey[];
+  /** Values of erased subjects read as `null` with these keys, whatever the codec's own setting. */
+  readonly erasedAsNull?: boolean;
 }
 
 /** The subset of {@link Keyring} key choice needs; the migrator's worker threads serve it from a snapshot. */
@@ -55,6 +57,8 @@ export interface SubjectKeyResolution {
   readonly write?: ChosenKey;
   /** Subject keys loaded for a result, by key id. */
   readonly loaded?: ReadonlyMap<string, LoadedSubjectKey>;
+  /** Read values of erased subjects as `null` (the record of a delete: the row is gone, its erased values unreadable for good). */
+  readonly erasedAsNull?: boolean;
 }
 
 /**
@@ -76,5 +80,6 @@ export function subjectKeys(keyring: KeyringView, resolved: SubjectKeyResolution
       return resolved.loaded?.get(keyId) ?? 'unknown-key';
     },
     indexKeys: shared.indexKeys,
+    ...(resolved.erasedAsNull ? { erasedAsNull: true } : {}),
   };
 }

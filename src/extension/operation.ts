@@ -85,7 +85,9 @@ export async function runOperation(op: Operation): Promise<unknown> {
     }
     if (subjects && !plan && model.reachesSubject && RETURNS_RECORDS.has(op.operation)) {
       // A batch transaction has no client of its own: keys committed before it are read outside it.
-      ctx.readKeys = await readKeysFor(subjects.store, clientFor(op.base, tx?.kind === 'itx' ? tx : undefined), op.runtime.keyring, result);
+      // A delete has happened by now: an erased subject's values in its record read as null rather
+      // than failing, which would report a committed delete as failed.
+      ctx.readKeys = await readKeysFor(subjects.store, clientFor(op.base, tx?.kind === 'itx' ? tx : undefined), op.runtime.keyring, result, op.operation === 'delete');
     }
   } catch (error) {
     // The database was searched (or written to) all the same: *OrThrow finding nothing, a constraint.

@@ -120,7 +120,7 @@ function planData(ctx: WalkContext, plan: SubjectPlan, model: RuntimeModel, data
 function createSource(ctx: WalkContext, model: RuntimeModel, data: Obj, top: boolean): SubjectSource {
   const field = model.spec.subject!.field;
   const value = data[field];
-  if (value !== undefined && value !== null) return { kind: 'known', subject: subjectText(value) };
+  if (value !== undefined && value !== null) return { kind: 'known', subject: givenSubject(ctx, model, value) };
   for (const [name, relation] of model.relations) {
     const ops = data[name];
     if (relation.subjectLink !== 'child' || !isObject(ops)) continue;
@@ -137,6 +137,19 @@ function createSource(ctx: WalkContext, model: RuntimeModel, data: Obj, top: boo
   if (generated && top) return { kind: 'generated' };
   if (generated) return { kind: 'unknown', reason: `the subject is the id of a record created inside another one, which the database generates during the query; create ${model.name} at top level, or give its ${field}` };
   return { kind: 'unknown', reason: `the subject cannot be told: give '${field}' in the data, or connect/create the record it belongs to through its relation` };
+}
+
+/**
+ * The subject id a create's data gives, refused unless the field stores exactly that value: the
+ * database rounds `1.5` in an Int column to a person's id, while the key would be that of a
+ * subject '1.5' no erasure of the person ever reaches. The message never holds the value.
+ */
+function givenSubject(ctx: WalkContext, model: RuntimeModel, value: unknown): string {
+  const { field, type } = model.spec.subject!;
+  const integer = typeof value === 'bigint' || (typeof value === 'number' && Number.isSafeInteger(value));
+  const exact = type === 'String' ? typeof value === 'string' : type === 'Int' || type === 'BigInt' ? integer : typeof value === 'string' || integer;
+  if (!exact) ctx.refuse(model.name, field, 'create', `the subject id must be ${type === 'String' ? 'a string' : type ? 'an integer (a number without fraction, or a bigint)' : 'a string or an integer'}, as the field stores it; another value would be written under a key no erasure of the subject reaches`);
+  return subjectText(value);
 }
 
 /** A subject id as the key table stores it: the text of the field's value. */

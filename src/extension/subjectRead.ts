@@ -35,10 +35,11 @@ export function subjectKeyIds(result: unknown, into: Set<string> = new Set()): S
 /**
  * The read keys for one result: every subject key it names, loaded in one call to the store (one
  * SQL read for the keys its cache does not hold). `undefined` when the result names none.
+ * `erasedAsNull`: values of erased subjects read as `null` (a delete's record).
  */
-export async function readKeysFor(store: SubjectKeySource, db: Parameters<SubjectKeySource['load']>[0], keyring: KeyringView, result: unknown): Promise<KeyChoice | undefined> {
+export async function readKeysFor(store: SubjectKeySource, db: Parameters<SubjectKeySource['load']>[0], keyring: KeyringView, result: unknown, erasedAsNull = false): Promise<KeyChoice | undefined> {
   const ids = subjectKeyIds(result);
   if (ids.size === 0) return undefined;
   const loaded = await store.load(db, [...ids]);
-  return subjectKeys(keyring, { loaded });
+  return subjectKeys(keyring, { loaded, erasedAsNull });
 }

@@ -5,7 +5,7 @@ import { subjectAudit } from './subjectAudit';
 import { execute, rows, type SqlClient, type TransactionalClient } from './sqlClient';
 import { dialectOf, SubjectKeySql, type Statement, type SubjectKeyRow } from './subjectKeySql';
 import { ConfigurationError } from '../errors';
-import { subjectIdText, subjectRef, type SubjectId, type SubjectKeyStore } from './subjectKeyStore';
+import { SubjectKeyStore, subjectIdText, subjectRef, type SubjectId } from './subjectKeyStore';
 import { newSubjectKeyId } from './subjectKeyWrap';
 
 /** A model's subject as the generated map describes it (`/// @@encrypted(subject: field)`). */
@@ -29,7 +29,10 @@ export interface ErasureOptions {
   readonly model?: string;
   /** The ledger file outside the database; strongly advised (without it a restored backup cannot be re-erased). */
   readonly ledger?: ErasureLedger;
-  /** The store the application's extension reads through: its cached copies of the destroyed keys are dropped at once. */
+  /**
+   * The store the application's extension reads through. Optional: the destroyed keys are dropped
+   * from every store of this process at once (other processes' caches keep them for their lifetime).
+   */
   readonly store?: SubjectKeyStore;
   /** Audit events (`pce.subject.*`); by default JSON lines on stderr at warn. */
   readonly logger?: Logger;
@@ -74,6 +77,22 @@ export function subjectRoot(fields: EncryptionSchema, model: string | undefined)
 }
 
 const CANONICAL_INTEGER = /^(0|-?[1-9]\d{0,18})$/;
+/** The ids an integer subject field can hold. */
+const INTEGER_RANGE = { Int: [-(2n ** 31n), 2n ** 31n - 1n], BigInt: [-(2n ** 63n), 2n ** 63n - 1n] } as const;
+
+/**
+ * Refuses, before anything is recorded, an id that no row of an integer id space can hold ('042',
+ * ' 42', '4.2', out of range): forgetting it would record an erasure of nobody and report success
+ * while the person meant stays readable. The message names the model, never the id.
+ */
+function requireHoldableId(fields: EncryptionSchema, root: string, id: string): void {
+  const target = subjectTargets(fields).find((t) => t.model === root) ?? subjectTargets(fields).find((t) => t.root === root);
+  const type = target?.subject.type;
+  if (type !== 'Int' && type !== 'BigInt') return;
+  const [min, max] = INTEGER_RANGE[type];
+  if (CANONICAL_INTEGER.test(id) && BigInt(id) >= min && BigInt(id) <= max) return;
+  throw new ConfigurationError(root, target!.subject.field, `the subject id is not an ${type} id in canonical decimal (no sign but '-', no leading zeros, spaces or fraction, in range), so no ${root} can hold it: nothing was erased`);
+}
 
 /** The statement nulling one model's blind indexes for a subject, or none when no row can hold that id. */
 function nullIndexStatement(sql: SubjectKeySql, target: ReturnType<typeof subjectTargets>[number], subject: string): Statement | undefined {
@@ -88,7 +107,12 @@ function nullIndexStatement(sql: SubjectKeySql, target: ReturnType<typeof subjec
   }
   if (type === 'String') {
     const sets = target.indexColumns.map((c) => `${sql.quote(c)} = NULL`).join(', ');
-    return { text: `UPDATE ${sql.quote(target.table)} SET ${sets} WHERE ${sql.quote(column)} = ${sql.dialect === 'postgres' ? '$1' : '?'}`, values: [subject] };
+    if (sql.dialect === 'postgres') return { text: `UPDATE ${sql.quote(target.table)} SET ${sets} WHERE ${sql.quote(column)} = $1`, values: [subject] };
+    // The application's column may compare without case ('abc' = 'ABC'); the key table does not,
+    // so 'ABC' is another subject, whose erasure must not null the indexes of 'abc'. The first
+    // condition keeps the column's index usable, the second compares as the key table does.
+    const exact = `CONVERT(${sql.quote(column)} USING utf8mb4) COLLATE utf8mb4_bin`;
+    return { text: `UPDATE ${sql.quote(target.table)} SET ${sets} WHERE ${sql.quote(column)} = ? AND ${exact} = ?`, values: [subject, subject] };
   }
   // Type unknown (an older map): compare the text form, which is exact for both kinds.
   return sql.nullIndexes(target.table, target.indexColumns, column, subject);
@@ -144,6 +168,8 @@ async function eraseInTransaction(tx: SqlClient, sql: SubjectKeySql, fields: Enc
 export async function forgetSubject(client: TransactionalClient, subjectId: SubjectId, options: ErasureOptions): Promise<ForgetReport> {
   const id = subjectIdText(subjectId);
   const root = subjectRoot(options.fields, options.model);
+  requireHoldableId(options.fields, root, id);
+  subjectRef(root, id); // refuses an id too long for the key table, naming the model
   const sql = new SubjectKeySql(dialectOf(options.fields.provider));
   const now = options.now?.() ?? new Date();
   const result = await client.$transaction(async (tx) => {
@@ -151,7 +177,7 @@ export async function forgetSubject(client: TransactionalClient, subjectId: Subj
     await options.ledger?.append({ root, subjectId: id, erasedAt: now.toISOString() });
     return done;
   }, { ...DEFAULT_TX, ...options.transaction });
-  for (const id of result.keyIds) options.store?.evict(id);
+  SubjectKeyStore.evictEverywhere(result.keyIds);
   const rowsUnindexed = Object.values(result.rowsUnindexed).reduce((n, m) => n + m, 0);
   subjectAudit(options.logger).erased({
     keysDestroyed: result.keysDestroyed,
@@ -206,7 +232,7 @@ export async function replayErasures(client: TransactionalClient, ledger: Erasur
     }, { ...DEFAULT_TX, ...options.transaction });
     if (!lastErasure || reinstatedSince) totals.reinstated++;
     if (!done) continue;
-    for (const id of done.keyIds) options.store?.evict(id);
+    SubjectKeyStore.evictEverywhere(done.keyIds);
     totals.keysDestroyed += done.keysDestroyed;
     totals.newlyRecorded += done.newlyRecorded ? 1 : 0;
     totals.rowsUnindexed += Object.values(done.rowsUnindexed).reduce((n, m) => n + m, 0);
@@ -228,7 +254,13 @@ export async function reinstateSubject(client: TransactionalClient, subjectId: S
   const sql = new SubjectKeySql(dialectOf(options.fields.provider));
   const now = options.now?.() ?? new Date();
   const wasErased = await client.$transaction(async (tx) => {
+    // The subject's key-row lock, as erasure takes it: an erasure running now finishes first (its
+    // ledger line then precedes this one, in the order the database applied them), or waits.
+    const placeholder = newSubjectKeyId();
+    const placed = (await execute(tx, sql.insertKey(placeholder, subject, null, null, now))) > 0;
+    await rows(tx, sql.keyOfSubject(subject, 'update'));
     const deleted = await execute(tx, sql.deleteErasure(subject));
+    if (placed) await execute(tx, sql.deleteKey(placeholder));
     await options.ledger?.append({ root, subjectId: id, reinstatedAt: now.toISOString() });
     return deleted > 0;
   });

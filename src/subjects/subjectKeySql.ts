@@ -89,6 +89,11 @@ export class SubjectKeySql {
     };
   }
 
+  /** Undoes {@link bind}: the key is pending again. */
+  unbind(keyId: string): Statement {
+    return { text: `UPDATE ${KEYS_TABLE} SET subject_id = NULL WHERE key_id = ${this.p(1)}`, values: [keyId] };
+  }
+
   /** The erasure record of a subject, read with a shared lock so the newest committed state counts (MySQL's REPEATABLE READ). */
   erasureOf(subjectId: string): Statement {
     return { text: `SELECT subject_id FROM ${ERASURES_TABLE} WHERE subject_id = ${this.p(1)} ${this.shareLock}`, values: [subjectId] };

@@ -51,14 +51,14 @@ const LOAD_CHUNK = 1000;
  * key table cannot hold exactly (so no two ids can ever be truncated into one). The store takes
  * subjects as {@link subjectRef} texts; this is the id part.
  */
-export function subjectIdText(subjectId: SubjectId): string {
+export function subjectIdText(subjectId: SubjectId, max = MAX_SUBJECT_ID_LENGTH, model?: string): string {
   let text: string;
   if (typeof subjectId === 'string') text = subjectId;
   else if (typeof subjectId === 'bigint' || (typeof subjectId === 'number' && Number.isSafeInteger(subjectId))) text = String(subjectId);
-  else throw new ConfigurationError(undefined, undefined, `a subject id must be a string or an integer, got ${typeof subjectId === 'number' ? 'a non-integer number' : typeof subjectId}`);
+  else throw new ConfigurationError(model, undefined, `a subject id must be a string or an integer, got ${typeof subjectId === 'number' ? 'a non-integer number' : typeof subjectId}`);
   const length = [...text].length;
-  if (length === 0 || length > MAX_SUBJECT_ID_LENGTH) {
-    throw new ConfigurationError(undefined, undefined, `a subject id must have 1 to ${MAX_SUBJECT_ID_LENGTH} characters, got ${length}`);
+  if (length === 0 || length > max) {
+    throw new ConfigurationError(model, undefined, `a subject id${model ? ` of ${model}` : ''} must have 1 to ${max} characters${max < MAX_SUBJECT_ID_LENGTH ? ` (the key table holds '${model}:<id>' in ${MAX_SUBJECT_ID_LENGTH})` : ''}, got ${length}`);
   }
   return text;
 }
@@ -74,8 +74,16 @@ const ROOT = /^[A-Za-z_][A-Za-z0-9_]*$/;
  */
 export function subjectRef(root: string, subjectId: SubjectId): string {
   if (!ROOT.test(root)) throw new ConfigurationError(undefined, undefined, 'a subject root must be a model name');
-  return subjectIdText(`${root}:${subjectIdText(subjectId)}`);
+  return `${root}:${subjectIdText(subjectId, MAX_SUBJECT_ID_LENGTH - root.length - 1, root)}`;
 }
+
+/**
+ * Every store of this process, so that an erasure drops the destroyed keys from all of them at
+ * once ({@link SubjectKeyStore.evictEverywhere}), not only from a store passed to forgetSubject:
+ * within one process a forgotten subject is unreadable as soon as the erasure commits.
+ */
+const liveStores = new Set<WeakRef<SubjectKeyStore>>();
+const forgetStore = new FinalizationRegistry<WeakRef<SubjectKeyStore>>((ref) => liveStores.delete(ref));
 
 /**
  * Per-subject data keys, stored wrapped in `pce_subject_keys`. Every method takes the Prisma
@@ -89,6 +97,12 @@ export function subjectRef(root: string, subjectId: SubjectId): string {
 export class SubjectKeyStore {
   readonly sql: SubjectKeySql;
   private readonly cache: LRUCache<string, ChosenKey>;
+  /**
+   * Key ids erased while this process ran: never cached again, so a key load that read the live
+   * row just before the erasure committed cannot put the key back after the eviction. Kept as
+   * long as a cache entry lives; a load that starts later reads the tombstone anyway.
+   */
+  private readonly erased: LRUCache<string, true>;
   private readonly keys: WrapKeys;
   private readonly backend: CryptoBackend;
   private readonly now: () => Date;
@@ -99,6 +113,22 @@ export class SubjectKeyStore {
     this.backend = options.backend ?? defaultBackend();
     this.now = options.now ?? (() => new Date());
     this.cache = new LRUCache({ max: options.cache?.max ?? 10_000, ttl: options.cache?.ttlMs ?? 5 * 60_000 });
+    this.erased = new LRUCache({ max: options.cache?.max ?? 10_000, ttl: options.cache?.ttlMs ?? 5 * 60_000 });
+    const ref = new WeakRef(this);
+    liveStores.add(ref);
+    forgetStore.register(this, ref);
+  }
+
+  /** Drops these (destroyed) keys from every store of this process; erasure calls it after its commit. */
+  static evictEverywhere(keyIds: Iterable<string>): void {
+    const ids = [...keyIds];
+    if (ids.length === 0) return;
+    for (const ref of liveStores) for (const id of ids) ref.deref()?.evict(id);
+  }
+
+  /** Caches a key unless it was erased while this process ran. */
+  private remember(chosen: ChosenKey): void {
+    if (!this.erased.has(chosen.id)) this.cache.set(chosen.id, chosen);
   }
 
   /** The primary wrap key, or a KeyringError saying how to make one. */
@@ -131,7 +161,7 @@ export class SubjectKeyStore {
     }
     if (inserted) {
       const chosen: ChosenKey = { scope: 'subject', id: fresh.id, key: fresh.key };
-      this.cache.set(fresh.id, chosen);
+      this.remember(chosen);
       return chosen;
     }
     // Another transaction created it first (and has committed: the insert waited for it).
@@ -154,7 +184,7 @@ export class SubjectKeyStore {
     const fresh = newSubjectKey(wrap.key, this.backend);
     await execute(db, this.sql.insertKey(fresh.id, null, wrap.id, fresh.wrapped, this.now()));
     const chosen: ChosenKey = { scope: 'subject', id: fresh.id, key: fresh.key };
-    this.cache.set(fresh.id, chosen);
+    this.remember(chosen);
     return chosen;
   }
 
@@ -162,12 +192,19 @@ export class SubjectKeyStore {
    * Binds a reserved key to its subject. Refused when the key is not pending, when the subject
    * already has a key (a unique violation from the database), and when the subject was erased
    * (ids can come back: MySQL may reuse AUTO_INCREMENT values) unless `allowReuse`.
+   *
+   * The key is bound first and the erasure looked up after: the bound row is what an erasure of
+   * the subject locks, so one running now waits for this transaction (and then destroys the key),
+   * or has committed and is found here (the key is left pending again and the bind refused).
    */
   async bind(db: SqlClient, keyId: string, subjectId: SubjectId, options: SubjectWriteOptions = {}): Promise<void> {
     const subject = subjectIdText(subjectId);
-    if (!options.allowReuse && (await rows(db, this.sql.erasureOf(subject))).length > 0) throw new SubjectErasedError();
     const bound = await execute(db, this.sql.bind(keyId, subject));
     if (bound !== 1) throw new KeyringError(keyId, 'is not a pending subject key (reserve one in the same transaction before binding it)');
+    if (!options.allowReuse && (await rows(db, this.sql.erasureOf(subject))).length > 0) {
+      await execute(db, this.sql.unbind(keyId));
+      throw new SubjectErasedError();
+    }
   }
 
   /**
@@ -254,8 +291,9 @@ export class SubjectKeyStore {
     return this.cache.get(row.key_id) ?? this.lookupRow(row);
   }
 
-  /** Forgets a key's unwrapped copy in this process (erasure calls it; other processes wait for the lifetime). */
+  /** Forgets a destroyed key's unwrapped copy, for good (erasure calls it; other processes wait for the lifetime). */
   evict(keyId: string): void {
+    this.erased.set(keyId, true);
     this.cache.delete(keyId);
   }
 
@@ -271,7 +309,7 @@ export class SubjectKeyStore {
     const key = unwrapSubjectKey(wrap.key, row.key_id, row.wrapped_key, this.backend);
     if (!key) return 'authentication-failed';
     const chosen: ChosenKey = { scope: 'subject', id: row.key_id, key };
-    this.cache.set(row.key_id, chosen);
+    this.remember(chosen);
     return chosen;
   }
 
