@@ -173,6 +173,17 @@ describe.each(providers())('attacks on per-person keys on %s', (provider) => {
     expect((await h.prisma.personReading.findMany({ where: { personId: kept.id } })).map((r) => r.text).sort()).toEqual(kept.readings.map((r) => r.text).sort());
   });
 
+  test('a forget whose ledger cannot be written erases nothing: the key, the indexes and the database record stay as they were', async () => {
+    const p = await person(`ledger-${tag()}`);
+    const ledger = new ErasureLedger(dir.file('no-such-folder/ledger.jsonl'));
+    const error = await caught(forget(p.id, 'Person', { ledger }));
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toMatch(/cannot open the erasure ledger/);
+    expect(await liveKeys(subjectRef('Person', p.id))).toBe(1);
+    expect(await erased(subjectRef('Person', p.id))).toBe(0);
+    expect((await h.prisma.person.findFirst({ where: { email: p.email }, include: { readings: true } }))!.readings).toHaveLength(2);
+  });
+
   test('a wrapped key copied from another person\'s key row fails as a typed error, with no secret in it', async () => {
     const a = await person(`victim-${tag()}`);
     const b = await person(`donor-${tag()}`);
