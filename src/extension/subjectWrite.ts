@@ -98,10 +98,15 @@ export async function runSubjectWrite(w: SubjectWrite, ctx: WalkContext): Promis
   if (w.args.limit !== undefined && subjects.length > 1) {
     ctx.refuse(w.model.name, field, `${w.operation} with limit`, 'the rows belong to several subjects, so the update runs once per subject and one limit cannot be shared between the runs; narrow the where to one subject');
   }
+  // Every subject's key first (each read under a shared lock, so no erasure can slip in after):
+  // one erased subject refuses the whole write before any row is changed, even inside a
+  // caller's transaction that would commit the part already applied.
+  const keysOf: ChosenKey[] = [];
+  for (const value of subjects) keysOf.push(await keyFor(w.model, subjectText(value)));
   let count = 0;
   const records: unknown[] = [];
-  for (const value of subjects) {
-    row.keys = subjectKeys(w.keyring, { write: await keyFor(w.model, subjectText(value)) });
+  for (const [i, value] of subjects.entries()) {
+    row.keys = subjectKeys(w.keyring, { write: keysOf[i]! });
     const result = await send(w, ctx, { ...w.args, where: { AND: [w.args.where ?? {}, { [field]: value }] } });
     if (Array.isArray(result)) records.push(...result);
     else count += Number((result as { count?: unknown }).count ?? 0);
