@@ -5,8 +5,8 @@
  *   npm run example
  *
  * Uses DATABASE_URL when set (a server where it may create a database), otherwise starts an
- * embedded PostgreSQL. Keys come from PCE_DATA_KEYS / PCE_INDEX_KEYS when set, otherwise fresh
- * random keys are made for this run.
+ * embedded PostgreSQL. Keys come from PCE_DATA_KEYS / PCE_INDEX_KEYS / PCE_WRAP_KEYS when set,
+ * otherwise fresh random keys are made for this run.
  */
 import { randomBytes } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
@@ -19,9 +19,10 @@ import { createDatabase } from '../test/support/databases';
 import { startEmbeddedPostgres, type RunningPostgres } from '../test/support/embeddedPostgres';
 
 function keys() {
+  // The schema has subject models (Person, PersonReading): without PCE_WRAP_KEYS the client is refused when it is made.
   if (process.env.PCE_DATA_KEYS) return localKeysFromEnv();
   const fresh = () => randomBytes(32).toString('base64');
-  console.log('No PCE_DATA_KEYS/PCE_INDEX_KEYS set: using fresh random keys for this run.\n');
+  console.log('No PCE_DATA_KEYS/PCE_INDEX_KEYS/PCE_WRAP_KEYS set: using fresh random keys for this run.\n');
   return localKeys({ data: [{ id: 'dev-data-1', key: fresh() }], index: [{ id: 'dev-index-1', key: fresh() }], wrap: [{ id: 'dev-wrap-1', key: fresh() }] });
 }
 
@@ -94,8 +95,7 @@ async function main(): Promise<void> {
     console.log('\nThe same row as stored in PostgreSQL (raw SQL):');
     console.log(JSON.stringify(rows[0], null, 2));
 
-    if (keyring.primaryWrap) await forgetting(base, keyring, store, raw);
-    else console.log('\nNo wrap key (PCE_WRAP_KEYS): skipping per-subject keys and forgetting a person.');
+    await forgetting(base, keyring, store, raw);
   } finally {
     await raw.end();
     await base.$disconnect();

@@ -32,7 +32,9 @@ export async function openBenchEnvironment(prefix: string): Promise<BenchEnviron
   const oursSql = new PgRaw({ connectionString: ours.url });
   const peerSql = new PgRaw({ connectionString: peerDb.url });
   await Promise.all([oursSql.connect(), peerSql.connect()]);
-  const keyring = localKeys({ data: [{ id: 'd1', key: randomBytes(32).toString('base64') }], index: [{ id: 'i1', key: randomBytes(32).toString('base64') }] });
+  const b64 = () => randomBytes(32).toString('base64');
+  // A wrap key too: the schema has subject models, and a client over them needs one.
+  const keyring = localKeys({ data: [{ id: 'd1', key: b64() }], index: [{ id: 'i1', key: b64() }], wrap: [{ id: 'w1', key: b64() }] });
   const peerDmmf = loadPeerDmmf();
   const peerKeyText = peerKey();
   process.env.PRISMA_FIELD_ENCRYPTION_HASH_SALT ??= randomBytes(16).toString('hex');

@@ -82,8 +82,11 @@ export type ColumnEncryptionExtension = (client: any) => { $extends: { extArgs: 
  * The Prisma Client extension: encrypts annotated fields on write, decrypts them on read, and
  * rewrites equality filters into blind-index lookups.
  *
- * Throws a ConfigurationError at once when `fields` is not a generated map (with a keyring given
- * directly). While keys are loading, queries wait; if loading fails, queries fail with its error.
+ * Throws a ConfigurationError at once (with a keyring given directly) when `fields` is not a
+ * generated map, or when it has models under per-subject keys (`@@encrypted(subject: ...)`) and
+ * the keyring has no wrap key. With a promise or a loader the same checks run once the keyring
+ * has loaded, and fail the load. While keys are loading, queries wait; if loading fails, queries
+ * fail with its error.
  *
  * @example
  * const prisma = new PrismaClient({ adapter }).$extends(

@@ -9,7 +9,7 @@ import { rewriteArgs } from './rewriteArgs';
 import type { RuntimeModel, RuntimeSchema } from './runtimeSchema';
 import { planSubjects, type SubjectPlan } from './subjectPlan';
 import { readKeysFor } from './subjectRead';
-import { requireWrapKey, type SubjectKeySource } from './subjectStore';
+import type { SubjectKeySource } from './subjectStore';
 import { dryRunKeys, runSubjectWrite } from './subjectWrite';
 import { clientFor, transactionOf, type QueryClient, type Transaction } from './transactionScope';
 import type { Dialect } from './uniqueGuard';
@@ -116,8 +116,8 @@ function newContext(op: Operation): WalkContext {
  */
 async function subjectWrite(op: Operation, model: RuntimeModel, plan: SubjectPlan, checked: WalkContext, ctx: WalkContext, tx: Transaction | undefined, rewritten: Obj | undefined): Promise<unknown> {
   const { subjects, keyring, schema } = op.runtime;
+  // The keyring has a wrap key: a client over subject models without one is refused when it is made (subjectStoreFor).
   const slot = plan.all.find((s) => s.needed)!;
-  requireWrapKey(keyring, slot.model.name);
   if (tx?.kind === 'batch') {
     ctx.refuse(slot.model.name, slot.model.spec.subject!.field, `${op.operation} in $transaction([...])`, "a subject's key is found or created in the write's own transaction, which a batch does not give; use an interactive transaction");
   }

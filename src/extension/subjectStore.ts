@@ -23,10 +23,13 @@ export interface SubjectKeySource {
 
 /**
  * The store a client uses when none is given: one over the keyring's wrap keys when the map has
- * a subject-keyed model, else none.
+ * a subject-keyed model, else none. A keyring without a wrap key is refused here, when the client
+ * is made ({@link requireWrapKey}).
  */
 export function subjectStoreFor(fields: EncryptionSchema, keyring: Keyring, backend: CryptoBackend, given?: SubjectKeyStore): SubjectKeySource | undefined {
-  if (!Object.values(fields?.models ?? {}).some((m) => m.subject && Object.keys(m.encrypted).length > 0)) return undefined;
+  const models = subjectModels(fields);
+  if (models.length === 0) return undefined;
+  requireWrapKey(keyring, models);
   const store = given ?? new SubjectKeyStore({ keys: keyring, provider: fields.provider, backend });
   // A Prisma client (or its transaction client) is the store's SqlClient; only the declared types differ.
   const sql = (db: QueryClient) => db as unknown as SqlClient;
@@ -43,13 +46,26 @@ function subjectRef(root: string, subjectId: string): string {
   return storeSubjectRef(root, subjectId);
 }
 
+/** The map's models whose encrypted values are under per-subject keys (`@@encrypted(subject: ...)`). */
+export function subjectModels(fields: EncryptionSchema): string[] {
+  return Object.entries(fields?.models ?? {})
+    .filter(([, m]) => m.subject && Object.keys(m.encrypted).length > 0)
+    .map(([name]) => name);
+}
+
 /**
- * A keyring without a wrap key cannot create subject keys. It is refused on the first write of a
- * subject-keyed value, not at start-up, so a schema that gains a subject model does not stop
- * clients that never write one (reads of shared-key values keep working).
+ * A keyring without a wrap key cannot create or read subject keys, so a client over a schema with
+ * subject models is refused when it is made (with a keyring given directly, `columnEncryption()`
+ * throws; with a promise or a loader, loading fails with this error), rather than on the first
+ * subject write after a deploy has gone out.
  */
-export function requireWrapKey(keyring: Pick<Keyring, 'primaryWrap'>, model: string): void {
-  if (!keyring.primaryWrap) {
-    throw new ConfigurationError(model, undefined, 'the model is encrypted under per-subject keys (@@encrypted(subject: ...)), which need a wrap key in the keyring (prisma-column-encryption keys generate --purpose wrap, or PCE_WRAP_KEYS)');
-  }
+export function requireWrapKey(keyring: Pick<Keyring, 'primaryWrap'>, models: readonly string[]): void {
+  if (keyring.primaryWrap) return;
+  const named = models.length === 1 ? `model ${models[0]} is` : `models ${models.join(', ')} are`;
+  throw new ConfigurationError(
+    models.length === 1 ? models[0] : undefined,
+    undefined,
+    `the keyring has no wrap key, and the schema's ${named} encrypted under per-subject keys (@@encrypted(subject: ...)), which need one: ` +
+      'add a wrap key to the keyring (prisma-column-encryption keys generate --purpose wrap; in development PCE_WRAP_KEYS=id:base64, or localKeys({ data, index, wrap }) in code)',
+  );
 }

@@ -5,11 +5,14 @@ import pino from 'pino';
 import { localKeys, openAuditChain, withAuditContext, currentAuditContext, ConfigurationError } from '../../src';
 import { registerAuditCommands } from '../../src/cli/auditCommands';
 import { createHarness, providers, type Harness } from '../support/clients';
+import { testWrapKey } from '../support/keys';
 import { captureLogger, tempDir } from '../keys/support';
 
 const dataKey = randomBytes(32).toString('base64');
 const indexKey = randomBytes(32).toString('base64');
-const keys = () => localKeys({ data: [{ id: 'd1', key: dataKey }], index: [{ id: 'i1', key: indexKey }] });
+/** The test schema has subject models: a client over it needs a wrap key. */
+const wrapKey = testWrapKey();
+const keys = () => localKeys({ data: [{ id: 'd1', key: dataKey }], index: [{ id: 'i1', key: indexKey }], wrap: [wrapKey] });
 const accessEvents = (events: Array<Record<string, unknown>>) => events.filter((e) => e.event === 'pce.data.access');
 
 describe.each(providers())('data-access audit trail on %s', (provider) => {

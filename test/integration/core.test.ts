@@ -1,12 +1,15 @@
 import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { DecryptionError, EncryptionError, localKeys, UnsupportedQueryError } from '../../src';
 import { createHarness, providers, type Harness } from '../support/clients';
+import { testWrapKey } from '../support/keys';
 
 const b64 = () => randomBytes(32).toString('base64');
 const keyA = b64();
 const keyB = b64();
 const index1 = b64();
 const index2 = b64();
+/** The test schema has subject models: a client over it needs a wrap key. */
+const wrap = [testWrapKey()];
 
 /** Blind index recomputed independently of the library, from the documented construction. */
 function expectedIndex(rootB64: string, indexKeyId: string, binding: string, normalized: string): string {
@@ -25,7 +28,7 @@ async function errorOf(promise: Promise<unknown>): Promise<Error> {
 
 describe.each(providers())('core behaviour on %s', (provider) => {
   let h: Harness;
-  const ringA = () => localKeys({ data: [{ id: 'A', key: keyA }], index: [{ id: 'i1', key: index1 }] });
+  const ringA = () => localKeys({ data: [{ id: 'A', key: keyA }], index: [{ id: 'i1', key: index1 }], wrap });
   beforeAll(async () => {
     h = await createHarness(provider, { keys: ringA() });
   });
@@ -159,7 +162,7 @@ describe.each(providers())('core behaviour on %s', (provider) => {
 
   test('values written under key A stay readable after key B becomes primary', async () => {
     const old = await h.prisma.user.create({ data: { email: 'rotate@x.org', name: 'Under A' } });
-    const rotated = h.extend({ keys: localKeys({ data: [{ id: 'B', key: keyB }, { id: 'A', key: keyA }], index: [{ id: 'i1', key: index1 }] }) });
+    const rotated = h.extend({ keys: localKeys({ data: [{ id: 'B', key: keyB }, { id: 'A', key: keyA }], index: [{ id: 'i1', key: index1 }], wrap }) });
     expect((await rotated.user.findUnique({ where: { id: old.id } }))?.name).toBe('Under A');
     const fresh = await rotated.user.create({ data: { email: 'fresh@x.org', name: 'Under B' } });
     expect(String((await rawUser(fresh.id)).name)).toMatch(/^pce:v1:B:/);
@@ -172,7 +175,7 @@ describe.each(providers())('core behaviour on %s', (provider) => {
 
   test('lookups find rows indexed under an older index key while a re-index is in progress', async () => {
     const u = await h.prisma.user.create({ data: { email: 'reindex@x.org', name: 'Old index' } });
-    const both = h.extend({ keys: localKeys({ data: [{ id: 'A', key: keyA }], index: [{ id: 'i2', key: index2 }, { id: 'i1', key: index1 }] }) });
+    const both = h.extend({ keys: localKeys({ data: [{ id: 'A', key: keyA }], index: [{ id: 'i2', key: index2 }, { id: 'i1', key: index1 }], wrap }) });
     expect((await both.user.findFirst({ where: { email: 'reindex@x.org' } }))?.id).toBe(u.id);
     expect((await both.user.findUnique({ where: { emailIndex: 'reindex@x.org' } }))?.id).toBe(u.id);
     await both.user.update({ where: { emailIndex: 'reindex@x.org' }, data: { nickname: 'found' } });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { columnEncryption, ConfigurationError, KeyringError, localKeys, localKeysFromEnv, UnsupportedQueryError } from '../../src';
 import { createHarness, providers, type Harness } from '../support/clients';
+import { testWrapKey } from '../support/keys';
 
 /**
  * Regression tests for the security review: each case silently stored plaintext, lost rows,
@@ -10,14 +11,16 @@ const b64 = () => randomBytes(32).toString('base64');
 const keyA = b64();
 const index1 = b64();
 const index2 = b64();
+/** The test schema has subject models: a client over it needs a wrap key. */
+const wrap = [testWrapKey()];
 
 describe.each(providers())('review regressions on %s', (provider) => {
   let h: Harness;
   let both: Harness['prisma'];
   beforeAll(async () => {
-    h = await createHarness(provider, { keys: localKeys({ data: [{ id: 'A', key: keyA }], index: [{ id: 'i1', key: index1 }] }) });
+    h = await createHarness(provider, { keys: localKeys({ data: [{ id: 'A', key: keyA }], index: [{ id: 'i1', key: index1 }], wrap }) });
     // A re-index in progress: i2 is the new primary index key, rows written so far carry i1.
-    both = h.extend({ keys: localKeys({ data: [{ id: 'A', key: keyA }], index: [{ id: 'i2', key: index2 }, { id: 'i1', key: index1 }] }) });
+    both = h.extend({ keys: localKeys({ data: [{ id: 'A', key: keyA }], index: [{ id: 'i2', key: index2 }, { id: 'i1', key: index1 }], wrap }) });
   });
   afterAll(async () => {
     await h?.close();
@@ -118,7 +121,7 @@ describe('keys given as a loader function', () => {
   });
 
   test('a failed load fails the query with its error and is retried by the next query', async () => {
-    const ring = localKeys({ data: [{ id: 'A', key: keyA }], index: [{ id: 'i1', key: index1 }] });
+    const ring = localKeys({ data: [{ id: 'A', key: keyA }], index: [{ id: 'i1', key: index1 }], wrap });
     let kmsDown = true;
     let calls = 0;
     const prisma = h.extend({

@@ -4,6 +4,7 @@ import { encryptedFields } from '../../generated/postgres/encryption';
 import { FieldCodec } from '../../src/codec/fieldCodec';
 import { localKeys, UnsupportedQueryError } from '../../src';
 import { createHarness, providers, type Harness } from '../support/clients';
+import { testWrapKey } from '../support/keys';
 
 /**
  * Uniqueness of blind indexes while two index keys are loaded (issue 9 items 1, 4 and 6): a
@@ -12,6 +13,8 @@ import { createHarness, providers, type Harness } from '../support/clients';
  */
 const b64 = () => randomBytes(32).toString('base64');
 const data = [{ id: 'A', key: b64() }];
+/** The test schema has subject models: a client over it needs a wrap key. */
+const wrap = [testWrapKey()];
 const i1 = { id: 'i1', key: b64() };
 const i2 = { id: 'i2', key: b64() };
 
@@ -49,9 +52,9 @@ describe.each(providers())('unique blind indexes during an index-key rotation on
   const users = (email: string) => count('User', 'emailIndex', [hashUnder('i1', email), hashUnder('i2', email)]);
 
   beforeAll(async () => {
-    h = await createHarness(provider, { keys: localKeys({ data, index: [i1] }) });
-    promoted = h.extend({ keys: localKeys({ data, index: [i2, i1] }) });
-    notYet = h.extend({ keys: localKeys({ data, index: [i1, i2] }) });
+    h = await createHarness(provider, { keys: localKeys({ data, index: [i1], wrap }) });
+    promoted = h.extend({ keys: localKeys({ data, index: [i2, i1], wrap }) });
+    notYet = h.extend({ keys: localKeys({ data, index: [i1, i2], wrap }) });
   });
   afterAll(async () => {
     await h?.close();
@@ -209,7 +212,7 @@ describe.each(providers())('unique blind indexes during an index-key rotation on
 
   describe('lookups inside an interactive transaction', () => {
     test('see the transaction\'s own writes, also with a connection pool of one', async () => {
-      const single = h.extend({ keys: localKeys({ data, index: [i2, i1] }) }, 1);
+      const single = h.extend({ keys: localKeys({ data, index: [i2, i1], wrap }) }, 1);
       const old = await h.prisma.user.create({ data: { email: 'recreate@x.org', name: 'Before' } });
       const result = await single.$transaction(
         async (tx) => {

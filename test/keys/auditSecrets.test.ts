@@ -8,7 +8,7 @@ import { wrapperLookup, entryBytes } from '../../src/keys/entryBytes';
 import { parseKeyringDocument, type KeyringDocument } from '../../src/keys/keyringFile';
 import { loadKeyring } from '../../src/keys/loadKeyring';
 import { retryPolicy } from '../../src/keys/retry';
-import { createHarness, type Harness } from '../support/clients';
+import { createHarness, sharedKeyFields, type Harness } from '../support/clients';
 import { FakeKms } from '../kms/fakeKms';
 import { captureLogger, KMS_RETRY, gcpWrapper, tempDir } from './support';
 
@@ -64,7 +64,8 @@ describe('audit log, CLI output and errors never contain secrets', () => {
     await cli(['keys', 'generate', '--purpose', 'data', '--local', '--id', 'd0']);
     await cli(['keys', 'generate', '--purpose', 'index', '--kms-key', kmsKey, '--id', 'i1']);
     const load = (more = {}) => loadKeyring({ file, logger: log.logger, gcpKms: { clientOptions: kms.clientOptions() }, retry: KMS_RETRY, ...more });
-    h = await createHarness('postgres', { keys: await load(), logger: log.logger });
+    // Data and index keys only: the app uses the shared-key models.
+    h = await createHarness('postgres', { keys: await load(), logger: log.logger, fields: sharedKeyFields('postgres') });
     const user = await h.prisma.user.create({ data: { email: plaintexts[0]!, name: plaintexts[1]!, phone: plaintexts[2]! } });
     await h.prisma.profile.create({ data: { userId: user.id, birthDate: '1906-12-09', birthPlace: plaintexts[3]! } });
 

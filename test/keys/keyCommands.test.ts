@@ -10,7 +10,7 @@ import type { ErrorOutput, GenerateOutput, ListOutput, PromoteOutput, Reactivate
 import { encryptedFields } from '../../generated/postgres/encryption';
 import { DecryptionError } from '../../src/errors';
 import { loadKeyring } from '../../src/keys/loadKeyring';
-import { createHarness, providers, type Harness } from '../support/clients';
+import { createHarness, providers, sharedKeyFields, type Harness } from '../support/clients';
 import { createDatabase, type Provider, type TestDatabase } from '../support/databases';
 import { FakeKms } from '../kms/fakeKms';
 import { captureLogger, KMS_RETRY, tempDir } from './support';
@@ -50,7 +50,8 @@ describe('prisma-column-encryption keys (CLI, local KMS, PostgreSQL)', () => {
   beforeEach(() => kms.reset());
 
   const harness = async (provider: Provider, keys: Awaited<ReturnType<typeof loadKeyring>>) => {
-    const h = await createHarness(provider, { keys });
+    // The keyrings of these tests have data and index keys only: the app uses the shared-key models.
+    const h = await createHarness(provider, { keys, fields: sharedKeyFields(provider) });
     harnesses.push(h);
     return h;
   };

@@ -1,7 +1,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHarness, providers, type Harness } from '../support/clients';
+import { createHarness, providers, sharedKeyFields, type Harness } from '../support/clients';
 import { databaseUrl, loadEncryptionSchema } from '../../src/cli/cliContext';
 import { collectStatus } from '../../src';
 import type { SqlConnection } from '../../src/migrate/connection';
@@ -64,7 +64,7 @@ describe.each(providers())('CLI commands on %s', (provider) => {
 
   beforeEach(async () => {
     keys = rotation();
-    h = await createHarness(provider, { keys: keys.before });
+    h = await createHarness(provider, { keys: keys.before, fields: sharedKeyFields(provider) }); // no wrap key: shared-key models only
     conn = await connect(h.db.url);
     await seedUsers(conn, provider, keys.before, 50);
   });

@@ -8,7 +8,7 @@ import { keyringFromDocument, localKeys, parseKeyringDocument, type EncryptionSc
 import { FieldCodec } from '../../src/codec/fieldCodec';
 import { CHECKPOINT_TABLE } from '../../src/migrate/checkpoint';
 import { openConnection, type SqlConnection } from '../../src/migrate/connection';
-import { createHarness, type Harness } from '../support/clients';
+import { createHarness, sharedKeyFields, type Harness } from '../support/clients';
 import type { Provider } from '../support/databases';
 import { randomKey } from '../support/keys';
 
@@ -78,7 +78,8 @@ export interface MigrationFixture {
 /** Opens a fixture whose extended client uses the `before` (default) or `after` keyring. */
 export async function openFixture(provider: Provider, appKeys: 'before' | 'after' = 'before'): Promise<MigrationFixture> {
   const keys = rotation();
-  const h = await createHarness(provider, { keys: keys[appKeys] });
+  // The app touches shared-key models only, and these keyrings have no wrap key (subject models would need one).
+  const h = await createHarness(provider, { keys: keys[appKeys], fields: sharedKeyFields(provider) });
   return { h, conn: await connect(h.db.url), keys };
 }
 

@@ -4,7 +4,7 @@ import { localKeys } from '../../src';
 import { FieldCodec } from '../../src/codec/fieldCodec';
 import type { EncryptionSchema } from '../../src/schema';
 import { providers, type Harness } from '../support/clients';
-import { randomKey } from '../support/keys';
+import { randomKey, testWrapKey } from '../support/keys';
 import { expectTableInStep } from '../integration/shapes.support';
 import { comparableWithout, mirrorPair, outcomeOf, type Side } from './mirror.support';
 
@@ -331,7 +331,9 @@ describe.each(providers())('during an index-key rotation, against a plain mirror
   const i1 = { id: 'i1', key: randomKey() };
   const i2 = { id: 'i2', key: randomKey() };
   /** The harness keyring (i2 primary, i1 loaded) is the one the in-step check recomputes indexes with. */
-  const rotating = localKeys({ data, index: [i2, i1] });
+  /** The test schema has subject models: a client over it needs a wrap key. */
+  const wrap = [testWrapKey()];
+  const rotating = localKeys({ data, index: [i2, i1], wrap });
   const dbs = mirrorPair(provider, { keys: rotating });
   let encrypted: Harness;
   let mirror: Harness;
@@ -341,8 +343,8 @@ describe.each(providers())('during an index-key rotation, against a plain mirror
   let instances: Client[];
   beforeAll(async () => {
     ({ encrypted, mirror } = dbs);
-    before = encrypted.extend({ keys: localKeys({ data, index: [i1] }) });
-    instances = [encrypted.prisma, encrypted.extend({ keys: localKeys({ data, index: [i1, i2] }) })];
+    before = encrypted.extend({ keys: localKeys({ data, index: [i1], wrap }) });
+    instances = [encrypted.prisma, encrypted.extend({ keys: localKeys({ data, index: [i1, i2], wrap }) })];
   });
 
   /** Every stored index is one of the value's candidates; returns how many rows hold an index under each key. */

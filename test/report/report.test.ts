@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadKeyring } from '../../src';
 import type { ComplianceReport } from '../../src/report/reportData';
-import { createHarness, type Harness } from '../support/clients';
+import { createHarness, sharedKeyFields, type Harness } from '../support/clients';
 import { tempDir } from '../keys/support';
 
 const run = promisify(execFile);
@@ -22,7 +22,8 @@ describe('prisma-column-encryption report', () => {
     await cli('keys', 'generate', '--purpose', 'data', '--local', '--id', 'd1');
     await cli('keys', 'generate', '--purpose', 'index', '--local', '--id', 'i1');
     await cli('keys', 'policy', '--data-max-age-days', '90');
-    h = await createHarness('postgres', { keys: await loadKeyring({ file: keyring }) });
+    // Data and index keys only: the app uses the shared-key models.
+    h = await createHarness('postgres', { keys: await loadKeyring({ file: keyring }), fields: sharedKeyFields('postgres') });
     await h.prisma.user.create({ data: { email: 'ada@example.org', name: 'Ada', phone: '+44 1' } });
     await h.prisma.user.create({ data: { email: 'bob@example.org' } });
     await cli('keys', 'generate', '--purpose', 'data', '--local', '--id', 'd2', '--primary');

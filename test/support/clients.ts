@@ -6,7 +6,7 @@ import { PrismaClient as PgClient } from '../../generated/postgres/client/client
 import { PrismaClient as MyClient } from '../../generated/mysql/client/client';
 import { encryptedFields as pgFields } from '../../generated/postgres/encryption';
 import { encryptedFields as myFields } from '../../generated/mysql/encryption';
-import { columnEncryption, type ColumnEncryptionOptions, type Keyring } from '../../src';
+import { columnEncryption, type ColumnEncryptionOptions, type EncryptionSchema, type Keyring } from '../../src';
 import { createDatabase, mysqlOptions, type Provider, type TestDatabase } from './databases';
 import { testKeyring } from './keys';
 
@@ -45,6 +45,17 @@ function newClient(provider: Provider, url: string, poolSize?: number): PgClient
   const adapter = adapterFor(provider, url, poolSize);
   // Both generated clients expose the same model API; tests are typed against the PostgreSQL one.
   return (provider === 'postgres' ? new PgClient({ adapter }) : (new MyClient({ adapter: adapter as never }) as unknown as PgClient));
+}
+
+/**
+ * The generated map without its subject models (`@@encrypted(subject: ...)`), for tests of
+ * shared-key models whose keyring deliberately has no wrap key (a client over subject models
+ * refuses such a keyring when it is made). A client over this map does not encrypt the subject
+ * models at all: pass it only to a harness whose test never touches them.
+ */
+export function sharedKeyFields(provider: Provider): EncryptionSchema {
+  const fields = (provider === 'postgres' ? pgFields : myFields) as unknown as EncryptionSchema;
+  return { ...fields, models: Object.fromEntries(Object.entries(fields.models).filter(([, m]) => !m.subject)) };
 }
 
 export async function createHarness(provider: Provider, options: Partial<ColumnEncryptionOptions> = {}): Promise<Harness> {
