@@ -17,6 +17,8 @@ export interface SubjectKeySource {
   reserve(db: QueryClient): Promise<ChosenKey>;
   /** Binds a reserved key to the id the write produced (same transaction). */
   bind(db: QueryClient, keyId: string, root: string, subjectId: string, options?: { readonly allowReuse?: boolean }): Promise<void>;
+  /** Deletes reserved keys the write did not bind (same transaction), so no pending key is left behind. */
+  release(db: QueryClient, keyIds: readonly string[]): Promise<void>;
   /** The keys of the given ids in one read (through the store's cache). */
   load(db: QueryClient, keyIds: readonly string[]): Promise<ReadonlyMap<string, LoadedSubjectKey>>;
 }
@@ -37,6 +39,7 @@ export function subjectStoreFor(fields: EncryptionSchema, keyring: Keyring, back
     keyForSubject: (db, root, subjectId, options) => store.keyForSubject(sql(db), subjectRef(root, subjectId), options),
     reserve: (db) => store.reserve(sql(db)),
     bind: (db, keyId, root, subjectId, options) => store.bind(sql(db), keyId, subjectRef(root, subjectId), options),
+    release: (db, keyIds) => store.release(sql(db), keyIds),
     load: (db, keyIds) => store.load(sql(db), keyIds),
   };
 }

@@ -88,8 +88,14 @@ export async function runSubjectWrite(w: SubjectWrite, ctx: WalkContext): Promis
     if (row) row.keys = subjectKeys(w.keyring, { write: await keyFor(w.model, subjectText(value)) });
     // Pinned to the subject read, so a row whose subject changed meanwhile is not written under the wrong key.
     const args = { ...force.args, where: { ...(force.args.where as Obj), [subjectField!]: value } };
-    // The update branch runs: a key reserved for the create branch stays unbound (pending).
-    return stripped(await send(w, ctx, args), force.strip);
+    const result = await send(w, ctx, args);
+    if (generated.length === 0) return stripped(result, force.strip);
+    // A record with another subject: the row was deleted meanwhile and the create branch ran, under the reserved key.
+    const made = isObject(result) ? result[subjectField!] : undefined;
+    if (made !== undefined && made !== null && subjectText(made) !== subjectText(value)) return bindGenerated(w, generated, result, force.strip);
+    // The update branch ran: the key reserved for the create branch is not needed, and goes in this transaction.
+    await w.store.release(db, generated.map((slot) => slot.key!.id));
+    return stripped(result, force.strip);
   }
   if (!row) return bindGenerated(w, generated, await send(w, ctx, force.args), force.strip);
   const field = subjectField!;

@@ -81,6 +81,11 @@ export class SubjectKeySql {
     return { text: `DELETE FROM ${KEYS_TABLE} WHERE key_id = ${this.p(1)}`, values: [keyId] };
   }
 
+  /** Deletes a pending (reserved, never bound) key; affects 0 rows for a bound key or a tombstone. */
+  deletePending(keyId: string): Statement {
+    return { text: `DELETE FROM ${KEYS_TABLE} WHERE key_id = ${this.p(1)} AND subject_id IS NULL AND wrapped_key IS NOT NULL`, values: [keyId] };
+  }
+
   /** Binds a pending (reserved) key to its subject; affects 0 rows unless the key is pending. */
   bind(keyId: string, subjectId: string): Statement {
     return {

@@ -208,6 +208,18 @@ export class SubjectKeyStore {
   }
 
   /**
+   * Deletes reserved keys that were not bound (the write that reserved them did not need them:
+   * an upsert whose row existed), in the same transaction, so no pending key is left behind.
+   * A key that is bound, or a tombstone, is left as it is.
+   */
+  async release(db: SqlClient, keyIds: Iterable<string>): Promise<void> {
+    for (const id of keyIds) {
+      await execute(db, this.sql.deletePending(id));
+      this.cache.delete(id);
+    }
+  }
+
+  /**
    * The keys of the given key ids, in one SQL read per 1000 ids not already cached (a result's
    * keys are found together, never one query per row), unwrapped and cached.
    */
