@@ -148,3 +148,26 @@ export class SubjectErasedError extends ColumnEncryptionError {
     super(`${model ? `${model}: ` : ''}the subject of this write was erased (forgotten); writing for it again needs an explicit reinstateSubject or allowReuse`);
   }
 }
+
+/**
+ * A subject write lost a deadlock: the database chose its transaction as the victim and rolled it
+ * back, so nothing of it was written. In a transaction of the extension's own the write is retried
+ * first (`attempts` says how often it ran); inside the caller's interactive `$transaction` the
+ * whole transaction is gone and must be run again (`inCallersTransaction`). A first write for a
+ * subject racing `forgetSubject` for the same subject can meet this on MySQL/MariaDB. The message
+ * holds no SQL, ids or values.
+ */
+export class WriteDeadlockError extends ColumnEncryptionError {
+  readonly code = 'PCE_WRITE_DEADLOCK';
+  constructor(
+    readonly model: string,
+    readonly inCallersTransaction: boolean,
+    readonly attempts: number,
+  ) {
+    super(
+      inCallersTransaction
+        ? `${model}: the interactive transaction lost a deadlock against a concurrent transaction (such as an erasure of the same subject) and the database rolled it back: nothing of it was written; run the whole $transaction again`
+        : `${model}: the write lost a deadlock against a concurrent transaction ${attempts} times and was rolled back each time: nothing was written; retry it`,
+    );
+  }
+}

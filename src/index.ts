@@ -88,5 +88,6 @@ export {
   UnsupportedQueryError,
   InsecureConnectionError,
   SubjectErasedError,
+  WriteDeadlockError,
   type DecryptionFailure,
 } from './errors';

@@ -3,6 +3,7 @@ import type { AuditLog } from '../audit/auditLog';
 import type { KeyringView } from '../codec/keyChoice';
 import type { Keyring } from '../keys/keyring';
 import { UnsupportedQueryError } from '../errors';
+import { retryingDeadlocks } from './deadlock';
 import { DEFAULT_SHAPE, decryptResult, type ReadShape } from './decryptResult';
 import { redactPrismaError } from './redactError';
 import { rewriteArgs } from './rewriteArgs';
@@ -75,8 +76,8 @@ export async function runOperation(op: Operation): Promise<unknown> {
   let result: unknown;
   try {
     if (plan) {
-      ctx = newContext(op);
-      result = await subjectWrite(op, model, plan, checked, ctx, tx, rewritten);
+      // Each run (a deadlock's retry included) starts from a fresh context: what the last one collected was rolled back.
+      result = await retryingDeadlocks(model.name, tx, () => subjectWrite(op, model, plan, checked, (ctx = newContext(op)), tx, rewritten));
     } else if (ctx.uniqueWrites.length > 0) {
       result = await guardedWrite(op, ctx, rewritten, tx);
     } else {

@@ -169,8 +169,10 @@ describe.each(providers())('forget, replay and reinstate on %s', (provider) => {
     const firstWrite = h.plain.$transaction((t) => newStore().keyForSubject(t as unknown as SqlClient, fresh), { timeout: 30_000 }).catch((e: unknown) => e);
     await slowForget;
     const outcome = await firstWrite;
-    // On MariaDB the waiting INSERT IGNORE can instead lose an InnoDB deadlock (1213) against forget's
-    // locks: the transaction is rolled back, which is a refusal too (a retry then meets SubjectErasedError).
+    // The store runs in the caller's transaction here: on MariaDB its waiting INSERT IGNORE can instead
+    // lose an InnoDB deadlock (1213) against forget's locks, and the caller's transaction is rolled back,
+    // a refusal too. Through the extension such a write is retried in its own transaction (only
+    // SubjectErasedError reaches the caller) or reported as WriteDeadlockError in the caller's: deadlock.test.ts.
     const deadlock = (outcome as { meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } }).meta?.driverAdapterError?.cause?.originalCode === '1213';
     expect(outcome instanceof SubjectErasedError || (provider === 'mysql' && deadlock)).toBe(true);
     expect(await h.sql(`SELECT key_id FROM pce_subject_keys WHERE subject_id = $1`, [fresh])).toEqual([]);
