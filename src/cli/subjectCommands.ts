@@ -95,6 +95,9 @@ export function registerSubjectCommands(program: Command, overrides: Partial<Sub
             ? `already erased: nothing left to destroy (recorded in the ledger again)`
             : `erased: ${report.keysDestroyed} key${report.keysDestroyed === 1 ? '' : 's'} destroyed, ${sum(report.rowsUnindexed)} row${sum(report.rowsUnindexed) === 1 ? '' : 's'} unindexed, recorded in the ledger ${ledger.path}`,
           ...Object.entries(report.rowsUnindexed).map(([model, n]) => `  ${model}: ${n} row${n === 1 ? '' : 's'} unindexed`),
+          ...Object.entries(report.rowsOutsideSubjectKey).map(
+            ([model, n]) => `warning: ${model}: ${n} row${n === 1 ? '' : 's'} of this subject still hold${n === 1 ? 's' : ''} plaintext or shared-key values (never moved under its key by encrypt-existing): erasure does not reach them, delete or overwrite them`,
+          ),
           `backups still hold the subject's key wrapped under the epochs they were taken in: it is gone from them once those epochs' wrap keys are destroyed (keys rotate-epoch, then keys retire)`,
         ]);
       });

@@ -49,17 +49,39 @@ export interface ForgetReport {
   readonly alreadyErased: boolean;
   /** Rows whose blind indexes were set to NULL, per model. */
   readonly rowsUnindexed: Readonly<Record<string, number>>;
+  /**
+   * Rows of the subject, per model (only models with some), still holding values that are not
+   * under its key: plaintext or shared-key values from before the model had a subject, not yet
+   * moved by `encrypt-existing`. Erasure does not reach them: delete or overwrite them.
+   */
+  readonly rowsOutsideSubjectKey: Readonly<Record<string, number>>;
 }
 
 const DEFAULT_TX = { maxWait: 10_000, timeout: 60_000 };
 
-/** Models of the map with a subject, and the columns of their blind indexes. */
-function subjectTargets(fields: EncryptionSchema): Array<{ model: string; root: string; table: string; subject: SubjectOf; indexColumns: string[] }> {
+/** A subject model of the map: its table, subject, and the columns erasure looks at. */
+export interface SubjectTarget {
+  readonly model: string;
+  readonly root: string;
+  readonly table: string;
+  readonly subject: SubjectOf;
+  readonly indexColumns: readonly string[];
+  readonly valueColumns: readonly string[];
+  readonly typedColumns: readonly string[];
+}
+
+/** Models of the map with a subject, and the columns of their blind indexes and values. */
+function subjectTargets(fields: EncryptionSchema): SubjectTarget[] {
   return Object.entries(fields.models).flatMap(([model, spec]) => {
     const subject = (spec as SubjectModel).subject;
     if (!subject) return [];
-    const indexColumns = Object.values(spec.encrypted).flatMap((f) => (f.index ? [spec.columns[f.index] ?? f.index] : []));
-    return [{ model, root: subject.root ?? model, table: spec.dbName, subject, indexColumns }];
+    const column = (field: string) => spec.columns[field] ?? field;
+    const encrypted = Object.entries(spec.encrypted);
+    const indexColumns = encrypted.flatMap(([, f]) => (f.index ? [column(f.index)] : []));
+    // Where each field's ciphertext is stored, and a typed field's own column (plaintext written past the extension).
+    const valueColumns = encrypted.map(([field, f]) => column(f.storage ?? field));
+    const typedColumns = encrypted.flatMap(([field, f]) => (f.storage ? [column(field)] : []));
+    return [{ model, root: subject.root ?? model, table: spec.dbName, subject, indexColumns, valueColumns, typedColumns }];
   });
 }
 
@@ -94,28 +116,52 @@ function requireHoldableId(fields: EncryptionSchema, root: string, id: string): 
   throw new ConfigurationError(root, target!.subject.field, `the subject id is not an ${type} id in canonical decimal (no sign but '-', no leading zeros, spaces or fraction, in range), so no ${root} can hold it: nothing was erased`);
 }
 
-/** The statement nulling one model's blind indexes for a subject, or none when no row can hold that id. */
-function nullIndexStatement(sql: SubjectKeySql, target: ReturnType<typeof subjectTargets>[number], subject: string): Statement | undefined {
-  if (target.indexColumns.length === 0) return undefined;
+/**
+ * The condition matching one subject's rows of a model, or none when no row can hold that id.
+ * Its parameters are the statement's first ones.
+ */
+function subjectMatch(sql: SubjectKeySql, target: SubjectTarget, subject: string): { where: string; values: unknown[] } | undefined {
   const { type, column } = target.subject;
   if (type === 'Int' || type === 'BigInt') {
     // An integer column holds only canonical decimal ids: '007' or 'c1x' cannot be one of its rows.
     if (!CANONICAL_INTEGER.test(subject)) return undefined;
-    const sets = target.indexColumns.map((c) => `${sql.quote(c)} = NULL`).join(', ');
-    const param = sql.dialect === 'postgres' ? 'CAST($1 AS BIGINT)' : 'CAST(? AS SIGNED)';
-    return { text: `UPDATE ${sql.quote(target.table)} SET ${sets} WHERE ${sql.quote(column)} = ${param}`, values: [subject] };
+    return { where: `${sql.quote(column)} = ${sql.dialect === 'postgres' ? 'CAST($1 AS BIGINT)' : 'CAST(? AS SIGNED)'}`, values: [subject] };
   }
   if (type === 'String') {
-    const sets = target.indexColumns.map((c) => `${sql.quote(c)} = NULL`).join(', ');
-    if (sql.dialect === 'postgres') return { text: `UPDATE ${sql.quote(target.table)} SET ${sets} WHERE ${sql.quote(column)} = $1`, values: [subject] };
+    if (sql.dialect === 'postgres') return { where: `${sql.quote(column)} = $1`, values: [subject] };
     // The application's column may compare without case ('abc' = 'ABC'); the key table does not,
-    // so 'ABC' is another subject, whose erasure must not null the indexes of 'abc'. The first
+    // so 'ABC' is another subject, whose erasure must not touch the rows of 'abc'. The first
     // condition keeps the column's index usable, the second compares as the key table does.
     const exact = `CONVERT(${sql.quote(column)} USING utf8mb4) COLLATE utf8mb4_bin`;
-    return { text: `UPDATE ${sql.quote(target.table)} SET ${sets} WHERE ${sql.quote(column)} = ? AND ${exact} = ?`, values: [subject, subject] };
+    return { where: `${sql.quote(column)} = ? AND ${exact} = ?`, values: [subject, subject] };
   }
   // Type unknown (an older map): compare the text form, which is exact for both kinds.
-  return sql.nullIndexes(target.table, target.indexColumns, column, subject);
+  const text = sql.dialect === 'postgres' ? `CAST(${sql.quote(column)} AS TEXT) = $1` : `CAST(${sql.quote(column)} AS CHAR) = ?`;
+  return { where: text, values: [subject] };
+}
+
+/** The statement nulling one model's blind indexes for a subject, or none when it has none or no row can hold that id. */
+function nullIndexStatement(sql: SubjectKeySql, target: SubjectTarget, subject: string): Statement | undefined {
+  const match = target.indexColumns.length > 0 ? subjectMatch(sql, target, subject) : undefined;
+  if (!match) return undefined;
+  const sets = target.indexColumns.map((c) => `${sql.quote(c)} = NULL`).join(', ');
+  return { text: `UPDATE ${sql.quote(target.table)} SET ${sets} WHERE ${match.where}`, values: match.values };
+}
+
+/**
+ * Counts the subject's rows of a model that still hold a value erasure cannot reach: plaintext or
+ * a shared-key envelope in an encrypted field (written before the model had a subject, not yet
+ * moved by encrypt-existing), or plaintext in a typed field's own column.
+ */
+function outsideSubjectKeysStatement(sql: SubjectKeySql, target: SubjectTarget, subject: string): Statement | undefined {
+  const match = subjectMatch(sql, target, subject);
+  if (!match) return undefined;
+  const q = (c: string) => sql.quote(c);
+  const outside = [
+    ...target.valueColumns.map((c) => `(${q(c)} IS NOT NULL AND ${q(c)} NOT LIKE 'pce:v2:_:s:%')`),
+    ...target.typedColumns.map((c) => `${q(c)} IS NOT NULL`),
+  ];
+  return { text: `SELECT COUNT(*) AS n FROM ${q(target.table)} WHERE ${match.where} AND (${outside.join(' OR ')})`, values: match.values };
 }
 
 /** One erasure's steps, inside the caller's transaction. */
@@ -150,7 +196,13 @@ async function eraseInTransaction(tx: SqlClient, sql: SubjectKeySql, fields: Enc
       if (statement) rowsUnindexed[target.model] = await execute(tx, statement);
     }
   }
-  return { keysDestroyed: destroyed - (placeholderMatched ? 1 : 0), newlyRecorded: recorded > 0, rowsUnindexed, keyIds: locked.map((r) => r.key_id) };
+  const rowsOutsideSubjectKey: Record<string, number> = {};
+  for (const target of subjectTargets(fields).filter((t) => t.root === step.root)) {
+    const statement = outsideSubjectKeysStatement(sql, target, step.id);
+    const n = statement ? Number((await rows<{ n: unknown }>(tx, statement))[0]?.n ?? 0) : 0;
+    if (n > 0) rowsOutsideSubjectKey[target.model] = n;
+  }
+  return { keysDestroyed: destroyed - (placeholderMatched ? 1 : 0), newlyRecorded: recorded > 0, rowsUnindexed, rowsOutsideSubjectKey, keyIds: locked.map((r) => r.key_id) };
 }
 
 /**
@@ -185,8 +237,9 @@ export async function forgetSubject(client: TransactionalClient, subjectId: Subj
     models: Object.keys(result.rowsUnindexed).length,
     alreadyErased: !result.newlyRecorded,
     ledger: options.ledger !== undefined,
+    rowsOutsideSubjectKey: Object.values(result.rowsOutsideSubjectKey).reduce((n, m) => n + m, 0),
   });
-  return { keysDestroyed: result.keysDestroyed, alreadyErased: !result.newlyRecorded, rowsUnindexed: result.rowsUnindexed };
+  return { keysDestroyed: result.keysDestroyed, alreadyErased: !result.newlyRecorded, rowsUnindexed: result.rowsUnindexed, rowsOutsideSubjectKey: result.rowsOutsideSubjectKey };
 }
 
 /** What a replay of the ledger did. */

@@ -7,7 +7,7 @@ import { defaultLogger } from '../audit/auditLog';
  * forgotten (that list is the erasure ledger, kept apart).
  */
 export interface SubjectAudit {
-  erased(details: { keysDestroyed: number; rowsUnindexed: number; models: number; alreadyErased: boolean; ledger: boolean }): void;
+  erased(details: { keysDestroyed: number; rowsUnindexed: number; models: number; alreadyErased: boolean; ledger: boolean; rowsOutsideSubjectKey: number }): void;
   replayed(details: { entries: number; subjects: number; keysDestroyed: number; rowsUnindexed: number; reinstated: number; tornLastLine: boolean }): void;
   reinstated(details: { wasErased: boolean; ledger: boolean }): void;
   epochRotated(details: { wrapKeyId: string; rewrapped: number; failed: number; batches: number; from: Readonly<Record<string, number>> }): void;

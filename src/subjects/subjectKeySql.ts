@@ -149,14 +149,6 @@ export class SubjectKeySql {
       : { text: `${base} AND created_at <= ${this.p(3)}`, values: [erasedAt, subjectId, createdUpTo] };
   }
 
-  /** Sets the blind-index columns of every row of one table whose subject column holds the subject to NULL. */
-  nullIndexes(table: string, indexColumns: readonly string[], subjectColumn: string, subjectId: string): Statement {
-    const sets = indexColumns.map((c) => `${this.quote(c)} = NULL`).join(', ');
-    // The subject column may be an integer: compare its text form, as the key table stores it.
-    const subject = this.dialect === 'postgres' ? `CAST(${this.quote(subjectColumn)} AS TEXT)` : `CAST(${this.quote(subjectColumn)} AS CHAR)`;
-    return { text: `UPDATE ${this.quote(table)} SET ${sets} WHERE ${subject} = ${this.p(1)}`, values: [subjectId] };
-  }
-
   /** Key rows per wrap key and state, for status, verify and keys retire. */
   counts(): Statement {
     return {

@@ -99,10 +99,10 @@ describe.each(providers())('subject id spellings on %s', (provider) => {
       const id = `Mixed${tag()}`;
       await h.prisma.client.create({ data: { id, email: `${id}@ids.example`, name: 'Mixed Case' } });
       const report = await forget(id.toUpperCase(), 'Client');
-      expect(report).toEqual({ keysDestroyed: 0, alreadyErased: false, rowsUnindexed: { Client: 0 } });
+      expect(report).toEqual({ keysDestroyed: 0, alreadyErased: false, rowsUnindexed: { Client: 0 }, rowsOutsideSubjectKey: {} });
       expect((await h.prisma.client.findFirst({ where: { email: `${id}@ids.example` } }))?.name).toBe('Mixed Case');
       // And the exact id forgets them.
-      expect(await forget(id, 'Client')).toEqual({ keysDestroyed: 1, alreadyErased: false, rowsUnindexed: { Client: 1 } });
+      expect(await forget(id, 'Client')).toEqual({ keysDestroyed: 1, alreadyErased: false, rowsUnindexed: { Client: 1 }, rowsOutsideSubjectKey: {} });
     });
   }
 });

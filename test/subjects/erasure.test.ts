@@ -13,6 +13,7 @@ import {
   type TransactionalClient,
 } from '../../src';
 import { createHarness, providers, type Harness } from '../support/clients';
+import { FieldCodec } from '../../src/codec/fieldCodec';
 import { tempDir } from '../keys/support';
 import { cli, codec, indexesOf, pausingAfterFirstStatement, prismaProvider, readEmail, schemaFile, subjectFields, writePerson } from './subjectSupport';
 
@@ -84,7 +85,7 @@ describe.each(providers())('forget, replay and reinstate on %s', (provider) => {
     expect(line).toEqual({ root: 'Person', subjectId: String(a.id), erasedAt: expect.stringMatching(/^\d{4}-/) });
     // The audit event has counts only.
     const event = run.events.find((e) => e.event === 'pce.subject.erased')!;
-    expect(Object.keys(event).filter((k) => !['level', 'time', 'pid', 'hostname', 'component', 'msg', 'event'].includes(k)).sort()).toEqual(['alreadyErased', 'keysDestroyed', 'ledger', 'models', 'rowsUnindexed']);
+    expect(Object.keys(event).filter((k) => !['level', 'time', 'pid', 'hostname', 'component', 'msg', 'event'].includes(k)).sort()).toEqual(['alreadyErased', 'keysDestroyed', 'ledger', 'models', 'rowsOutsideSubjectKey', 'rowsUnindexed']);
 
     expect(await readEmail(h, newStore(), keyring, a.id)).toBe('subject-erased');
     expect(await readEmail(h, newStore(), keyring, b.id)).toMatch(/^b-/);
@@ -112,13 +113,35 @@ describe.each(providers())('forget, replay and reinstate on %s', (provider) => {
     const b = await writePerson(h, store, keyring, `d-${randomBytes(3).toString('hex')}@example.org`, 'Love');
     expect(await readEmail(h, store, keyring, a.id)).toMatch(/^c-/); // cached in `store`
     const report = await forgetSubject(tx(), a.id, { fields, model: 'PersonReading', store, ledger: new ErasureLedger(dir.file(`api-${provider}.jsonl`)) });
-    expect(report).toEqual({ keysDestroyed: 1, alreadyErased: false, rowsUnindexed: { Person: 1, PersonReading: 2 } });
+    expect(report).toEqual({ keysDestroyed: 1, alreadyErased: false, rowsUnindexed: { Person: 1, PersonReading: 2 }, rowsOutsideSubjectKey: {} });
     expect(await indexesOf(h, a.id)).toEqual([null, null, null]);
     expect((await indexesOf(h, b.id)).every((i) => typeof i === 'string')).toBe(true);
     expect(await readEmail(h, store, keyring, a.id)).toBe('subject-erased');
     await expect(forgetSubject(tx(), b.id, { fields })).rejects.toThrow('several subject id spaces');
     await expect(forgetSubject(tx(), b.id, { fields, model: 'User' })).rejects.toThrow('User: is not a subject model');
     expect((await indexesOf(h, b.id)).every((i) => typeof i === 'string')).toBe(true);
+  });
+
+  test('forget reports, per model, the subject\'s rows still holding plaintext or shared-key values (erasure does not reach them), and the CLI warns', async () => {
+    const p = await writePerson(h, store, keyring, `o-${randomBytes(3).toString('hex')}@example.org`, 'Love');
+    const shared = new FieldCodec('PersonReading', 'text', fields.models.PersonReading!.encrypted.text!, keyring);
+    const env = { DATABASE_URL: h.db.url };
+    // A reading written before the model had a subject (shared key), and one inserted as plaintext past the extension.
+    await h.plain.personReading.create({ data: { personId: p.id, text: shared.encrypt('an old reading') } });
+    await h.plain.personReading.create({ data: { personId: p.id, text: 'plaintext reading' } });
+    const other = await writePerson(h, store, keyring, `q-${randomBytes(3).toString('hex')}@example.org`, 'Love');
+    await h.plain.personReading.create({ data: { personId: other.id, text: 'another person, plaintext' } });
+    const ledger = dir.file(`outside-${provider}.jsonl`);
+    const run = await cli(env, 'forget', String(p.id), '--model', 'Person', '--ledger', ledger, '--schema', schemaFile(provider), '--json');
+    expect(JSON.parse(run.out)).toMatchObject({ keysDestroyed: 1, rowsOutsideSubjectKey: { PersonReading: 2 } });
+    const text = await cli(env, 'forget', String(other.id), '--model', 'Person', '--ledger', ledger, '--schema', schemaFile(provider));
+    expect(text.out).toContain('warning: PersonReading: 1 row of this subject still holds plaintext or shared-key values');
+    expect(text.out).not.toContain('another person');
+    // The audit event has the count, nothing else about the rows.
+    expect(text.events.find((e) => e.event === 'pce.subject.erased')).toMatchObject({ rowsOutsideSubjectKey: 1 });
+    // A subject whose values are all under its key reports none.
+    const clean = await writePerson(h, store, keyring, `r-${randomBytes(3).toString('hex')}@example.org`, 'Work');
+    expect((await forgetSubject(tx(), clean.id, { fields, model: 'Person' })).rowsOutsideSubjectKey).toEqual({});
   });
 
   test('subjects are keyed per id space: forgetting Person n leaves the Client whose id is the text n', async () => {
