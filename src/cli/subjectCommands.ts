@@ -95,6 +95,9 @@ export function registerSubjectCommands(program: Command, overrides: Partial<Sub
             ? `already erased: nothing left to destroy (recorded in the ledger again)`
             : `erased: ${report.keysDestroyed} key${report.keysDestroyed === 1 ? '' : 's'} destroyed, ${sum(report.rowsUnindexed)} row${sum(report.rowsUnindexed) === 1 ? '' : 's'} unindexed, recorded in the ledger ${ledger.path}`,
           ...Object.entries(report.rowsUnindexed).map(([model, n]) => `  ${model}: ${n} row${n === 1 ? '' : 's'} unindexed`),
+          ...(!report.alreadyErased && report.keysDestroyed === 0 && sum(report.rowsUnindexed) === 0
+            ? [`warning: no key and no row of this subject were found: check the id and --model (the erasure is recorded all the same, so writes for this id are refused)`]
+            : []),
           ...Object.entries(report.rowsOutsideSubjectKey).map(
             ([model, n]) => `warning: ${model}: ${n} row${n === 1 ? '' : 's'} of this subject still hold${n === 1 ? 's' : ''} plaintext or shared-key values (never moved under its key by encrypt-existing): erasure does not reach them, delete or overwrite them`,
           ),

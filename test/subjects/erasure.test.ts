@@ -139,6 +139,10 @@ describe.each(providers())('forget, replay and reinstate on %s', (provider) => {
     expect(text.out).not.toContain('another person');
     // The audit event has the count, nothing else about the rows.
     expect(text.events.find((e) => e.event === 'pce.subject.erased')).toMatchObject({ rowsOutsideSubjectKey: 1 });
+    // An id nobody holds is recorded, with a warning that nothing was found.
+    const nobody = await cli(env, 'forget', '987654321', '--model', 'Person', '--ledger', ledger, '--schema', schemaFile(provider));
+    expect(nobody.out).toContain('warning: no key and no row of this subject were found');
+    expect(text.out).not.toContain('no key and no row');
     // A subject whose values are all under its key reports none.
     const clean = await writePerson(h, store, keyring, `r-${randomBytes(3).toString('hex')}@example.org`, 'Work');
     expect((await forgetSubject(tx(), clean.id, { fields, model: 'Person' })).rowsOutsideSubjectKey).toEqual({});
