@@ -23,6 +23,7 @@ export {
   type WrappedKeyEntry,
 } from './keys/keyringFile';
 export { KeyInUseError, NothingScannedError } from './keys/lifecycle';
+export { KeyDestroyRefusedError, type DestroyRefusal } from './keys/destroy';
 export { createAuditLog, type AuditLog, type DataAccess } from './audit/auditLog';
 export { withAuditContext, currentAuditContext, type AuditContext } from './audit/accessContext';
 export { openAuditChain, auditChainKey, type AuditChainDestination } from './audit/chainFile';

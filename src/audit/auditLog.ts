@@ -16,6 +16,10 @@ export interface AuditLog {
   keyRetired(keyId: string): void;
   /** A retired key was made active again (`keys reactivate`). */
   keyReactivated(keyId: string): void;
+  /** A retired wrap key's entry was removed from the keyring file (`keys destroy`); the KMS key version that wrapped it, if any. */
+  keyDestroyed(keyId: string, purpose: string, kmsKeyVersion: string | undefined): void;
+  /** `keys destroy` refused: subject keys still wrapped under the key. */
+  destroyRefused(keyId: string, values: number): void;
   /** A keyring file or PCE_KEYRING_JSON holds keys in the clear (`local` entries): fine for development only. */
   localKeysInKeyring(origin: string, keyIds: readonly string[]): void;
   keyGenerated(keyId: string, purpose: string, source: string): void;
@@ -141,6 +145,8 @@ export function createAuditLog(logger: Logger = defaultLogger()): AuditLog {
     primaryChanged: (purpose, from, to) => log.info({ event: event('key.primary_changed'), purpose, from, to }, 'primary key changed'),
     keyRetired: (keyId) => log.info({ event: event('key.retired'), keyId }, 'key retired'),
     keyReactivated: (keyId) => log.info({ event: event('key.reactivated'), keyId }, 'retired key reactivated'),
+    keyDestroyed: (keyId, purpose, kmsKeyVersion) => log.info({ event: event('key.destroyed'), keyId, purpose, kmsKeyVersion }, 'key destroyed: removed from the keyring file'),
+    destroyRefused: (keyId, values) => log.warn({ event: event('key.destroy_refused'), keyId, values }, 'key still in use, not destroyed'),
     localKeysInKeyring: (origin, keyIds) =>
       log.warn({ event: event('keys.local_in_keyring'), origin, keyIds }, 'keyring holds keys in the clear (local entries): use a KMS in production'),
     keyGenerated: (keyId, purpose, source) => log.info({ event: event('key.generated'), keyId, purpose, source }, 'key generated'),

@@ -1,24 +1,18 @@
 import { Command, Option } from 'commander';
-import type { Logger } from 'pino';
 import { createAuditLog, type AuditLog } from '../audit/auditLog';
 import { KeyringError } from '../errors';
 import type { UnwrapContext } from '../keys/entryBytes';
-import type { GcpKmsOptions } from '../keys/gcpKms';
 import { isWrapped, readKeyringFile, writeKeyringFile } from '../keys/keyringFile';
 import { withKeyringLock } from '../keys/keyringLock';
-import { keyUsage, type KeyUsage, type StoredSubjectKeyCounts } from '../keys/keyUsage';
-import type { KeyWrappers } from '../keys/keyWrapper';
+import { keyUsage, type KeyUsage } from '../keys/keyUsage';
 import { checkRetirable, findKey, generateKey, KeyInUseError, NothingScannedError, promoteKey, reactivateKey, retireKey, rewrapKeys } from '../keys/lifecycle';
 import { KEY_PURPOSES, KMS_KINDS, type KeyPurpose, type KmsKind } from '../keys/keyMaterial';
 import { envValue } from '../keys/envValue';
 import { withKmsSession } from '../keys/kmsSession';
-import type { RetryPolicy } from '../keys/retry';
 import { keyAges } from '../keys/rotationPolicy';
-import { collectStatus, type FieldStatus } from '../migrate/status';
-import { openConnection } from '../migrate/connection';
-import { sqlClientOf } from '../migrate/sqlClientOf';
-import { hasSubjectKeyTable, subjectKeyCounts } from '../subjects/subjectKeyCounts';
-import { ALLOW_INSECURE_FLAG, cliLogger, connectionOptions, databaseLabel, databaseUrl, loadEncryptionSchema } from './cliContext';
+import { ALLOW_INSECURE_FLAG, cliLogger } from './cliContext';
+import { registerDestroyCommand } from './destroyCommand';
+import { common, countUsageFromDatabase, keyringPath, type CommonOptions, type KeyCommandDeps, type KeyCommandKit } from './keyCommandContext';
 import { registerPolicyCommands } from './policyCommands';
 import { registerEpochCommand } from './subjectCommands';
 import {
@@ -43,50 +37,9 @@ import {
   wasReported,
 } from './keyOutput';
 
-/** Where `keys retire` gets its counts: the database and the Prisma schema whose encrypted fields to scan. */
-export interface UsageSource {
-  readonly databaseUrl?: string;
-  readonly schema?: string;
-  readonly config?: string;
-  readonly env: NodeJS.ProcessEnv;
-  readonly allowInsecureConnection?: boolean;
-  /** Receives the TLS check's event. */
-  readonly logger?: Logger;
-}
+export type { KeyCommandDeps, UsageScan, UsageSource } from './keyCommandContext';
 
-/** The counts of one scan, and what was scanned (shown to the operator before a key is retired). */
-export interface UsageScan {
-  /** `host[:port]/database`: never user or password. */
-  readonly database: string;
-  readonly schema: string | null;
-  readonly counts: readonly FieldStatus[];
-  /** The subject-key table's counts, when the schema has it (a wrap key's usage). */
-  readonly subjectKeys?: StoredSubjectKeyCounts;
-}
-
-/** What the key commands need from the outside world; tests replace parts of it. */
-export interface KeyCommandDeps {
-  readonly env: NodeJS.ProcessEnv;
-  /** Human or JSON output (stdout by default). Audit events go to `logger`, not here. */
-  readonly write: (text: string) => void;
-  /** Audit log destination; by default JSON lines on stderr, or the `--audit-log` file. */
-  readonly logger?: Logger;
-  readonly gcpKms?: GcpKmsOptions;
-  readonly wrappers?: KeyWrappers;
-  readonly retry?: Partial<RetryPolicy>;
-  /** The clock for key ages (tests move it). */
-  readonly now?: () => Date;
-  /** Counts stored values per key for `retire`. Default: scans the database (migrator status). */
-  readonly countUsage: (source: UsageSource) => Promise<UsageScan>;
-}
-
-interface CommonOptions {
-  keyring?: string;
-  json?: boolean;
-  auditLog?: string;
-}
-
-/** `keys generate | list | promote | retire | reactivate | rewrap` (issue 4). */
+/** `keys generate | list | promote | retire | reactivate | rewrap | destroy` (issue 4; destroy and rotate-epoch: issue 11). */
 export function registerKeyCommands(program: Command, overrides: Partial<KeyCommandDeps> = {}): void {
   const deps: KeyCommandDeps = {
     env: process.env,
@@ -94,7 +47,7 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
     countUsage: countUsageFromDatabase,
     ...overrides,
   };
-  const keys = program.command('keys').description('Manage encryption keys: generate, list, promote, retire, reactivate, re-wrap');
+  const keys = program.command('keys').description('Manage encryption keys: generate, list, promote, retire, reactivate, re-wrap, destroy');
   let audit: AuditLog | undefined;
   // One command runs per process: its options (set by `action`) say where the audit log goes.
   let current: CommonOptions = {};
@@ -118,6 +71,7 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
       }
     };
 
+  const kit: KeyCommandKit = { deps, auditLog, emit, action };
   registerPolicyCommands(keys, { env: deps.env, write: deps.write, ...(deps.now ? { now: deps.now } : {}) });
   registerEpochCommand(keys, { env: deps.env, write: deps.write, ...(deps.logger ? { logger: deps.logger } : {}) });
 
@@ -252,6 +206,8 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
       }),
     );
 
+  registerDestroyCommand(keys, kit);
+
   common(keys.command('rewrap'), deps)
     .description('Re-wrap every KMS-wrapped key under the current primary version of its KMS key (after a KMS key rotation)')
     .option('--kms-key <name>', 'move all wrapped keys to this Cloud KMS key instead')
@@ -277,34 +233,4 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
 
 function refusal(id: string, usage: KeyUsage, scanned: ScanOutput, error: KeyringError): RetireOutput {
   return { retired: false, changed: false, keyId: id, values: usage.values, fields: usage.fields, scanned, error: errorBody(error) };
-}
-
-function common(cmd: Command, deps: KeyCommandDeps): Command {
-  return cmd
-    .option('--keyring <file>', `keyring file (default: env PCE_KEYRING_FILE${deps.env.PCE_KEYRING_FILE ? `, now ${deps.env.PCE_KEYRING_FILE}` : ''})`)
-    .option('--json', 'print JSON instead of text')
-    .option('--audit-log <file>', 'append audit events (JSON lines) to this file instead of stderr');
-}
-
-function keyringPath(opts: CommonOptions, deps: KeyCommandDeps): string {
-  const path = opts.keyring ?? envValue(deps.env.PCE_KEYRING_FILE);
-  if (!path) throw new KeyringError(undefined, 'no keyring file: pass --keyring <file> or set PCE_KEYRING_FILE');
-  return path;
-}
-
-/**
- * Default usage source: the migrator's status scan (values grouped by the key id in their
- * header, and blind indexes by their prefix) over every encrypted field of the schema.
- */
-async function countUsageFromDatabase(source: UsageSource): Promise<UsageScan> {
-  const options = { schema: source.schema, config: source.config, databaseUrl: source.databaseUrl };
-  const loaded = await loadEncryptionSchema(options);
-  const url = databaseUrl(options, loaded, source.env);
-  const conn = await openConnection(url, connectionOptions({ allowInsecureConnection: source.allowInsecureConnection }, source.logger ?? cliLogger({}, (line) => process.stderr.write(line))));
-  try {
-    const subjectKeys = hasSubjectKeyTable(loaded.schema) ? await subjectKeyCounts(sqlClientOf(conn), loaded.schema.provider) : undefined;
-    return { database: databaseLabel(url), schema: loaded.schemaPath, counts: await collectStatus(conn, loaded.schema), ...(subjectKeys ? { subjectKeys } : {}) };
-  } finally {
-    await conn.close();
-  }
 }

@@ -1,5 +1,6 @@
 import { ColumnEncryptionError, KeyringError } from '../errors';
 import { isWrapped, type KeyEntry, type KeyringDocument, type KeyStatus } from '../keys/keyringFile';
+import { KeyDestroyRefusedError } from '../keys/destroy';
 import { KeySourceError } from '../keys/keySourceError';
 import type { KeyUsage } from '../keys/keyUsage';
 import type { KeyPurpose } from '../keys/keyMaterial';
@@ -106,7 +107,7 @@ export interface ErrorBody {
   /** `PCE_KEYRING`, `PCE_CONFIG`, ... (or commander's code for argument errors). */
   readonly code: string;
   readonly keyId: string | null;
-  /** `KeySourceError.failure`, `key-in-use` or `nothing-scanned`; `null` otherwise. */
+  /** `KeySourceError.failure`, `key-in-use`, `nothing-scanned`, or a `keys destroy` refusal (`not-retired`, `not-a-wrap-key`); `null` otherwise. */
   readonly failure: string | null;
   readonly message: string;
 }
@@ -139,7 +140,15 @@ export function rotationOutput(age: KeyAge): RotationOutput {
 export function errorBody(error: unknown): ErrorBody {
   const code = error instanceof ColumnEncryptionError ? error.code : typeof (error as { code?: unknown })?.code === 'string' ? String((error as { code: string }).code) : 'PCE_ERROR';
   const failure =
-    error instanceof KeySourceError ? error.failure : error instanceof KeyInUseError ? 'key-in-use' : error instanceof NothingScannedError ? 'nothing-scanned' : null;
+    error instanceof KeySourceError
+      ? error.failure
+      : error instanceof KeyInUseError
+        ? 'key-in-use'
+        : error instanceof NothingScannedError
+          ? 'nothing-scanned'
+          : error instanceof KeyDestroyRefusedError
+            ? error.refusal
+            : null;
   return {
     code,
     keyId: error instanceof KeyringError ? (error.keyId ?? null) : null,

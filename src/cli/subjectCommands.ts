@@ -101,7 +101,7 @@ export function registerSubjectCommands(program: Command, overrides: Partial<Sub
           ...Object.entries(report.rowsOutsideSubjectKey).map(
             ([model, n]) => `warning: ${model}: ${n} row${n === 1 ? '' : 's'} of this subject still hold${n === 1 ? 's' : ''} plaintext or shared-key values (never moved under its key by encrypt-existing): erasure does not reach them, delete or overwrite them`,
           ),
-          `backups still hold the subject's key wrapped under the epochs they were taken in: it is gone from them once those epochs' wrap keys are destroyed (keys rotate-epoch, then keys retire)`,
+          `backups still hold the subject's key wrapped under the epochs they were taken in: it is gone from them once those epochs' wrap keys are destroyed (keys rotate-epoch, then keys retire and keys destroy)`,
         ]);
       });
     });
@@ -128,7 +128,7 @@ export function registerEpochCommand(keys: Command, overrides: Partial<SubjectCo
           ...report.failed.slice(0, 20).map((f) => `  not re-wrapped: key ${f.keyId} under ${f.wrapKeyId ?? '(none)'}: ${f.reason}`),
           report.failed.length > 0
             ? `${report.failed.length} key${report.failed.length === 1 ? '' : 's'} still under old wrap keys: load those wrap keys and run again before retiring them`
-            : `every live subject key is under ${report.wrapKeyId}: old wrap keys can be retired (keys retire <id>) once no backup taken before now is kept`,
+            : `every live subject key is under ${report.wrapKeyId}: old wrap keys can be retired (keys retire <id>) and, once no backup taken before now is kept, destroyed (keys destroy <id>)`,
         ]);
         if (report.failed.length > 0) process.exitCode = 1;
       });

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Client } from 'pg';
 import { PrismaClient } from '../../generated/postgres/client/client';
@@ -21,7 +21,7 @@ import { cli, readEmail, schemaFile } from './subjectSupport';
  * 1. copy the live database (the "backup"), forget A on the live one;
  * 2. restore the backup into a fresh database: A is readable there again; `forget --replay`
  *    with the ledger: A is unreadable (subject-erased), B readable;
- * 3. rotate the epoch on the live database, retire and destroy (remove) the old wrap key, restore
+ * 3. rotate the epoch on the live database, retire the old wrap key and destroy it (`keys destroy`), restore
  *    the OLD backup again: every subject key in it (A's included) is wrapped under the destroyed
  *    key, so nothing of it can be read, with no ledger at all. A backup taken after the rotation
  *    still reads B and not A.
@@ -159,9 +159,11 @@ describe('backups and erasure on PostgreSQL (issue 11)', () => {
     const rotated = await cli(onLive, 'keys', 'rotate-epoch', '--schema', schemaFile('postgres'), '--json');
     expect(JSON.parse(rotated.out)).toMatchObject({ wrapKeyId: 'epoch-2', rewrapped: 1, failed: [] }); // B's key (A's is a tombstone)
     expect((await cli(onLive, 'keys', 'retire', 'epoch-1', '--schema', schemaFile('postgres'))).error).toBeUndefined();
-    // For local keys, destroying is removing the entry from the keyring file (for Cloud KMS: destroying the key version).
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as { keys: Array<{ id: string }> };
-    writeFileSync(file, JSON.stringify({ ...doc, keys: doc.keys.filter((k) => k.id !== 'epoch-1') }));
+    // keys destroy removes the retired epoch from the keyring file (no live subject key is under it any more).
+    const destroyed = await cli(onLive, 'keys', 'destroy', 'epoch-1', '--schema', schemaFile('postgres'));
+    expect(destroyed.error).toBeUndefined();
+    expect(destroyed.out).toContain('destroyed wrap key epoch-1');
+    expect((JSON.parse(readFileSync(file, 'utf8')) as { keys: Array<{ id: string }> }).keys.map((k) => k.id)).not.toContain('epoch-1');
     const keys2 = await loadKeyring({ file });
     expect(keys2.wrapKey('epoch-1')).toBeUndefined();
 
