@@ -74,8 +74,17 @@ async function app(name: string, pkg: object, devDeps: string[]): Promise<string
   return dir;
 }
 
-/** A fresh database on the test server with the README model's table. */
-async function database(): Promise<{ url: string; rows(): Promise<Array<Record<string, string | null>>> }> {
+const USER_TABLE = 'CREATE TABLE "User" (id text PRIMARY KEY, email text NOT NULL, "emailIndex" text UNIQUE, "birthPlace" text)';
+
+interface AppDatabase {
+  readonly url: string;
+  /** The README model's rows (the quick start's User table). */
+  rows(): Promise<Array<Record<string, string | null>>>;
+  query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+}
+
+/** A fresh database on the test server with the tables `ddl` creates (by default the README model's). */
+async function database(ddl: readonly string[] = [USER_TABLE]): Promise<AppDatabase> {
   const admin = process.env.PCE_TEST_POSTGRES_ADMIN_URL!;
   const name = `pce_consumer_${Math.random().toString(16).slice(2, 10)}`;
   const a = new Client({ connectionString: admin });
@@ -87,7 +96,7 @@ async function database(): Promise<{ url: string; rows(): Promise<Array<Record<s
   const url = u.toString();
   const c = new Client({ connectionString: url });
   await c.connect();
-  await c.query('CREATE TABLE "User" (id text PRIMARY KEY, email text NOT NULL, "emailIndex" text UNIQUE, "birthPlace" text)');
+  for (const statement of ddl) await c.query(statement);
   await c.end();
   drops.push(async () => {
     const d = new Client({ connectionString: admin });
@@ -95,22 +104,20 @@ async function database(): Promise<{ url: string; rows(): Promise<Array<Record<s
     await d.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     await d.end();
   });
-  return {
-    url,
-    async rows() {
-      const r = new Client({ connectionString: url });
-      await r.connect();
-      try {
-        return (await r.query('SELECT email, "emailIndex", "birthPlace" FROM "User"')).rows;
-      } finally {
-        await r.end();
-      }
-    },
+  const query = async <T,>(sql: string): Promise<T[]> => {
+    const r = new Client({ connectionString: url });
+    await r.connect();
+    try {
+      return (await r.query(sql)).rows as T[];
+    } finally {
+      await r.end();
+    }
   };
+  return { url, query, rows: () => query('SELECT email, "emailIndex", "birthPlace" FROM "User"') };
 }
 
 /** What the README's snippets print, and what must be stored: ciphertext and a blind index, never the plaintext. */
-async function expectRoundTrip(output: string, db: Awaited<ReturnType<typeof database>>): Promise<void> {
+async function expectRoundTrip(output: string, db: AppDatabase): Promise<void> {
   expect(output).toContain('Ada@Example.org London -> Paris');
   const rows = await db.rows();
   expect(rows).toHaveLength(1);
@@ -122,8 +129,65 @@ async function expectRoundTrip(output: string, db: Awaited<ReturnType<typeof dat
 
 const schema = readmeBlock('schema');
 
+/** The app's TypeScript options, as the README assumes them. */
+const TSCONFIG = { compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, skipLibCheck: true, outDir: 'dist', rootDir: 'src' }, include: ['src'] };
+
+/**
+ * The README's per-person section in an installed app, in a folder of its own (`people/`, beside
+ * the quick start's, sharing its node_modules): the quick start's generator and datasource blocks
+ * with the section's subject models and the package's two tables, the tables created from the
+ * SQL the tarball ships, `src/people.ts` (a generated-id person with nested records, a known
+ * subject, one read of several records) and `src/forget.ts` (forget, then reinstate).
+ */
+async function peopleApp(dir: string, keyring: NodeJS.ProcessEnv): Promise<void> {
+  const app = join(dir, 'people');
+  mkdirSync(join(app, 'prisma'), { recursive: true });
+  mkdirSync(join(app, 'src'));
+  const blocks = schema.replace(/^model \w+ \{[\s\S]*?^\}\n?/gm, '');
+  writeFileSync(join(app, 'prisma', 'schema.prisma'), `${blocks}\n${readmeBlock('subject-schema')}\n${readmeBlock('subject-tables')}`);
+  writeFileSync(join(app, 'src', 'people.ts'), readmeBlock('subject-typescript'));
+  writeFileSync(join(app, 'src', 'forget.ts'), readmeBlock('subject-forget'));
+  writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(TSCONFIG));
+  expect(await runBin(dir, ['prisma', 'generate', '--schema', join('people', 'prisma', 'schema.prisma')])).toContain('Generated prisma-column-encryption');
+  await runBin(dir, ['tsc', '-p', 'people']);
+  // The comment in people.ts: the keyring needs a wrap key too.
+  await runBin(dir, ['prisma-column-encryption', 'keys', 'generate', '--local', '--purpose', 'wrap'], keyring);
+
+  const shipped = readFileSync(join(dir, 'node_modules', 'prisma-column-encryption', 'sql', 'postgresql', 'subject_keys.sql'), 'utf8');
+  const db = await database([
+    'CREATE TABLE "Person" (id serial PRIMARY KEY, email text NOT NULL, "emailIndex" text UNIQUE, "birthDate" timestamp(3), "birthDateCipher" text)',
+    'CREATE TABLE "PersonProfile" (id serial PRIMARY KEY, "personId" integer NOT NULL UNIQUE REFERENCES "Person"(id) ON DELETE CASCADE, bio text)',
+    'CREATE TABLE "PersonReading" (id text PRIMARY KEY, "personId" integer NOT NULL REFERENCES "Person"(id) ON DELETE CASCADE, text text NOT NULL)',
+    shipped,
+  ]);
+  const ledger = join(dir, 'erasures.jsonl');
+  const env = { ...keyring, DATABASE_URL: db.url, PCE_ERASURE_LEDGER: ledger };
+  const output = await sh(dir, process.execPath, [join('people', 'dist', 'people.js')], env);
+  expect(output).toContain('ada@example.com: Mars rising');
+  expect(output).toContain('ada@example.com: Venus trine Jupiter');
+  const [person] = await db.query<{ id: number; email: string; birthDate: unknown; birthDateCipher: string }>('SELECT id, email, "birthDate", "birthDateCipher" FROM "Person"');
+  const [key] = await db.query<{ key_id: string; subject_id: string; wrapped_key: string | null }>('SELECT key_id, subject_id, wrapped_key FROM pce_subject_keys');
+  expect(key).toMatchObject({ subject_id: `Person:${person!.id}`, wrapped_key: expect.any(String) });
+  expect(person!.email.startsWith(`pce:v2:s:s:${key!.key_id}:`)).toBe(true);
+  expect(person!.birthDateCipher.startsWith(`pce:v2:t:s:${key!.key_id}:`)).toBe(true);
+  expect(person!.birthDate).toBeNull();
+  const rows = JSON.stringify([...(await db.query('SELECT * FROM "PersonProfile"')), ...(await db.query('SELECT * FROM "PersonReading"'))]);
+  expect(rows).not.toMatch(/Analyst|Mars rising|Venus/);
+
+  const forgot = await sh(dir, process.execPath, [join('people', 'dist', 'forget.js'), String(person!.id)], env);
+  expect(JSON.parse(forgot.trim().split('\n').find((l) => l.startsWith('{'))!)).toEqual({ keysDestroyed: 1, alreadyErased: false, rowsUnindexed: { Person: 1 }, rowsOutsideSubjectKey: {} });
+  expect(await db.query('SELECT subject_id, wrapped_key FROM pce_subject_keys')).toEqual([{ subject_id: null, wrapped_key: null }]);
+  expect(await db.query('SELECT subject_id FROM pce_erasures')).toEqual([{ subject_id: `Person:${person!.id}` }]);
+  await sh(dir, process.execPath, [join('people', 'dist', 'forget.js'), String(person!.id), '--reinstate'], env);
+  expect(await db.query('SELECT subject_id FROM pce_erasures')).toEqual([]);
+  expect(readFileSync(ledger, 'utf8').trim().split('\n').map((l) => Object.keys(JSON.parse(l) as object).sort())).toEqual([
+    ['erasedAt', 'root', 'subjectId'],
+    ['reinstatedAt', 'root', 'subjectId'],
+  ]);
+}
+
 describe('the packed package in fresh apps', () => {
-  test.concurrent('TypeScript on prisma-client, as CommonJS and as "type": "module" with nodenext: keys from `keys generate --local`', async () => {
+  test.concurrent('TypeScript on prisma-client, as CommonJS and as "type": "module" with nodenext: keys from `keys generate --local`; then the per-person section: subject models, forget, reinstate', async () => {
     const dir = await app('ts-app', {}, ['typescript']);
     const installed = join(dir, 'node_modules', 'prisma-column-encryption');
     expect(readFileSync(join(installed, 'LICENSE'), 'utf8')).toContain('MIT License');
@@ -147,10 +211,7 @@ describe('the packed package in fresh apps', () => {
     mkdirSync(join(dir, 'src'));
     writeFileSync(join(dir, 'prisma', 'schema.prisma'), schema);
     writeFileSync(join(dir, 'src', 'main.ts'), readmeBlock('typescript'));
-    writeFileSync(
-      join(dir, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, skipLibCheck: true, outDir: 'dist', rootDir: 'src' }, include: ['src'] }),
-    );
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(TSCONFIG));
     const keyring = { PCE_KEYRING_FILE: join(dir, 'keyring.json') };
     await runBin(dir, ['prisma-column-encryption', 'keys', 'generate', '--local', '--purpose', 'data'], keyring);
     await runBin(dir, ['prisma-column-encryption', 'keys', 'generate', '--local', '--purpose', 'index'], keyring);
@@ -164,6 +225,8 @@ describe('the packed package in fresh apps', () => {
       const db = await database();
       await expectRoundTrip(await sh(dir, process.execPath, ['dist/main.js'], { ...keyring, DATABASE_URL: db.url }), db);
     }
+    // The per-person section, as ESM (the last "type" above).
+    await peopleApp(dir, keyring);
   }, APP_TIMEOUT);
 
   test.concurrent('plain JavaScript, "type": "module", on prisma-client-js: keys from PCE_DATA_KEYS / PCE_INDEX_KEYS', async () => {
