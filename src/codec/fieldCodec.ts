@@ -179,7 +179,6 @@ export class FieldCodec {
     const starts = new Uint32Array(stored.length);
     // Header text -> index into `chosen`, or -1 when its values take the reference path (no usable key, another type).
     const slots = new Map<string, number>();
-    const bySubjectKey = new Map<string, number>();
     const chosen: KeyObject[] = [];
     let last: { text: string; slot: number } | undefined;
     for (let i = 0; i < stored.length; i++) {
@@ -194,15 +193,11 @@ export class FieldCodec {
         // Under subject keys every row has its own header: found by key id alone, without a full
         // parse. A key id the result's keys do not hold (or a damaged header) takes the reference
         // path, which classifies it exactly as parseHeader would.
+        // One key lookup per value and no map of slots: a key listed twice (two rows of one
+        // person) costs the native side about what a second map lookup per row would.
         const end = value.indexOf(':', this.subjectPrefix.length);
-        const keyId = end < 0 ? '' : value.slice(this.subjectPrefix.length, end);
-        let known = bySubjectKey.get(keyId);
-        if (known === undefined) {
-          const key = end < 0 ? 'unknown-key' : keys.forRead('subject', keyId);
-          known = typeof key === 'string' ? -1 : chosen.push(key.key) - 1;
-          bySubjectKey.set(keyId, known);
-        }
-        slot = known;
+        const key = end < 0 ? 'unknown-key' : keys.forRead('subject', value.slice(this.subjectPrefix.length, end));
+        slot = typeof key === 'string' ? -1 : chosen.push(key.key) - 1;
         start = end + 1;
       } else {
         const parsed = parseHeader(value);

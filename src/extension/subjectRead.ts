@@ -14,7 +14,8 @@ const KEY_ID_START = 'pce:v2:x:s:'.length;
  */
 export function subjectKeyIds(result: unknown, into: Set<string> = new Set()): Set<string> {
   if (typeof result === 'string') {
-    if (result.length > KEY_ID_START && result.charCodeAt(0) === 112 /* p */ && SUBJECT_ENVELOPE.test(result)) {
+    // charCodeAt before anything else: most strings of a result are not envelopes at all.
+    if (result.length > KEY_ID_START && result.charCodeAt(0) === 112 /* p */ && result.charCodeAt(9) === 115 /* s */ && SUBJECT_ENVELOPE.test(result)) {
       const end = result.indexOf(':', KEY_ID_START);
       if (end > KEY_ID_START) into.add(result.slice(KEY_ID_START, end));
     }
@@ -40,6 +41,6 @@ export function subjectKeyIds(result: unknown, into: Set<string> = new Set()): S
 export async function readKeysFor(store: SubjectKeySource, db: Parameters<SubjectKeySource['load']>[0], keyring: KeyringView, result: unknown, erasedAsNull = false): Promise<KeyChoice | undefined> {
   const ids = subjectKeyIds(result);
   if (ids.size === 0) return undefined;
-  const loaded = await store.load(db, [...ids]);
+  const loaded = await store.load(db, ids);
   return subjectKeys(keyring, { loaded, erasedAsNull });
 }

@@ -20,7 +20,7 @@ export interface SubjectKeySource {
   /** Deletes reserved keys the write did not bind (same transaction), so no pending key is left behind. */
   release(db: QueryClient, keyIds: readonly string[]): Promise<void>;
   /** The keys of the given ids in one read (through the store's cache). */
-  load(db: QueryClient, keyIds: readonly string[]): Promise<ReadonlyMap<string, LoadedSubjectKey>>;
+  load(db: QueryClient, keyIds: Iterable<string>): Promise<ReadonlyMap<string, LoadedSubjectKey>>;
 }
 
 /**
