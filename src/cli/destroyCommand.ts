@@ -3,9 +3,8 @@ import { checkDestroyable, destroyKey, KeyDestroyRefusedError, sharingKmsKeyVers
 import { isWrapped, readKeyringFile, writeKeyringFile, type KeyEntry } from '../keys/keyringFile';
 import { withKeyringLock } from '../keys/keyringLock';
 import type { KeyPurpose } from '../keys/keyMaterial';
-import { keyUsage } from '../keys/keyUsage';
 import { ALLOW_INSECURE_FLAG } from './cliContext';
-import { common, keyringPath, type CommonOptions, type KeyCommandKit } from './keyCommandContext';
+import { common, keyringPath, scanKeyUsage, type CommonOptions, type KeyCommandKit } from './keyCommandContext';
 import { errorBody, markReported, scanLine, type ErrorBody, type ScanOutput } from './keyOutput';
 
 /**
@@ -43,16 +42,7 @@ export function registerDestroyCommand(keys: Command, kit: KeyCommandKit): void 
         const out = await withKeyringLock(path, async () => {
           const before = await readKeyringFile(path);
           const entry = checkDestroyable(before, id); // before connecting: no database is needed to refuse these
-          const scan = await deps.countUsage({
-            databaseUrl: opts.databaseUrl,
-            schema: opts.schema,
-            config: opts.config,
-            env: deps.env,
-            allowInsecureConnection: opts.allowInsecureConnection === true,
-            logger: auditLog().logger,
-          });
-          const usage = keyUsage(scan.counts, id, 'wrap', scan.subjectKeys);
-          const scanned: ScanOutput = { database: scan.database, schema: scan.schema, fields: usage.scannedFields, rows: usage.scannedRows };
+          const { usage, scanned } = await scanKeyUsage(deps, opts, auditLog().logger, id, 'wrap');
           const result = outputOf(entry, sharingKmsKeyVersion(before, entry), path, scanned);
           try {
             await writeKeyringFile(path, destroyKey(before, id, usage).doc);

@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/auditLog';
 import { KeyringError } from '../errors';
 import type { GcpKmsOptions } from '../keys/gcpKms';
-import type { StoredSubjectKeyCounts } from '../keys/keyUsage';
+import { keyUsage, type KeyUsage, type StoredSubjectKeyCounts } from '../keys/keyUsage';
+import type { KeyPurpose } from '../keys/keyMaterial';
+import type { ScanOutput } from './keyOutput';
 import type { KeyWrappers } from '../keys/keyWrapper';
 import { envValue } from '../keys/envValue';
 import type { RetryPolicy } from '../keys/retry';
@@ -101,4 +103,26 @@ export async function countUsageFromDatabase(source: UsageSource): Promise<Usage
   } finally {
     await conn.close();
   }
+}
+
+/** The options `keys retire` and `keys destroy` reach the database with. */
+export interface DatabaseOptions {
+  databaseUrl?: string;
+  schema?: string;
+  config?: string;
+  allowInsecureConnection?: boolean;
+}
+
+/** The census `keys retire` and `keys destroy` decide on: how the key `id` is used, and what was scanned. */
+export async function scanKeyUsage(deps: KeyCommandDeps, opts: DatabaseOptions, logger: Logger, id: string, purpose: KeyPurpose): Promise<{ usage: KeyUsage; scanned: ScanOutput }> {
+  const scan = await deps.countUsage({
+    databaseUrl: opts.databaseUrl,
+    schema: opts.schema,
+    config: opts.config,
+    env: deps.env,
+    allowInsecureConnection: opts.allowInsecureConnection === true,
+    logger,
+  });
+  const usage = keyUsage(scan.counts, id, purpose, scan.subjectKeys);
+  return { usage, scanned: { database: scan.database, schema: scan.schema, fields: usage.scannedFields, rows: usage.scannedRows } };
 }

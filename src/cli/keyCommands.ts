@@ -4,7 +4,7 @@ import { KeyringError } from '../errors';
 import type { UnwrapContext } from '../keys/entryBytes';
 import { isWrapped, readKeyringFile, writeKeyringFile } from '../keys/keyringFile';
 import { withKeyringLock } from '../keys/keyringLock';
-import { keyUsage, type KeyUsage } from '../keys/keyUsage';
+import type { KeyUsage } from '../keys/keyUsage';
 import { checkRetirable, findKey, generateKey, KeyInUseError, NothingScannedError, promoteKey, reactivateKey, retireKey, rewrapKeys } from '../keys/lifecycle';
 import { KEY_PURPOSES, KMS_KINDS, type KeyPurpose, type KmsKind } from '../keys/keyMaterial';
 import { envValue } from '../keys/envValue';
@@ -12,7 +12,7 @@ import { withKmsSession } from '../keys/kmsSession';
 import { keyAges } from '../keys/rotationPolicy';
 import { ALLOW_INSECURE_FLAG, cliLogger } from './cliContext';
 import { registerDestroyCommand } from './destroyCommand';
-import { common, countUsageFromDatabase, keyringPath, type CommonOptions, type KeyCommandDeps, type KeyCommandKit } from './keyCommandContext';
+import { common, countUsageFromDatabase, keyringPath, scanKeyUsage, type CommonOptions, type KeyCommandDeps, type KeyCommandKit } from './keyCommandContext';
 import { registerPolicyCommands } from './policyCommands';
 import { registerEpochCommand } from './subjectCommands';
 import {
@@ -153,16 +153,7 @@ export function registerKeyCommands(program: Command, overrides: Partial<KeyComm
           const before = await readKeyringFile(path);
           const retirable = checkRetirable(before, id);
           if (!retirable) return undefined;
-          const scan = await deps.countUsage({
-            databaseUrl: opts.databaseUrl,
-            schema: opts.schema,
-            config: opts.config,
-            env: deps.env,
-            allowInsecureConnection: opts.allowInsecureConnection === true,
-            logger: auditLog().logger,
-          });
-          const usage = keyUsage(scan.counts, id, retirable.purpose, scan.subjectKeys);
-          const scanned: ScanOutput = { database: scan.database, schema: scan.schema, fields: usage.scannedFields, rows: usage.scannedRows };
+          const { usage, scanned } = await scanKeyUsage(deps, opts, auditLog().logger, id, retirable.purpose);
           try {
             await writeKeyringFile(path, retireKey(before, id, usage).doc);
           } catch (error) {
