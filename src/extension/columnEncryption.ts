@@ -11,7 +11,7 @@ import { buildRuntimeSchema } from './runtimeSchema';
 import { subjectStoreFor } from './subjectStore';
 import type { SubjectKeyStore } from '../subjects';
 import { clientFor, transactionOf, type QueryClient } from './transactionScope';
-import { dialectOf, type Dialect } from './uniqueGuard';
+import { dialectOf } from './uniqueGuard';
 import type { Obj } from './walkContext';
 
 /** Options of {@link columnEncryption}. */

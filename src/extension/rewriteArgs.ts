@@ -2,7 +2,7 @@ import { DEFAULT_SHAPE, type ReadShape } from './decryptResult';
 import { createManyData, rewriteData } from './rewriteData';
 import { refuseProtectedFieldRefs, rewriteWhere } from './rewriteWhere';
 import type { RuntimeModel } from './runtimeSchema';
-import { isObject, mapOneOrMany, type Obj, type WalkContext } from './walkContext';
+import { isObject, type Obj, type WalkContext } from './walkContext';
 
 /** Operations whose `where` must identify one record (Prisma's WhereUniqueInput). */
 const UNIQUE_WHERE = new Set(['findUnique', 'findUniqueOrThrow', 'update', 'upsert', 'delete']);

@@ -1,22 +1,13 @@
 import type { Logger } from 'pino';
-import type { EncryptionSchema, ModelSpec } from '../schema';
+import type { EncryptionSchema } from '../schema';
 import type { ErasureLedger, LedgerEntry } from './erasureLedger';
 import { subjectAudit } from './subjectAudit';
 import { execute, rows, type SqlClient, type TransactionalClient } from './sqlClient';
-import { dialectOf, SubjectKeySql, type Statement, type SubjectKeyRow } from './subjectKeySql';
+import { dialectOf, SubjectKeySql, type SubjectKeyRow } from './subjectKeySql';
 import { ConfigurationError } from '../errors';
+import { CANONICAL_INTEGER, nullIndexStatement, outsideSubjectKeysStatement, subjectTargets } from './subjectRows';
 import { SubjectKeyStore, subjectIdText, subjectRef, type SubjectId } from './subjectKeyStore';
 import { newSubjectKeyId } from './subjectKeyWrap';
-
-/** A model's subject as the generated map describes it (`/// @@encrypted(subject: field)`). */
-interface SubjectOf {
-  readonly field: string;
-  readonly column: string;
-  readonly type?: 'Int' | 'BigInt' | 'String';
-  /** The subject's id space (`SubjectSpec.root`); the model itself when absent. */
-  readonly root?: string;
-}
-type SubjectModel = ModelSpec & { readonly subject?: SubjectOf };
 
 /** What erasure needs besides the client. */
 export interface ErasureOptions {
@@ -59,32 +50,6 @@ export interface ForgetReport {
 
 const DEFAULT_TX = { maxWait: 10_000, timeout: 60_000 };
 
-/** A subject model of the map: its table, subject, and the columns erasure looks at. */
-export interface SubjectTarget {
-  readonly model: string;
-  readonly root: string;
-  readonly table: string;
-  readonly subject: SubjectOf;
-  readonly indexColumns: readonly string[];
-  readonly valueColumns: readonly string[];
-  readonly typedColumns: readonly string[];
-}
-
-/** Models of the map with a subject, and the columns of their blind indexes and values. */
-function subjectTargets(fields: EncryptionSchema): SubjectTarget[] {
-  return Object.entries(fields.models).flatMap(([model, spec]) => {
-    const subject = (spec as SubjectModel).subject;
-    if (!subject) return [];
-    const column = (field: string) => spec.columns[field] ?? field;
-    const encrypted = Object.entries(spec.encrypted);
-    const indexColumns = encrypted.flatMap(([, f]) => (f.index ? [column(f.index)] : []));
-    // Where each field's ciphertext is stored, and a typed field's own column (plaintext written past the extension).
-    const valueColumns = encrypted.map(([field, f]) => column(f.storage ?? field));
-    const typedColumns = encrypted.flatMap(([field, f]) => (f.storage ? [column(field)] : []));
-    return [{ model, root: subject.root ?? model, table: spec.dbName, subject, indexColumns, valueColumns, typedColumns }];
-  });
-}
-
 /** The root a forget names (`model`, or the schema's only root); a ConfigurationError otherwise. */
 export function subjectRoot(fields: EncryptionSchema, model: string | undefined): string {
   const targets = subjectTargets(fields);
@@ -98,7 +63,6 @@ export function subjectRoot(fields: EncryptionSchema, model: string | undefined)
   throw new ConfigurationError(undefined, undefined, roots.length === 0 ? 'the schema has no subject model (@@encrypted(subject: ...))' : `the schema has several subject id spaces (${roots.join(', ')}): name the subject's model`);
 }
 
-const CANONICAL_INTEGER = /^(0|-?[1-9]\d{0,18})$/;
 /** The ids an integer subject field can hold. */
 const INTEGER_RANGE = { Int: [-(2n ** 31n), 2n ** 31n - 1n], BigInt: [-(2n ** 63n), 2n ** 63n - 1n] } as const;
 
@@ -114,54 +78,6 @@ function requireHoldableId(fields: EncryptionSchema, root: string, id: string): 
   const [min, max] = INTEGER_RANGE[type];
   if (CANONICAL_INTEGER.test(id) && BigInt(id) >= min && BigInt(id) <= max) return;
   throw new ConfigurationError(root, target!.subject.field, `the subject id is not an ${type} id in canonical decimal (no sign but '-', no leading zeros, spaces or fraction, in range), so no ${root} can hold it: nothing was erased`);
-}
-
-/**
- * The condition matching one subject's rows of a model, or none when no row can hold that id.
- * Its parameters are the statement's first ones.
- */
-function subjectMatch(sql: SubjectKeySql, target: SubjectTarget, subject: string): { where: string; values: unknown[] } | undefined {
-  const { type, column } = target.subject;
-  if (type === 'Int' || type === 'BigInt') {
-    // An integer column holds only canonical decimal ids: '007' or 'c1x' cannot be one of its rows.
-    if (!CANONICAL_INTEGER.test(subject)) return undefined;
-    return { where: `${sql.quote(column)} = ${sql.dialect === 'postgres' ? 'CAST($1 AS BIGINT)' : 'CAST(? AS SIGNED)'}`, values: [subject] };
-  }
-  if (type === 'String') {
-    if (sql.dialect === 'postgres') return { where: `${sql.quote(column)} = $1`, values: [subject] };
-    // The application's column may compare without case ('abc' = 'ABC'); the key table does not,
-    // so 'ABC' is another subject, whose erasure must not touch the rows of 'abc'. The first
-    // condition keeps the column's index usable, the second compares as the key table does.
-    const exact = `CONVERT(${sql.quote(column)} USING utf8mb4) COLLATE utf8mb4_bin`;
-    return { where: `${sql.quote(column)} = ? AND ${exact} = ?`, values: [subject, subject] };
-  }
-  // Type unknown (an older map): compare the text form, which is exact for both kinds.
-  const text = sql.dialect === 'postgres' ? `CAST(${sql.quote(column)} AS TEXT) = $1` : `CAST(${sql.quote(column)} AS CHAR) = ?`;
-  return { where: text, values: [subject] };
-}
-
-/** The statement nulling one model's blind indexes for a subject, or none when it has none or no row can hold that id. */
-function nullIndexStatement(sql: SubjectKeySql, target: SubjectTarget, subject: string): Statement | undefined {
-  const match = target.indexColumns.length > 0 ? subjectMatch(sql, target, subject) : undefined;
-  if (!match) return undefined;
-  const sets = target.indexColumns.map((c) => `${sql.quote(c)} = NULL`).join(', ');
-  return { text: `UPDATE ${sql.quote(target.table)} SET ${sets} WHERE ${match.where}`, values: match.values };
-}
-
-/**
- * Counts the subject's rows of a model that still hold a value erasure cannot reach: plaintext or
- * a shared-key envelope in an encrypted field (written before the model had a subject, not yet
- * moved by encrypt-existing), or plaintext in a typed field's own column.
- */
-function outsideSubjectKeysStatement(sql: SubjectKeySql, target: SubjectTarget, subject: string): Statement | undefined {
-  const match = subjectMatch(sql, target, subject);
-  if (!match) return undefined;
-  const q = (c: string) => sql.quote(c);
-  const outside = [
-    ...target.valueColumns.map((c) => `(${q(c)} IS NOT NULL AND ${q(c)} NOT LIKE 'pce:v2:_:s:%')`),
-    ...target.typedColumns.map((c) => `${q(c)} IS NOT NULL`),
-  ];
-  return { text: `SELECT COUNT(*) AS n FROM ${q(target.table)} WHERE ${match.where} AND (${outside.join(' OR ')})`, values: match.values };
 }
 
 /** One erasure's steps, inside the caller's transaction. */

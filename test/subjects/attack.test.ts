@@ -12,7 +12,6 @@ import {
   SubjectErasedError,
   SubjectKeyStore,
   subjectRef,
-  type SqlClient,
   type TransactionalClient,
 } from '../../src';
 import { captureLogger, tempDir } from '../keys/support';
@@ -29,7 +28,6 @@ import { prismaProvider, subjectFields } from './subjectSupport';
 const b64 = () => randomBytes(32).toString('base64');
 const keyring = localKeys({ data: [{ id: 'd1', key: b64() }], index: [{ id: 'i1', key: b64() }], wrap: [{ id: 'w1', key: b64() }] });
 const tag = () => randomBytes(4).toString('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const caught = (p: PromiseLike<unknown>) => Promise.resolve(p).then((v) => ({ value: v }), (e: unknown) => e);
 
 describe.each(providers())('attacks on per-person keys on %s', (provider) => {
