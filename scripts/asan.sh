@@ -17,8 +17,10 @@ LDFLAGS="-fsanitize=address,undefined" \
 asan="$(gcc -print-file-name=libasan.so)"
 ubsan="$(gcc -print-file-name=libubsan.so)"
 # PRISMA_COLUMN_ENCRYPTION_PREBUILD points node-gyp-build at the sanitized build; no global setup:
-# the test needs no database, and the database servers should not run under a preloaded ASan.
+# the tests need no database, and the database servers should not run under a preloaded ASan.
+# Jest reads each path as a pattern: test/property/nativeAttack matches nativeAttack.test.ts and
+# nativeAttackBatch.test.ts (the module called directly as a hostile caller and database would).
 LD_PRELOAD="$asan $ubsan" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 PCE_EXPECT_NATIVE_BUILD="$work" \
 PRISMA_COLUMN_ENCRYPTION_PREBUILD="$work" \
   node --experimental-vm-modules --disable-warning=ExperimentalWarning node_modules/jest/bin/jest.js \
-  --globalSetup='' --globalTeardown='' test/property/crossBackend.test.ts
+  --globalSetup='' --globalTeardown='' test/property/crossBackend.test.ts test/property/nativeAttack

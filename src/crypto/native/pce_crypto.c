@@ -238,6 +238,16 @@ typedef struct {
 } aead_args;
 
 /*
+ * True when out and in share memory other than exactly (out starting where in starts, which GCM
+ * handles in place): OpenSSL would then read input it has already overwritten and give another
+ * result than node:crypto, whose output is always fresh memory.
+ */
+static bool partly_overlapping(const unsigned char *out, size_t out_len, const unsigned char *in, size_t in_len) {
+  uintptr_t o = (uintptr_t)out, i = (uintptr_t)in;
+  return out_len > 0 && in_len > 0 && o != i && o < i + in_len && i < o + out_len;
+}
+
+/*
  * Reads and checks the five arguments of seal/open; the caller checks the lengths that differ
  * (out against in). Returns false, with no exception set, when an argument is missing or of the
  * wrong kind; *failed is set instead when N-API itself failed (its exception is then pending).
@@ -258,7 +268,7 @@ static bool aead_args_of(napi_env env, napi_callback_info info, aead_args *a, bo
     return false;
   }
   a->out = (unsigned char *)out;
-  return true;
+  return !partly_overlapping(a->out, a->out_len, a->in, a->in_len);
 }
 
 /* seal(key, nonce: 12 bytes, plaintext, aad, out: plaintext.length + 16): ciphertext then tag into out. */
@@ -267,7 +277,7 @@ static napi_value seal(napi_env env, napi_callback_info info) {
   bool failed;
   int outl = 0;
   if (!aead_args_of(env, info, &a, &failed) || a.out_len != a.in_len + TAG_BYTES) {
-    return failed ? NULL : type_error(env, "seal expects (aeadKey, 12-byte nonce, plaintext, aad, out of plaintext.length + 16 bytes)");
+    return failed ? NULL : type_error(env, "seal expects (aeadKey, 12-byte nonce, plaintext, aad, out of plaintext.length + 16 bytes, not partly over plaintext)");
   }
   if (!gcm_begin(a.key->ctx, 1, a.nonce, a.aad, a.aad_len) || !gcm_body(a.key->ctx, a.out, a.in, a.in_len) ||
       EVP_EncryptFinal_ex(a.key->ctx, a.out + a.in_len, &outl) != 1 ||
@@ -289,7 +299,7 @@ static napi_value open_one(napi_env env, napi_callback_info info) {
   aead_args a;
   bool failed;
   if (!aead_args_of(env, info, &a, &failed) || a.in_len < TAG_BYTES || a.out_len != a.in_len - TAG_BYTES) {
-    return failed ? NULL : type_error(env, "open expects (aeadKey, 12-byte nonce, sealed of at least 16 bytes, aad, out of sealed.length - 16 bytes)");
+    return failed ? NULL : type_error(env, "open expects (aeadKey, 12-byte nonce, sealed of at least 16 bytes, aad, out of sealed.length - 16 bytes, not partly over sealed)");
   }
   return boolean(env, gcm_open(a.key->ctx, a.nonce, a.in, a.in_len, a.aad, a.aad_len, a.out));
 }
@@ -349,15 +359,24 @@ static size_t b64url_encode(const unsigned char *in, size_t len, char *out) {
   return o;
 }
 
-/* A short ASCII string argument (a header or key id prefix) into buf; false when it is not one. */
-static bool prefix_of(napi_env env, napi_value v, char *buf, size_t cap, size_t *len) {
-  /* One copy into buf (it fails for a non-string); a string that fills buf may have been cut short: refused. */
-  if (napi_get_value_string_latin1(env, v, buf, cap, len) != napi_ok || *len >= cap - 1) return false;
-  for (size_t i = 0; i < *len; i++) if ((unsigned char)buf[i] >= 0x80) return false;
+#define PREFIX_CAP 128
+
+/*
+ * A short ASCII string argument (a header or key id prefix, under PREFIX_CAP characters) into buf
+ * (PREFIX_CAP bytes); false when it is not one. Read as UTF-16, not Latin-1: V8's Latin-1 copy keeps
+ * only the low byte of each unit, so 'pce:v1:\u0141:' would come out as the ASCII 'pce:v1:A:'.
+ */
+static bool prefix_of(napi_env env, napi_value v, char *buf, size_t *len) {
+  char16_t units[PREFIX_CAP + 1];
+  /* One copy (it fails for a non-string); a string that fills units may have been cut short: refused. */
+  if (napi_get_value_string_utf16(env, v, units, PREFIX_CAP + 1, len) != napi_ok || *len >= PREFIX_CAP) return false;
+  for (size_t i = 0; i < *len; i++) {
+    if (units[i] >= 0x80) return false;
+    buf[i] = (char)units[i];
+  }
   return true;
 }
 
-#define PREFIX_CAP 128
 /* Values up to this size are sealed and encoded on the stack; longer ones in heap buffers. */
 #define STACK_BYTES 1024
 
@@ -375,7 +394,7 @@ static napi_value seal_text(napi_env env, napi_callback_info info) {
   char prefix[PREFIX_CAP];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 5 || !unwrap(env, argv[0], &AEAD_TAG, (void **)&key) || !bytes_of(env, argv[1], &nonce, &nonce_len) || nonce_len != NONCE_BYTES ||
-      !bytes_of(env, argv[2], &pt, &pt_len) || !bytes_of(env, argv[3], &aad, &aad_len) || !prefix_of(env, argv[4], prefix, sizeof prefix, &prefix_len) ||
+      !bytes_of(env, argv[2], &pt, &pt_len) || !bytes_of(env, argv[3], &aad, &aad_len) || !prefix_of(env, argv[4], prefix, &prefix_len) ||
       pt_len > (size_t)INT_MAX - TAG_BYTES) {
     return type_error(env, "sealText expects (aeadKey, 12-byte nonce, plaintext, aad, ASCII header of under 128 characters)");
   }
@@ -415,7 +434,7 @@ static napi_value hmac_text(napi_env env, napi_callback_info info) {
   char text[PREFIX_CAP + 44];
   unsigned char mac[MAC_BYTES];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3 || !unwrap(env, argv[0], &MAC_TAG, (void **)&key) || !bytes_of(env, argv[1], &data, &len) || !prefix_of(env, argv[2], text, PREFIX_CAP, &prefix_len)) {
+  if (argc < 3 || !unwrap(env, argv[0], &MAC_TAG, (void **)&key) || !bytes_of(env, argv[1], &data, &len) || !prefix_of(env, argv[2], text, &prefix_len)) {
     return type_error(env, "hmacText expects (macKey, data, ASCII prefix of under 128 characters)");
   }
   if (!mac_into(key->ctx, data, len, mac)) {
@@ -557,7 +576,8 @@ static long open_text(napi_env env, aead_key *key, napi_value text, size_t start
                       unsigned char *out, size_t out_cap, scratch *s) {
   size_t len = 0;
   if (napi_get_value_string_utf16(env, text, NULL, 0, &len) != napi_ok) return NOT_HANDLED;
-  if (start > len || len - start < 16 + 1 || binding_len > SIZE_MAX - start || !reserve(s, len + 1, start + binding_len)) return NOT_HANDLED;
+  /* The associated data (header, then binding) goes to OpenSSL with an int length. */
+  if (start > len || len - start < 16 + 1 || binding_len > (size_t)INT_MAX - start || !reserve(s, len + 1, start + binding_len)) return NOT_HANDLED;
   if (napi_get_value_string_utf16(env, text, s->units, len + 1, &len) != napi_ok) return NOT_HANDLED;
   /* Narrow to bytes: any unit outside ASCII maps to a byte outside the base64url alphabet. */
   for (size_t i = 0; i < len; i++) s->text[i] = s->units[i] < 0x80 ? (unsigned char)s->units[i] : 0xff;
@@ -606,33 +626,61 @@ static napi_value open_texts(napi_env env, napi_callback_info info) {
   bool is_array = false;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 7 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[0], &key_count) != napi_ok ||
-      !bytes_of(env, argv[2], &binding, &binding_len) || napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array ||
-      napi_get_array_length(env, argv[3], &count) != napi_ok) {
+      napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[3], &count) != napi_ok) {
     return type_error(env, "openTexts expects (aeadKey[], Uint32Array, binding bytes, string[], Uint32Array, Uint8Array, Int32Array)");
   }
-  if (!typed_of(env, argv[1], napi_uint32_array, count, (void **)&key_of)) return type_error(env, "openTexts: keyOf must be a Uint32Array with one entry per text");
-  if (!typed_of(env, argv[4], napi_uint32_array, count, (void **)&starts)) return type_error(env, "openTexts: starts must be a Uint32Array with one entry per text");
-  if (!bytes_of(env, argv[5], (const unsigned char **)&out, &out_cap)) return type_error(env, "openTexts: out must be a Uint8Array");
-  if (!typed_of(env, argv[6], napi_int32_array, count, (void **)&ends)) return type_error(env, "openTexts: ends must be an Int32Array with one entry per text");
-  aead_key **keys = calloc(key_count ? key_count : 1, sizeof *keys);
-  if (!keys) return type_error(env, "out of memory");
-  for (uint32_t k = 0; k < key_count; k++) {
+  /*
+   * Every element is read before any typed array's memory is looked at: reading an element can
+   * run JavaScript (an index getter), which could detach those buffers (leaving this function
+   * pointers into freed or transferred memory) or rewrite keyOf between its check and its use.
+   * After this, nothing here runs JavaScript.
+   */
+  napi_value texts_stack[64];
+  const char *problem = NULL;
+  /* Past the stack array, a count keyOf cannot cover is refused before the element reads and their allocation. */
+  if (count > 64 && !typed_of(env, argv[1], napi_uint32_array, count, (void **)&key_of)) problem = "openTexts: keyOf must be a Uint32Array with one entry per text";
+  napi_value *texts = count <= 64 || problem ? texts_stack : calloc(count, sizeof *texts);
+  aead_key **keys = problem ? NULL : calloc(key_count ? key_count : 1, sizeof *keys);
+  if (!problem && (!keys || !texts)) problem = "out of memory";
+  for (uint32_t k = 0; !problem && k < key_count; k++) {
     napi_value handle;
-    if (napi_get_element(env, argv[0], k, &handle) != napi_ok || !unwrap(env, handle, &AEAD_TAG, (void **)&keys[k])) {
-      free(keys);
-      return type_error(env, "openTexts: keys must be aeadKey handles");
-    }
+    if (napi_get_element(env, argv[0], k, &handle) != napi_ok || !unwrap(env, handle, &AEAD_TAG, (void **)&keys[k])) problem = "openTexts: keys must be aeadKey handles";
+  }
+  for (uint32_t i = 0; !problem && i < count; i++) {
+    napi_valuetype vt;
+    /* A getter that threw: its exception stays pending and is what the caller sees. */
+    if (napi_get_element(env, argv[3], i, &texts[i]) != napi_ok) problem = "openTexts: a text could not be read";
+    else if (napi_typeof(env, texts[i], &vt) != napi_ok || vt != napi_string) texts[i] = NULL;
+  }
+  if (problem) {
+    /* reported below */
+  } else if (!bytes_of(env, argv[2], &binding, &binding_len)) {
+    problem = "openTexts expects (aeadKey[], Uint32Array, binding bytes, string[], Uint32Array, Uint8Array, Int32Array)";
+  } else if (!typed_of(env, argv[1], napi_uint32_array, count, (void **)&key_of)) {
+    problem = "openTexts: keyOf must be a Uint32Array with one entry per text";
+  } else if (!typed_of(env, argv[4], napi_uint32_array, count, (void **)&starts)) {
+    problem = "openTexts: starts must be a Uint32Array with one entry per text";
+  } else if (!bytes_of(env, argv[5], (const unsigned char **)&out, &out_cap)) {
+    problem = "openTexts: out must be a Uint8Array";
+  } else if (!typed_of(env, argv[6], napi_int32_array, count, (void **)&ends)) {
+    problem = "openTexts: ends must be an Int32Array with one entry per text";
+  }
+  if (problem) {
+    if (texts != texts_stack) free(texts);
+    free(keys);
+    return type_error(env, problem);
   }
   scratch_stack stack;
   scratch s = scratch_on(&stack);
   size_t used = 0;
   uint32_t done = 0;
   for (uint32_t i = 0; i < count; i++) {
-    napi_value text;
-    napi_valuetype vt;
+    /* Read once: keyOf and starts may be shared memory another thread writes to. */
+    uint32_t k = *(volatile uint32_t *)&key_of[i];
+    uint32_t start = *(volatile uint32_t *)&starts[i];
     long n = NOT_HANDLED;
-    if (key_of[i] < key_count && napi_get_element(env, argv[3], i, &text) == napi_ok && napi_typeof(env, text, &vt) == napi_ok && vt == napi_string) {
-      n = open_text(env, keys[key_of[i]], text, starts[i], binding, binding_len, out + used, out_cap - used, &s);
+    if (k < key_count && texts[i] != NULL) {
+      n = open_text(env, keys[k], texts[i], start, binding, binding_len, out + used, out_cap - used, &s);
     }
     if (n >= 0 && used + (size_t)n <= INT32_MAX) {
       used += (size_t)n;
@@ -643,6 +691,7 @@ static napi_value open_texts(napi_env env, napi_callback_info info) {
     }
   }
   scratch_free(&s);
+  if (texts != texts_stack) free(texts);
   free(keys);
   CHECK(env, napi_create_uint32(env, done, &result));
   return result;
