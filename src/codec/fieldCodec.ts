@@ -104,14 +104,12 @@ export class FieldCodec {
 
   /** The header and associated data new values under a key get; kept per shared key id (the field's type fixes the rest). */
   private sealingFor(scope: KeyScope, keyId: string): { header: EnvelopeHeader; aad: Buffer } {
-    if (scope === 'subject') {
-      const header = headerFor(this.encoding.type, scope, keyId);
-      return { header, aad: associatedData(header, this.binding) };
-    }
-    let sealing = this.sealing.get(keyId);
+    let sealing = scope === 'shared' ? this.sealing.get(keyId) : undefined;
     if (!sealing) {
       const header = headerFor(this.encoding.type, scope, keyId);
-      this.sealing.set(keyId, (sealing = { header, aad: associatedData(header, this.binding) }));
+      sealing = { header, aad: associatedData(header, this.binding) };
+      // Shared keys only, as in aadFor: one entry per person would grow for the life of the process.
+      if (scope === 'shared') this.sealing.set(keyId, sealing);
     }
     return sealing;
   }

@@ -212,6 +212,14 @@ static bool set_tag(EVP_CIPHER_CTX *ctx, const unsigned char *tag) {
   return EVP_CIPHER_CTX_set_params(ctx, params) == 1;
 }
 
+/* Encrypts: ciphertext then the 16-byte tag into out (len + 16 bytes). */
+static bool gcm_seal(EVP_CIPHER_CTX *ctx, const unsigned char *nonce, const unsigned char *in, size_t len,
+                     const unsigned char *aad, size_t aad_len, unsigned char *out) {
+  int outl = 0;
+  return gcm_begin(ctx, 1, nonce, aad, aad_len) && gcm_body(ctx, out, in, len) && EVP_EncryptFinal_ex(ctx, out + len, &outl) == 1 &&
+         get_tag(ctx, out + len);
+}
+
 /* Decrypts and verifies; on failure the partial plaintext is wiped. */
 static bool gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *nonce, const unsigned char *sealed, size_t sealed_len,
                      const unsigned char *aad, size_t aad_len, unsigned char *out) {
@@ -275,13 +283,10 @@ static bool aead_args_of(napi_env env, napi_callback_info info, aead_args *a, bo
 static napi_value seal(napi_env env, napi_callback_info info) {
   aead_args a;
   bool failed;
-  int outl = 0;
   if (!aead_args_of(env, info, &a, &failed) || a.out_len != a.in_len + TAG_BYTES) {
     return failed ? NULL : type_error(env, "seal expects (aeadKey, 12-byte nonce, plaintext, aad, out of plaintext.length + 16 bytes, not partly over plaintext)");
   }
-  if (!gcm_begin(a.key->ctx, 1, a.nonce, a.aad, a.aad_len) || !gcm_body(a.key->ctx, a.out, a.in, a.in_len) ||
-      EVP_EncryptFinal_ex(a.key->ctx, a.out + a.in_len, &outl) != 1 ||
-      !get_tag(a.key->ctx, a.out + a.in_len)) {
+  if (!gcm_seal(a.key->ctx, a.nonce, a.in, a.in_len, a.aad, a.aad_len, a.out)) {
     napi_throw_error(env, NULL, "AES-256-GCM encryption failed");
     return NULL;
   }
@@ -405,12 +410,9 @@ static napi_value seal_text(napi_env env, napi_callback_info info) {
   unsigned char *sealed = sealed_len <= sizeof sealed_stack ? sealed_stack : malloc(sealed_len);
   char *text = text_len <= sizeof text_stack ? text_stack : malloc(text_len);
   napi_value out = NULL;
-  int outl = 0;
   if (!sealed || !text) {
     napi_throw_error(env, NULL, "out of memory");
-  } else if (!gcm_begin(key->ctx, 1, nonce, aad, aad_len) || !gcm_body(key->ctx, sealed, pt, pt_len) ||
-             EVP_EncryptFinal_ex(key->ctx, sealed + pt_len, &outl) != 1 ||
-             !get_tag(key->ctx, sealed + pt_len)) {
+  } else if (!gcm_seal(key->ctx, nonce, pt, pt_len, aad, aad_len, sealed)) {
     napi_throw_error(env, NULL, "AES-256-GCM encryption failed");
   } else {
     memcpy(text, prefix, prefix_len);
