@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-cp src/crypto/native/pce_crypto.c src/crypto/native/binding.gyp "$work/"
+cp src/crypto/native/*.c src/crypto/native/*.h src/crypto/native/binding.gyp "$work/"
 prefix="$(cd "$(dirname "$(command -v node)")/.." && pwd)"
 CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1" \
 LDFLAGS="-fsanitize=address,undefined" \

@@ -42,7 +42,7 @@ function nodedirArgs() {
 function main() {
   if (process.env.PCE_NATIVE_BUILD === 'skip') return;
   const extra = (process.env.PCE_NATIVE_GYP_ARGS ?? '').split(' ').filter(Boolean);
-  const inputs = ['pce_crypto.c', 'binding.gyp'].map((f) => mtime(path.join(source, f)));
+  const inputs = fs.readdirSync(source).filter((f) => /\.(c|h|gyp)$/.test(f)).map((f) => mtime(path.join(source, f)));
   if (extra.length === 0 && mtime(target) > Math.max(...inputs)) return;
   try {
     execFileSync(process.execPath, [nodeGyp(), 'rebuild', '--loglevel=warn', '--directory', source, ...nodedirArgs(), ...extra], {

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, type KeyObject } from 'node:crypto';
-import type { OpenedTexts } from '../crypto/native';
+import type { Indexer, OpenedTexts, Sealer } from '../crypto/native';
 
 /** Bytes of the AES-GCM tag appended to every sealed value. */
 export const TAG_BYTES = 16;
@@ -25,12 +25,14 @@ export interface CryptoBackend {
   open(key: KeyObject, nonce: Buffer, sealed: Buffer, aad: Buffer): Buffer | undefined;
   hmac(key: KeyObject, data: Buffer): Buffer;
   /**
-   * Optional: `seal` and the stored text at once, `<header><base64url nonce>:<base64url sealed>`
-   * (the envelope of codec/envelope.ts), where building the text natively saves its own cost.
+   * Optional: a key, the associated data and the envelope header bound once, for the values of one
+   * field under one key. Its `seal` gives the stored envelope text `<header><base64url nonce>:
+   * <base64url sealed>` (codec/envelope.ts) with a fresh random nonce the backend draws, the
+   * plaintext given as bytes or as a string (then its UTF-8, as `Buffer.from(s, 'utf8')`).
    */
-  sealText?(key: KeyObject, nonce: Buffer, plaintext: Buffer, aad: Buffer, header: string): string;
-  /** Optional: `hmac` and a blind index's text at once, `<prefix><base64url MAC>`. */
-  hmacText?(key: KeyObject, data: Buffer, prefix: string): string;
+  sealer?(key: KeyObject, aad: Buffer, header: string): Sealer;
+  /** Optional: an index key and its text prefix bound once; `index` gives `<prefix><base64url HMAC>` of bytes or of a string's UTF-8. */
+  indexer?(key: KeyObject, prefix: string): Indexer;
   /**
    * Optional batch path: decrypts many envelope texts in one call, `texts[i]` under
    * `keys[keyOf[i]]`, parsing the base64url itself. `nonceStarts[i]` is where the header of
@@ -42,6 +44,8 @@ export interface CryptoBackend {
   openTexts?(keys: readonly KeyObject[], keyOf: Uint32Array, binding: Buffer, texts: readonly string[], nonceStarts: Uint32Array): OpenedTexts;
   /** Optional: `openTexts` of one value, its plaintext or `undefined` when not decided. */
   openText?(key: KeyObject, binding: Buffer, text: string, nonceStart: number): Buffer | undefined;
+  /** Optional: {@link openText} of a String value, its plaintext as a string (UTF-8 decoded) or `undefined` when not decided. */
+  openString?(key: KeyObject, binding: Buffer, text: string, nonceStart: number): string | undefined;
 }
 
 /** node:crypto: available everywhere, the reference every other backend must match. */

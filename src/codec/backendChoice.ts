@@ -19,10 +19,11 @@ function nativeBackend(crypto: NativeCrypto): CryptoBackend {
     seal: (key, nonce, plaintext, aad) => crypto.seal(key, nonce, plaintext, aad),
     open: (key, nonce, sealed, aad) => crypto.open(key, nonce, sealed, aad),
     hmac: (key, data) => crypto.hmac(key, data),
-    sealText: (key, nonce, plaintext, aad, header) => crypto.sealText(key, nonce, plaintext, aad, header),
-    hmacText: (key, data, prefix) => crypto.hmacText(key, data, prefix),
+    sealer: (key, aad, header) => crypto.sealer(key, aad, header),
+    indexer: (key, prefix) => crypto.indexer(key, prefix),
     openTexts: (keys, keyOf, binding, texts, nonceStarts) => crypto.openTexts(keys, keyOf, binding, texts, nonceStarts),
     openText: (key, binding, text, nonceStart) => crypto.openText(key, binding, text, nonceStart),
+    openString: (key, binding, text, nonceStart) => crypto.openString(key, binding, text, nonceStart),
   };
 }
 

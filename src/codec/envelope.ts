@@ -17,7 +17,6 @@ const nonces = new NoncePool(NONCE_BYTES);
 /** Encrypts `plaintext` with a fresh random 96-bit nonce into the envelope `header` describes. */
 export function sealValue(backend: CryptoBackend, header: EnvelopeHeader, key: KeyObject, plaintext: Buffer, aad: Buffer): Ciphertext {
   const nonce = nonces.next();
-  if (backend.sealText) return backend.sealText(key, nonce, plaintext, aad, headerText(header)) as Ciphertext;
   return formatCiphertext(header, nonce, backend.seal(key, nonce, plaintext, aad));
 }
 

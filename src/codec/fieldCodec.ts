@@ -1,6 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { formatBlindIndex, type BlindIndex } from '../crypto/blindIndex';
-import { headerFor, parseCiphertext, parseHeader, subjectHeaderPrefix, type Ciphertext, type EnvelopeHeader, type KeyScope } from '../crypto/ciphertext';
+import { headerFor, headerText, parseCiphertext, parseHeader, subjectHeaderPrefix, type Ciphertext, type EnvelopeHeader, type HeaderResult, type KeyScope } from '../crypto/ciphertext';
+import type { Indexer, Sealer } from '../crypto/native';
+
+type ParsedHeader = Extract<HeaderResult, { kind: 'header' }>;
 import type { FieldIndexKey } from '../keys/keyring';
 import { normalize } from '../crypto/normalize';
 import { DecryptionError, EncryptionError, type DecryptionFailure } from '../errors';
@@ -9,8 +12,8 @@ import type { CryptoBackend } from './backend';
 import { defaultBackend } from './backendChoice';
 import { looksLikePfe, openPfeValue, pfeLookupHash, type PfeKeyLookup } from './pfe';
 import { associatedData, openValue, sealValue } from './envelope';
-import { sharedKeys, subjectKeys, type KeyChoice, type KeyringView } from './keyChoice';
-import { describeType, encodingFor, InvalidValue, type ValueEncoding } from './valueEncoding';
+import { sharedKeys, subjectKeys, type ChosenKey, type KeyChoice, type KeyringView } from './keyChoice';
+import { describeType, encodingFor, InvalidValue, stringEncoding, type ValueEncoding } from './valueEncoding';
 
 /** What a {@link FieldCodec} is built from besides the field: where keys come from and which backend computes. */
 export interface FieldCodecOptions {
@@ -43,7 +46,10 @@ export class FieldCodec {
   readonly subjectKeyed: boolean;
   private readonly erasedAsNull: boolean;
   private readonly aad = new Map<string, Buffer>();
-  private readonly sealing = new Map<string, { header: EnvelopeHeader; aad: Buffer }>();
+  private readonly sealers = new WeakMap<KeyObject, { readonly id: string; readonly scope: KeyScope; readonly sealer: Sealer }>();
+  /** Index keys are shared and few; their ids are fixed per KeyObject. */
+  private readonly indexers = new WeakMap<KeyObject, Indexer>();
+  private lastHeader: { readonly text: string; readonly parsed: ParsedHeader } | undefined;
   /** `Model.field` in UTF-8: the part of every value's associated data after its header. */
   private readonly bindingBytes: Buffer;
   /** `pce:v2:<this type>:s:`: how every value of this field under a subject key begins. */
@@ -95,23 +101,27 @@ export class FieldCodec {
    * Throws EncryptionError (naming model and field) for a value of the wrong type.
    */
   encrypt(value: unknown, keys: KeyChoice = this.keys): Ciphertext {
-    const plaintext = this.checked(() => this.encoding.encode(value));
+    // A String's plaintext is its UTF-8: a backend with a sealer converts the string itself.
+    const plaintext = this.encoding === stringEncoding && typeof value === 'string' ? value : this.checked(() => this.encoding.encode(value));
     if (plaintext === undefined) throw new EncryptionError(this.model, this.field, `expected ${this.encoding.expects}, got ${describeType(value)}`);
     const key = keys.forWrite();
-    const { header, aad } = this.sealingFor(key.scope, key.id);
-    return sealValue(this.backend, header, key.key, plaintext, aad);
+    if (this.backend.sealer) return this.sealerFor(key).seal(plaintext) as Ciphertext;
+    const header = headerFor(this.encoding.type, key.scope, key.id);
+    const bytes = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
+    return sealValue(this.backend, header, key.key, bytes, this.aadFor(header));
   }
 
-  /** The header and associated data new values under a key get; kept per shared key id (the field's type fixes the rest). */
-  private sealingFor(scope: KeyScope, keyId: string): { header: EnvelopeHeader; aad: Buffer } {
-    let sealing = scope === 'shared' ? this.sealing.get(keyId) : undefined;
-    if (!sealing) {
-      const header = headerFor(this.encoding.type, scope, keyId);
-      sealing = { header, aad: associatedData(header, this.binding) };
-      // Shared keys only, as in aadFor: one entry per person would grow for the life of the process.
-      if (scope === 'shared') this.sealing.set(keyId, sealing);
-    }
-    return sealing;
+  /**
+   * The backend's sealer for a write key: its header and associated data bound once. Kept per
+   * KeyObject in a WeakMap, so a subject key's sealer goes when the key store drops the key.
+   */
+  private sealerFor(key: ChosenKey): Sealer {
+    const known = this.sealers.get(key.key);
+    if (known && known.id === key.id && known.scope === key.scope) return known.sealer;
+    const header = headerFor(this.encoding.type, key.scope, key.id);
+    const sealer = this.backend.sealer!(key.key, associatedData(header, this.binding), headerText(header));
+    this.sealers.set(key.key, { id: key.id, scope: key.scope, sealer });
+    return sealer;
   }
 
   /**
@@ -125,12 +135,30 @@ export class FieldCodec {
   decrypt(stored: string, keys: KeyChoice = this.keys): unknown {
     const { openText } = this.backend;
     if (!openText) return this.decryptOne(stored, keys);
-    const parsed = parseHeader(stored);
-    if (parsed.kind !== 'header') return this.decryptOne(stored, keys);
+    const parsed = this.headerOf(stored);
+    if (parsed === undefined) return this.decryptOne(stored, keys);
     const key = keys.forRead(parsed.header.scope, parsed.header.keyId);
     if (typeof key === 'string' || parsed.header.type !== this.encoding.type) return this.decryptOne(stored, keys);
+    if (this.encoding === stringEncoding && this.backend.openString) {
+      return this.backend.openString(key.key, this.bindingBytes, stored, parsed.nonceStart) ?? this.decryptOne(stored, keys);
+    }
     const plaintext = openText.call(this.backend, key.key, this.bindingBytes, stored, parsed.nonceStart);
     return plaintext === undefined ? this.decryptOne(stored, keys) : this.encoding.decode(plaintext);
+  }
+
+  /**
+   * The parsed header of a value, or `undefined` when it has none. The last shared-key header is
+   * kept: a field's values mostly share one, and a value starting with its text has that header
+   * (the text ends with the ':' after the key id, which cannot contain one). Parsing is pure, so
+   * nothing but the parse is skipped.
+   */
+  private headerOf(stored: string): ParsedHeader | undefined {
+    const last = this.lastHeader;
+    if (last !== undefined && stored.startsWith(last.text)) return last.parsed;
+    const parsed = parseHeader(stored);
+    if (parsed.kind !== 'header') return undefined;
+    if (parsed.header.scope === 'shared') this.lastHeader = { text: stored.slice(0, parsed.nonceStart), parsed };
+    return parsed;
   }
 
   /** The reference path for one value: every typed error is raised here, whatever the backend. */
@@ -251,7 +279,7 @@ export class FieldCodec {
   }
 
   private canonical(value: unknown, what: string): string {
-    const text = this.checked(() => this.encoding.canonical(value));
+    const text = this.encoding === stringEncoding && typeof value === 'string' ? value : this.checked(() => this.encoding.canonical(value));
     if (text === undefined) throw new EncryptionError(this.model, this.field, `${what} must be ${this.encoding.expects}, got ${describeType(value)}`);
     return normalize(text, this.spec.normalize ?? []);
   }
@@ -259,17 +287,23 @@ export class FieldCodec {
   /** The blind index to store for a value (primary index key). */
   indexForWrite(value: unknown): BlindIndex {
     const primary = this.keys.indexKeys(this.binding)[0]!;
-    return this.blindIndex(primary, Buffer.from(this.canonical(value, 'the value'), 'utf8'));
+    return this.blindIndex(primary, this.canonical(value, 'the value'));
   }
 
-  private blindIndex(key: FieldIndexKey, data: Buffer): BlindIndex {
-    const { hmacText } = this.backend;
-    return hmacText ? (hmacText.call(this.backend, key.key, data, `${key.id}:`) as BlindIndex) : formatBlindIndex(key.id, this.backend.hmac(key.key, data));
+  /** The blind index of canonical text (hashed as UTF-8) under one index key. */
+  private blindIndex(key: FieldIndexKey, text: string): BlindIndex {
+    if (!this.backend.indexer) return formatBlindIndex(key.id, this.backend.hmac(key.key, Buffer.from(text, 'utf8')));
+    let indexer = this.indexers.get(key.key);
+    if (!indexer) {
+      indexer = this.backend.indexer(key.key, `${key.id}:`);
+      this.indexers.set(key.key, indexer);
+    }
+    return indexer.index(text) as BlindIndex;
   }
 
   /** Every blind index the value may be stored under: one per index key, primary first. */
   indexesForLookup(value: unknown): BlindIndex[] {
-    const data = Buffer.from(this.canonical(value, 'lookup value'), 'utf8');
+    const data = this.canonical(value, 'lookup value');
     const hashes = this.keys.indexKeys(this.binding).map((k) => this.blindIndex(k, data));
     // While converting from prisma-field-encryption, rows not yet converted still hold its hash of the raw text.
     const old = this.spec.legacy ? pfeLookupHash(this.spec.legacy, this.legacyKeys, this.encoding.canonical(value)!) : undefined;

@@ -5,6 +5,8 @@ import path from 'node:path';
 declare const handleBrand: unique symbol;
 type AeadHandle = { readonly [handleBrand]: 'aead' };
 type MacHandle = { readonly [handleBrand]: 'mac' };
+type SealerHandle = { readonly [handleBrand]: 'sealer' };
+type IndexerHandle = { readonly [handleBrand]: 'indexer' };
 
 /** The functions src/crypto/native/pce_crypto.c exports. Outputs go into caller-allocated buffers. */
 interface NativeModule {
@@ -13,8 +15,12 @@ interface NativeModule {
   seal(key: AeadHandle, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array): void;
   open(key: AeadHandle, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array, out: Uint8Array): boolean;
   hmac(key: MacHandle, data: Uint8Array, out: Uint8Array): void;
-  sealText(key: AeadHandle, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, header: string): string;
-  hmacText(key: MacHandle, data: Uint8Array, prefix: string): string;
+  sealer(key: AeadHandle, aad: Uint8Array, header: string): SealerHandle;
+  indexer(key: MacHandle, prefix: string): IndexerHandle;
+  /** The nonce is drawn natively unless given (tests compare with node:crypto on their own nonce). */
+  sealWith(sealer: SealerHandle, plaintext: Uint8Array | string, nonce?: Uint8Array): string;
+  indexWith(indexer: IndexerHandle, data: Uint8Array | string): string;
+  openString(key: AeadHandle, binding: Uint8Array, text: string, start: number): string | undefined;
   openTexts(keys: readonly AeadHandle[], keyOf: Uint32Array, binding: Uint8Array, texts: readonly string[], starts: Uint32Array, out: Uint8Array, ends: Int32Array): number;
 }
 
@@ -23,6 +29,16 @@ const MAC_BYTES = 32;
 const KEY_BYTES = 32;
 /** Bytes of envelope text between the nonce's start and the sealed body: 16 nonce characters and ':'. */
 const NONCE_FIELD = 17;
+
+/** A key, associated data and envelope header bound once (codec/backend.ts, `CryptoBackend.sealer`). */
+export interface Sealer {
+  seal(plaintext: Buffer | string): string;
+}
+
+/** An index key and its text prefix bound once (`CryptoBackend.indexer`). */
+export interface Indexer {
+  index(data: Buffer | string): string;
+}
 
 /** Decrypted values of one {@link NativeCrypto.openTexts} call: value i is `out[ends[i-1]..ends[i])`, or not decided when ends[i] < 0. */
 export interface OpenedTexts {
@@ -79,9 +95,15 @@ export class NativeCrypto {
     return this.native.open(this.aead(key), nonce, sealed, aad, out) ? out : undefined;
   }
 
-  /** `<header><base64url nonce>:<base64url ciphertext+tag>`: {@link seal} and the envelope's text in one native call. */
-  sealText(key: KeyObject, nonce: Buffer, plaintext: Buffer, aad: Buffer, header: string): string {
-    return this.native.sealText(this.aead(key), nonce, plaintext, aad, header);
+  /**
+   * The key, associated data and header of one field's values bound into one native handle, so
+   * each value passes only itself: `<header><base64url nonce>:<base64url ciphertext+tag>`, with the
+   * nonce drawn natively from a block of OpenSSL CSPRNG output (one RAND_bytes per 256 values).
+   */
+  sealer(key: KeyObject, aad: Buffer, header: string): Sealer {
+    const { native } = this;
+    const handle = native.sealer(this.aead(key), aad, header);
+    return { seal: (plaintext) => native.sealWith(handle, plaintext) };
   }
 
   private mac(key: KeyObject): MacHandle {
@@ -95,9 +117,11 @@ export class NativeCrypto {
     return out;
   }
 
-  /** `<prefix><base64url HMAC-SHA-256>`: {@link hmac} and a blind index's text in one native call. */
-  hmacText(key: KeyObject, data: Buffer, prefix: string): string {
-    return this.native.hmacText(this.mac(key), data, prefix);
+  /** An index key and its prefix bound once: `<prefix><base64url HMAC-SHA-256>` of each value in one native call. */
+  indexer(key: KeyObject, prefix: string): Indexer {
+    const { native } = this;
+    const handle = native.indexer(this.mac(key), prefix);
+    return { index: (data) => native.indexWith(handle, data) };
   }
 
   /**
@@ -138,6 +162,11 @@ export class NativeCrypto {
     starts[0] = start;
     this.native.openTexts([this.aead(key)], keyOf, binding, [text], starts, out, ends);
     return ends[0]! < 0 ? undefined : out.subarray(0, ends[0]);
+  }
+
+  /** {@link openText} of a String value: the string is made natively (no Buffer, no arrays per value). */
+  openString(key: KeyObject, binding: Buffer, text: string, start: number): string | undefined {
+    return this.native.openString(this.aead(key), binding, text, start);
   }
 }
 

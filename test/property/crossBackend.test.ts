@@ -10,6 +10,7 @@ import { encryptedFields } from '../../generated/postgres/encryption';
 import type { CryptoBackend } from '../../src/codec/backend';
 import { subjectKeys, type ChosenKey, type LoadedSubjectKey } from '../../src/codec/keyChoice';
 import { TYPED_FIELDS, typedArbitraries } from './typedArbitraries';
+import { rawNative } from './nativeRaw';
 
 /**
  * The native backend against node:crypto, byte for byte: random keys, nonces, AAD and values of
@@ -77,26 +78,75 @@ describeNative('native crypto backend matches node:crypto', () => {
     );
   });
 
-  test('sealText and hmacText give exactly the envelope and blind index text built from node:crypto output', () => {
+  test('sealers and indexers give exactly the envelope and blind index text built from node:crypto output', () => {
+    const m = rawNative();
     const header = fc.stringMatching(/^[A-Za-z0-9_:-]{0,100}$/);
+    const envelope = (k: KeyObject, h: string, n: Buffer, v: Buffer, a: Buffer) => `${h}${n.toString('base64url')}:${ref.seal(k, n, v, a).toString('base64url')}`;
     fc.assert(
       fc.property(key, nonce, value, aad, header, (k, n, v, a, h) => {
-        expect(native.sealText(k, n, v, a, h)).toBe(`${h}${n.toString('base64url')}:${ref.seal(k, n, v, a).toString('base64url')}`);
-        expect(native.hmacText(k, v, h)).toBe(`${h}${ref.hmac(k, v).toString('base64url')}`);
+        // A caller's nonce (the raw export), and the nonce drawn natively (the library's path): read back from the text.
+        expect(m.sealWith(m.sealer(m.aeadKey(k.export()), a, h), v, n)).toBe(envelope(k, h, n, v, a));
+        const drawn = native.sealer(k, a, h).seal(v);
+        expect(drawn).toBe(envelope(k, h, Buffer.from(drawn.slice(h.length, h.length + 16), 'base64url'), v, a));
+        expect(native.indexer(k, h).index(v)).toBe(`${h}${ref.hmac(k, v).toString('base64url')}`);
       }),
       { numRuns: 300 },
     );
     // Every length class of the base64url tail (0, 1 and 2 bytes left over), around the stack/heap switch too.
     const k = createSecretKey(randomBytes(32));
-    for (const len of [0, 1, 2, 3, 1006, 1007, 1008, 1009, 4096]) {
+    const handle = m.sealer(m.aeadKey(k.export()), Buffer.alloc(0), 'pce:v1:k:');
+    for (const len of [0, 1, 2, 3, 1006, 1007, 1008, 1009, 1023, 1024, 1025, 4096]) {
       const n = randomBytes(12);
       const v = randomBytes(len);
-      expect(native.sealText(k, n, v, Buffer.alloc(0), 'pce:v1:k:')).toBe(`pce:v1:k:${n.toString('base64url')}:${ref.seal(k, n, v, Buffer.alloc(0)).toString('base64url')}`);
+      expect(m.sealWith(handle, v, n)).toBe(envelope(k, 'pce:v1:k:', n, v, Buffer.alloc(0)));
     }
     // Headers are ASCII and short; anything else is refused, never truncated.
-    expect(() => native.sealText(k, randomBytes(12), Buffer.alloc(1), Buffer.alloc(0), 'p\u00e9:')).toThrow(/sealText expects/);
-    expect(() => native.sealText(k, randomBytes(12), Buffer.alloc(1), Buffer.alloc(0), 'x'.repeat(128))).toThrow(/sealText expects/);
-    expect(() => native.hmacText(k, Buffer.alloc(1), 'x'.repeat(128))).toThrow(/hmacText expects/);
+    expect(() => native.sealer(k, Buffer.alloc(0), 'p\u00e9:')).toThrow(/sealer expects/);
+    expect(() => native.sealer(k, Buffer.alloc(0), 'x'.repeat(128))).toThrow(/sealer expects/);
+    expect(() => native.indexer(k, 'x'.repeat(128))).toThrow(/indexer expects/);
+  });
+
+  test('a string plaintext is sealed and indexed as its UTF-8 (Buffer.from), lone surrogates and the stack/heap switch included', () => {
+    const m = rawNative();
+    const raw = randomBytes(32);
+    const sealer = m.sealer(m.aeadKey(raw), Buffer.from('aad'), 'pce:v1:k:');
+    const indexer = m.indexer(m.macKey(raw), 'i:');
+    const check = (text: string) => {
+      const n = randomBytes(12);
+      expect(m.sealWith(sealer, text, n)).toBe(m.sealWith(sealer, Buffer.from(text, 'utf8'), n));
+      expect(m.indexWith(indexer, text)).toBe(m.indexWith(indexer, Buffer.from(text, 'utf8')));
+    };
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (text) => check(text)), { numRuns: 300 });
+    // Hand-picked: lone and paired surrogates, and strings whose UTF-8 ends on every byte around 1024 (the stack buffer) with 1- to 4-byte characters.
+    for (const text of ['', '\ud800', 'a\udc00b', '\ud83d\ude00', '\udbff\udfff\ud800']) check(text);
+    for (const ch of ['a', '\u00e9', '\u20ac', '\ud83d\ude00']) {
+      for (let bytes = 1010; bytes <= 1030; bytes++) check('x'.repeat(bytes % Buffer.byteLength(ch)) + ch.repeat(Math.floor(bytes / Buffer.byteLength(ch))));
+    }
+    check('\u20ac'.repeat(30000));
+  });
+
+  test('natively drawn nonces are all distinct, across many refills of the block', () => {
+    const sealer = native.sealer(createSecretKey(randomBytes(32)), Buffer.alloc(0), 'h:');
+    const seen = new Set<string>();
+    for (let i = 0; i < 20000; i++) seen.add(sealer.seal('').slice(2, 18));
+    expect(seen.size).toBe(20000);
+  });
+
+  test('openString gives the String value natively, and leaves what it cannot decide to the reference path', () => {
+    const k = createSecretKey(randomBytes(32));
+    const binding = Buffer.from('User.email');
+    const header = 'pce:v1:k1:';
+    const sealer = native.sealer(k, Buffer.concat([Buffer.from(header), binding]), header);
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 600 }), (text) => {
+        const stored = sealer.seal(text);
+        expect(native.openString(k, binding, stored, header.length)).toBe(Buffer.from(text, 'utf8').toString('utf8'));
+        const flipped = stored.slice(0, -2) + (stored.at(-2) === 'A' ? 'B' : 'A') + stored.at(-1);
+        expect(native.openString(k, binding, flipped, header.length)).toBeUndefined();
+        expect(native.openString(k, Buffer.from('User.other'), stored, header.length)).toBeUndefined();
+      }),
+      { numRuns: 200 },
+    );
   });
 
   test('every length from 0 to 4 KiB, and exactly 64 KiB, round-trips identically', () => {

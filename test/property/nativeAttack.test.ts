@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { describeNative, detached, oddView, rawNative, ref, type RawNative } from './nativeRaw';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describeNative, detached, hmacText, oddView, rawNative, ref, sealText, type RawNative } from './nativeRaw';
 
 /**
- * The native module's one-value exports (aeadKey, macKey, seal, open, hmac, sealText, hmacText)
+ * The native module's one-value exports (aeadKey, macKey, seal, open, hmac, sealer, indexer, sealWith,
+ * indexWith, openString)
  * called as a hostile caller would: every argument of the wrong kind or count is a TypeError and
  * never a crash, and every buffer it does accept (empty, detached, at odd offsets, shared, huge)
  * gives node:crypto's bytes. `npm run test:asan` runs this file under AddressSanitizer/UBSan.
@@ -44,11 +47,17 @@ describeNative('native module one-value exports against a hostile caller', () =>
   const keyBytes = randomBytes(32);
   let aead: unknown;
   let mac: unknown;
+  let sealerH: unknown;
+  let indexerH: unknown;
+  let stored: string;
 
   beforeAll(() => {
     m = rawNative();
     aead = m.aeadKey(keyBytes);
     mac = m.macKey(keyBytes);
+    sealerH = m.sealer(aead, Buffer.from('pce:v1:k:User.email'), 'pce:v1:k:');
+    indexerH = m.indexer(mac, 'k:');
+    stored = m.sealWith(sealerH, 'a@b.example');
   });
 
   /** Valid arguments of each export, built fresh (outputs are written to). */
@@ -58,9 +67,18 @@ describeNative('native module one-value exports against a hostile caller', () =>
     seal: [aead, randomBytes(12), Buffer.alloc(5), Buffer.alloc(3), Buffer.alloc(21)],
     open: [aead, randomBytes(12), Buffer.alloc(21), Buffer.alloc(3), Buffer.alloc(5)],
     hmac: [mac, Buffer.alloc(5), Buffer.alloc(32)],
-    sealText: [aead, randomBytes(12), Buffer.alloc(5), Buffer.alloc(3), 'pce:v1:k:'],
-    hmacText: [mac, Buffer.alloc(5), 'k:'],
+    sealer: [aead, Buffer.alloc(3), 'pce:v1:k:'],
+    indexer: [mac, 'k:'],
+    sealWith: [sealerH, Buffer.alloc(5), randomBytes(12)],
+    indexWith: [indexerH, Buffer.alloc(5)],
+    openString: [aead, Buffer.from('User.email'), stored, 9],
   });
+  /** Arguments that also take a value of another kind: plaintext as a string or bytes, the nonce left out. */
+  const alsoAccepted: Record<string, Record<number, (w: unknown) => boolean>> = {
+    sealWith: { 1: (w) => typeof w === 'string', 2: (w) => w === undefined },
+    indexWith: { 1: (w) => typeof w === 'string' },
+  };
+  const required: Record<string, number> = { sealWith: 2 };
 
   test('the valid arguments used below are accepted', () => {
     for (const [name, args] of Object.entries(valid())) expect(() => (m as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args)).not.toThrow();
@@ -69,11 +87,17 @@ describeNative('native module one-value exports against a hostile caller', () =>
   test('too few arguments, or any argument of the wrong kind (key handles of the other kind included), is a TypeError', () => {
     const call = (name: string, args: unknown[]) => (m as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args);
     for (const [name, args] of Object.entries(valid())) {
-      for (let n = 0; n < args.length; n++) expect(() => call(name, args.slice(0, n))).toThrow(TYPE_ERROR);
+      for (let n = 0; n < (required[name] ?? args.length); n++) expect(() => call(name, args.slice(0, n))).toThrow(TYPE_ERROR);
+      const handles = [aead, mac, sealerH, indexerH];
       for (let at = 0; at < args.length; at++) {
-        // A handle of the other kind, a Buffer where a string belongs, and every other kind of value.
-        const wrong = typeof args[at] === 'string' ? [...NOT_BYTES.filter((w) => typeof w !== 'string'), Buffer.from('k:'), aead, mac] : [...NOT_BYTES, args[at] === aead ? mac : aead];
-        for (const w of wrong) {
+        // A handle of another kind, a Buffer where a string belongs, a non-number for a number, and every other kind of value.
+        const wrong =
+          typeof args[at] === 'string'
+            ? [...NOT_BYTES.filter((w) => typeof w !== 'string'), Buffer.from('k:'), ...handles]
+            : typeof args[at] === 'number'
+              ? [...NOT_BYTES.filter((w) => typeof w !== 'number'), ...handles]
+              : [...NOT_BYTES, ...handles.filter((h) => h !== args[at])];
+        for (const w of wrong.filter((v) => !alsoAccepted[name]?.[at]?.(v))) {
           const bad = valid()[name]!;
           bad[at] = w;
           expect(() => call(name, bad)).toThrow(TYPE_ERROR);
@@ -90,7 +114,7 @@ describeNative('native module one-value exports against a hostile caller', () =>
     expect(() => m.aeadKey(detached())).toThrow(TYPE_ERROR);
     for (const n of [detached(12), Buffer.alloc(0), Buffer.alloc(11), Buffer.alloc(13)]) {
       expect(() => m.seal(aead, n, Buffer.alloc(1), Buffer.alloc(0), Buffer.alloc(17))).toThrow(TYPE_ERROR);
-      expect(() => m.sealText(aead, n, Buffer.alloc(1), Buffer.alloc(0), 'h:')).toThrow(TYPE_ERROR);
+      expect(() => m.sealWith(sealerH, Buffer.alloc(1), n)).toThrow(TYPE_ERROR);
     }
     // Outputs of the wrong size (one off either way, detached, empty).
     for (const out of [Buffer.alloc(20), Buffer.alloc(22), detached(21), Buffer.alloc(0)]) expect(() => m.seal(aead, randomBytes(12), Buffer.alloc(5), Buffer.alloc(0), out)).toThrow(TYPE_ERROR);
@@ -115,7 +139,7 @@ describeNative('native module one-value exports against a hostile caller', () =>
         const opened = oddView(Buffer.alloc(len), shared, 9);
         expect(m.open(k, oddView(nonce, shared, 2), oddView(expected, shared, 1), oddView(aad, shared, 3), opened)).toBe(true);
         expect(Buffer.from(opened).equals(pt)).toBe(true);
-        expect(m.sealText(k, oddView(nonce, shared), oddView(pt, shared, 1), oddView(aad, shared), 'pce:v1:k:')).toBe(ref.sealText(raw, nonce, pt, aad, 'pce:v1:k:'));
+        expect(sealText(m, k, oddView(nonce, shared), oddView(pt, shared, 1), oddView(aad, shared), 'pce:v1:k:')).toBe(ref.sealText(raw, nonce, pt, aad, 'pce:v1:k:'));
         const mac = oddView(Buffer.alloc(32), shared, 11);
         m.hmac(hk, oddView(pt, shared, 6), mac);
         expect(Buffer.from(mac).equals(ref.hmac(raw, pt))).toBe(true);
@@ -128,8 +152,8 @@ describeNative('native module one-value exports against a hostile caller', () =>
     const out = Buffer.alloc(16);
     m.seal(k, nonce, detached(10), detached(4), out);
     expect(out.equals(ref.seal(raw, nonce, detached(10), detached(4)))).toBe(true);
-    expect(m.sealText(k, nonce, detached(3), detached(), 'h:')).toBe(ref.sealText(raw, nonce, Buffer.alloc(0), Buffer.alloc(0), 'h:'));
-    expect(m.hmacText(m.macKey(raw), detached(), '')).toBe(ref.hmac(raw, Buffer.alloc(0)).toString('base64url'));
+    expect(sealText(m, k, nonce, detached(3), detached(), 'h:')).toBe(ref.sealText(raw, nonce, Buffer.alloc(0), Buffer.alloc(0), 'h:'));
+    expect(hmacText(m, m.macKey(raw), detached(), '')).toBe(ref.hmac(raw, Buffer.alloc(0)).toString('base64url'));
     expect(m.open(k, nonce, out, Buffer.alloc(0), detached(0))).toBe(true);
   });
 
@@ -169,14 +193,14 @@ describeNative('native module one-value exports against a hostile caller', () =>
     const nonce = randomBytes(12);
     const pt = Buffer.from('value');
     for (const header of ['', ':', 'a\u0000b:', '\u007f', 'x'.repeat(126), 'y'.repeat(127)]) {
-      expect(m.sealText(k, nonce, pt, Buffer.alloc(0), header)).toBe(ref.sealText(raw, nonce, pt, Buffer.alloc(0), header));
-      expect(m.hmacText(hk, pt, header)).toBe(`${header}${ref.hmac(raw, pt).toString('base64url')}`);
+      expect(sealText(m, k, nonce, pt, Buffer.alloc(0), header)).toBe(ref.sealText(raw, nonce, pt, Buffer.alloc(0), header));
+      expect(hmacText(m, hk, pt, header)).toBe(`${header}${ref.hmac(raw, pt).toString('base64url')}`);
     }
     // U+0141 and U+0100 keep an ASCII low byte: a Latin-1 copy would turn 'pce:v1:\u0141:' into 'pce:v1:A:'.
     const refused = ['x'.repeat(128), 'x'.repeat(1000), 'pce:v1:\u0141:', '\u0100', 'pce:\u00e9:', '\u0080', 'k\ud800:', '\udfff', '\u{1f600}:', `${'x'.repeat(126)}\u0141`];
     for (const header of refused) {
-      expect(() => m.sealText(k, nonce, pt, Buffer.alloc(0), header)).toThrow(TYPE_ERROR);
-      expect(() => m.hmacText(hk, pt, header)).toThrow(TYPE_ERROR);
+      expect(() => sealText(m, k, nonce, pt, Buffer.alloc(0), header)).toThrow(TYPE_ERROR);
+      expect(() => hmacText(m, hk, pt, header)).toThrow(TYPE_ERROR);
     }
   });
 
@@ -190,7 +214,7 @@ describeNative('native module one-value exports against a hostile caller', () =>
         const nonce = randomBytes(12);
         const pt = randomBytes(len);
         const aad = randomBytes(len % 600);
-        expect(m.sealText(k, nonce, pt, aad, header)).toBe(ref.sealText(raw, nonce, pt, aad, header));
+        expect(sealText(m, k, nonce, pt, aad, header)).toBe(ref.sealText(raw, nonce, pt, aad, header));
       }
     }
     const big = randomBytes(6 * 1024 * 1024 + 5);
@@ -205,7 +229,36 @@ describeNative('native module one-value exports against a hostile caller', () =>
     expect(m.open(k, nonce, out, big.subarray(0, 70000), back)).toBe(false);
     // The partial plaintext of a value that fails is wiped.
     expect(back.equals(Buffer.alloc(big.length))).toBe(true);
-    expect(m.sealText(k, nonce, big, Buffer.alloc(0), 'pce:v1:k:')).toBe(ref.sealText(raw, nonce, big, Buffer.alloc(0), 'pce:v1:k:'));
-    expect(m.hmacText(hk, big, 'k:')).toBe(`k:${ref.hmac(raw, big).toString('base64url')}`);
+    expect(sealText(m, k, nonce, big, Buffer.alloc(0), 'pce:v1:k:')).toBe(ref.sealText(raw, nonce, big, Buffer.alloc(0), 'pce:v1:k:'));
+    expect(hmacText(m, hk, big, 'k:')).toBe(`k:${ref.hmac(raw, big).toString('base64url')}`);
+  });
+
+  test('a sealer or indexer outlives the key handle it was made from (and the key outlives neither)', async () => {
+    const raw = randomBytes(32);
+    let collected = 0;
+    const registry = new FinalizationRegistry(() => collected++);
+    const make = () => {
+      const k = m.aeadKey(raw);
+      registry.register(k as object, 'key');
+      return { sealer: m.sealer(k, Buffer.from('aad'), 'h:'), indexer: m.indexer(m.macKey(raw), 'k:') };
+    };
+    const { sealer, indexer } = make();
+    // The key handles are unreachable now: collect them (their finalizers run) and keep using what was made from them.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // Not vacuous: the key handle really was collected before the sealer is used.
+    expect(collected).toBe(1);
+    const nonce = randomBytes(12);
+    expect(m.sealWith(sealer, Buffer.from('value'), nonce)).toBe(ref.sealText(raw, nonce, Buffer.from('value'), Buffer.from('aad'), 'h:'));
+    expect(m.indexWith(indexer, 'value')).toBe(`k:${ref.hmac(raw, Buffer.from('value')).toString('base64url')}`);
+    // Many handles made and dropped: every finalizer path runs (under ASan, any use after free or double free aborts).
+    for (let i = 0; i < 2000; i++) make();
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
   });
 });
+

@@ -7,17 +7,27 @@ import { loadNativeCrypto } from '../../src/crypto/native';
  * Shared by nativeAttack.test.ts and nativeAttackBatch.test.ts.
  */
 
-/** Raw exports of src/crypto/native/pce_crypto.c; every argument is `unknown` on purpose. */
+/** Raw exports of the native module (src/crypto/native/module.c); every argument is `unknown` on purpose. */
 export interface RawNative {
   aeadKey(...args: unknown[]): unknown;
   macKey(...args: unknown[]): unknown;
   seal(...args: unknown[]): void;
   open(...args: unknown[]): boolean;
   hmac(...args: unknown[]): void;
-  sealText(...args: unknown[]): string;
-  hmacText(...args: unknown[]): string;
+  sealer(...args: unknown[]): unknown;
+  indexer(...args: unknown[]): unknown;
+  sealWith(...args: unknown[]): string;
+  indexWith(...args: unknown[]): string;
   openTexts(...args: unknown[]): number;
+  openString(...args: unknown[]): string | undefined;
 }
+
+/** Envelope text through the raw exports: a sealer for (key, aad, header), then one value with the caller's nonce. */
+export const sealText = (m: RawNative, key: unknown, nonce: unknown, plaintext: unknown, aad: unknown, header: unknown): string =>
+  m.sealWith(m.sealer(key, aad, header), plaintext, nonce);
+
+/** Blind index text through the raw exports: an indexer for (key, prefix), then one value. */
+export const hmacText = (m: RawNative, key: unknown, data: unknown, prefix: unknown): string => m.indexWith(m.indexer(key, prefix), data);
 
 // The package ships a linux-x64 (glibc) prebuild and CI builds it: there, not loading is a failure.
 export const status = loadNativeCrypto();
