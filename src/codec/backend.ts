@@ -44,6 +44,8 @@ export interface CryptoBackend {
   openTexts?(keys: readonly KeyObject[], keyOf: Uint32Array, binding: Buffer, texts: readonly string[], nonceStarts: Uint32Array): OpenedTexts;
   /** Optional: `openTexts` of one value, its plaintext or `undefined` when not decided. */
   openText?(key: KeyObject, binding: Buffer, text: string, nonceStart: number): Buffer | undefined;
+  /** Optional: {@link openTexts} of String values, each decided value's string (UTF-8 decoded) or `undefined` where not decided. */
+  openStrings?(keys: readonly KeyObject[], keyOf: Uint32Array, binding: Buffer, texts: readonly string[], nonceStarts: Uint32Array): (string | undefined)[];
   /** Optional: {@link openText} of a String value, its plaintext as a string (UTF-8 decoded) or `undefined` when not decided. */
   openString?(key: KeyObject, binding: Buffer, text: string, nonceStart: number): string | undefined;
 }

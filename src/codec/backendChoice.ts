@@ -24,6 +24,7 @@ function nativeBackend(crypto: NativeCrypto): CryptoBackend {
     openTexts: (keys, keyOf, binding, texts, nonceStarts) => crypto.openTexts(keys, keyOf, binding, texts, nonceStarts),
     openText: (key, binding, text, nonceStart) => crypto.openText(key, binding, text, nonceStart),
     openString: (key, binding, text, nonceStart) => crypto.openString(key, binding, text, nonceStart),
+    openStrings: (keys, keyOf, binding, texts, nonceStarts) => crypto.openStrings(keys, keyOf, binding, texts, nonceStarts),
   };
 }
 

@@ -252,6 +252,11 @@ export class FieldCodec {
     }
     if (batch.length === 0) return out;
     const texts = batch.length === stored.length ? stored : batch.map((i) => stored[i]!);
+    if (this.encoding === stringEncoding && this.backend.openStrings) {
+      const strings = this.backend.openStrings(chosen, keyOf, this.bindingBytes, texts, starts);
+      for (let j = 0; j < batch.length; j++) out[batch[j]!] = strings[j] ?? this.decryptOne(texts[j]!, keys);
+      return out;
+    }
     const { out: bytes, ends } = openTexts.call(this.backend, chosen, keyOf, this.bindingBytes, texts, starts);
     let begin = 0;
     batch.forEach((i, j) => {

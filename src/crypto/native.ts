@@ -21,6 +21,7 @@ interface NativeModule {
   sealWith(sealer: SealerHandle, plaintext: Uint8Array | string, nonce?: Uint8Array): string;
   indexWith(indexer: IndexerHandle, data: Uint8Array | string): string;
   openString(key: AeadHandle, binding: Uint8Array, text: string, start: number): string | undefined;
+  openStrings(keys: readonly AeadHandle[], keyOf: Uint32Array, binding: Uint8Array, texts: readonly string[], starts: Uint32Array): (string | undefined)[];
   openTexts(keys: readonly AeadHandle[], keyOf: Uint32Array, binding: Uint8Array, texts: readonly string[], starts: Uint32Array, out: Uint8Array, ends: Int32Array): number;
 }
 
@@ -153,6 +154,17 @@ export class NativeCrypto {
       ends,
     );
     return { out, ends };
+  }
+
+  /** {@link openTexts} of String values: each decided value's string made natively, `undefined` for the others. */
+  openStrings(keys: readonly KeyObject[], keyOf: Uint32Array, binding: Buffer, texts: readonly string[], starts: Uint32Array): (string | undefined)[] {
+    return this.native.openStrings(
+      keys.map((k) => this.aead(k)),
+      keyOf,
+      binding,
+      texts,
+      starts,
+    );
   }
 
   /** One envelope text, as {@link openTexts} of one: its plaintext, or `undefined` when not decided here. */

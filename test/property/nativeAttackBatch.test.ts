@@ -44,6 +44,12 @@ describeNative('native openTexts against a hostile caller and database', () => {
       return value;
     });
     expect(done).toBe(values.filter((v) => v !== undefined).length);
+    // openStrings takes the same arguments but out and ends: it decides the same values (it has no out to fill up), as strings.
+    if (!opts.out) {
+      const strings = m.openStrings(opts.keys ?? [k], opts.keyOf ?? new Uint32Array(texts.length), opts.binding ?? BINDING, texts, starts);
+      expect(strings).toHaveLength(texts.length);
+      values.forEach((v, i) => expect(strings[i]).toBe(v?.toString('utf8')));
+    }
     return { ends, values };
   }
 
@@ -154,6 +160,43 @@ describeNative('native openTexts against a hostile caller and database', () => {
     const nested = [t, t];
     Object.defineProperty(nested, 1, { get: () => (expect(open([t, t, t]).values).toEqual([p, p, p]), t) });
     expect(m.openTexts([k], new Uint32Array(2), BINDING, nested, new Uint32Array(2).fill(HEADER.length), Buffer.alloc(64), ends)).toBe(2);
+  });
+
+  test('openStrings: argument errors are TypeErrors; getters cannot move keyOf; a setter on Array.prototype cannot reach the typed arrays', () => {
+    const p = Buffer.from('secret');
+    const t = envelope(p);
+    const args = (): unknown[] => [[k], new Uint32Array(1), BINDING, [t], new Uint32Array([HEADER.length])];
+    expect(m.openStrings(...args())).toEqual(['secret']);
+    for (let n = 0; n < 5; n++) expect(() => m.openStrings(...args().slice(0, n))).toThrow(TYPE_ERROR);
+    for (const [at, w] of [[0, [m.macKey(raw)]], [1, new Int32Array(1)], [2, 'Model.field'], [3, { length: 1, 0: t }], [4, new Uint32Array(0)]] as const) {
+      const bad = args();
+      bad[at] = w;
+      expect(() => m.openStrings(...bad)).toThrow(TYPE_ERROR);
+    }
+    const keyOf = new Uint32Array(3);
+    const texts = [t, t, t];
+    Object.defineProperty(texts, 1, { get: () => ((keyOf[1] = 1), t) });
+    Object.defineProperty(texts, 2, { get: () => ((keyOf[2] = 0x7fffffff), t) });
+    expect(m.openStrings([k], keyOf, BINDING, texts, new Uint32Array(3).fill(HEADER.length))).toEqual(['secret', undefined, undefined]);
+    // Results are set after the typed arrays are done with: a setter that detaches them finds nothing left to corrupt.
+    const starts = new Uint32Array(2).fill(HEADER.length);
+    let ran = 0;
+    // The array is made in Node's own realm, not Jest's: its Array.prototype is the one whose setter runs.
+    const arrayPrototype = Object.getPrototypeOf(m.openStrings(...args())) as Record<number, unknown>;
+    Object.defineProperty(arrayPrototype, 1, {
+      configurable: true,
+      set() {
+        ran++;
+        structuredClone(starts.buffer, { transfer: [starts.buffer] });
+      },
+    });
+    try {
+      const got = m.openStrings([k], new Uint32Array(2), BINDING, [t, t], starts);
+      expect(ran).toBe(1);
+      expect(got[0]).toBe('secret');
+    } finally {
+      delete arrayPrototype[1];
+    }
   });
 
   test('hostile database: a value is decided only when the reference parser and node:crypto open it to the same bytes', () => {

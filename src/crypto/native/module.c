@@ -61,6 +61,7 @@ NAPI_MODULE_INIT() {
       {"sealWith", NULL, seal_with, NULL, NULL, NULL, napi_default, NULL},
       {"indexWith", NULL, index_with, NULL, NULL, NULL, napi_default, NULL},
       {"openTexts", NULL, open_texts, NULL, NULL, NULL, napi_default, NULL},
+      {"openStrings", NULL, open_strings, NULL, NULL, NULL, napi_default, NULL},
       {"openString", NULL, open_string, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;

@@ -139,6 +139,7 @@ napi_value hmac_bytes(napi_env env, napi_callback_info info);
 napi_value seal_with(napi_env env, napi_callback_info info);   /* text_api.c */
 napi_value index_with(napi_env env, napi_callback_info info);
 napi_value open_texts(napi_env env, napi_callback_info info);  /* open_api.c */
+napi_value open_strings(napi_env env, napi_callback_info info);
 napi_value open_string(napi_env env, napi_callback_info info);
 
 #endif
