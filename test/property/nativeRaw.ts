@@ -20,6 +20,7 @@ export interface RawNative {
   indexWith(...args: unknown[]): string;
   openTexts(...args: unknown[]): number;
   openString(...args: unknown[]): string | undefined;
+  openStrings(...args: unknown[]): (string | undefined)[];
 }
 
 /** Envelope text through the raw exports: a sealer for (key, aad, header), then one value with the caller's nonce. */
