@@ -199,6 +199,30 @@ describeNative('native openTexts against a hostile caller and database', () => {
     }
   });
 
+  test('openStrings and openTexts refuse keys or texts that are not arrays without using a count they never read', () => {
+    // A call refused after reading a huge texts length leaves that count in the batch arguments' stack
+    // slot; the next call's batch is refused before its count is read. openStrings once sized its result
+    // array by that unread count (uninitialised memory: under AddressSanitizer, a calloc of tens of GB).
+    const huge = new Array<string>(2 ** 32 - 1);
+    const t = envelope(Buffer.from('x'));
+    const good = (): unknown[] => [[k], new Uint32Array(1), BINDING, [t], new Uint32Array([HEADER.length])];
+    for (let i = 0; i < 50; i++) {
+      for (const call of [
+        () => m.openStrings([k], new Uint32Array(1), BINDING, huge, new Uint32Array(1)),
+        () => m.openTexts([k], new Uint32Array(1), BINDING, huge, new Uint32Array(1), Buffer.alloc(1), new Int32Array(1)),
+      ]) {
+        expect(call).toThrow(TYPE_ERROR);
+        for (const [at, w] of [[0, k], [0, { length: 2 ** 31 }], [3, t], [3, { length: 2 ** 31, 0: t }]] as const) {
+          const bad = good();
+          bad[at] = w;
+          expect(() => m.openStrings(...bad)).toThrow(TYPE_ERROR);
+          expect(() => m.openTexts(...bad, Buffer.alloc(8), new Int32Array(1))).toThrow(TYPE_ERROR);
+        }
+      }
+    }
+    expect(m.openStrings(...good())).toEqual(['x']);
+  });
+
   test('hostile database: a value is decided only when the reference parser and node:crypto open it to the same bytes', () => {
     const base = Array.from({ length: 8 }, (_, i) => ({ p: randomBytes(i * 3), t: '' })).map((v) => ({ ...v, t: envelope(v.p) }));
     const edit = fc.record({

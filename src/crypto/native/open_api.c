@@ -139,8 +139,10 @@ static void batch_free(batch *b) {
  */
 static const char *batch_of(napi_env env, napi_value *argv, batch *b) {
   bool is_array = false;
+  /* Set before any early return: the caller reads them (and batch_free frees) whatever the outcome. */
   b->texts = b->texts_stack;
   b->keys = NULL;
+  b->count = b->key_count = 0;
   if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[0], &b->key_count) != napi_ok ||
       napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[3], &b->count) != napi_ok) {
     return "expects (aeadKey[], Uint32Array, binding bytes, string[], Uint32Array, ...)";
@@ -246,7 +248,8 @@ napi_value open_strings(napi_env env, napi_callback_info info) {
   if (argc < 5) return type_error(env, "openStrings expects (aeadKey[], Uint32Array, binding bytes, string[], Uint32Array)");
   const char *problem = batch_of(env, argv, &b);
   napi_value results_stack[64];
-  napi_value *results = b.count <= 64 ? results_stack : calloc(b.count, sizeof *results);
+  /* Only for arguments found good: b.count is then covered by keyOf and starts, not just any array's length. */
+  napi_value *results = problem || b.count <= 64 ? results_stack : calloc(b.count, sizeof *results);
   if (!problem && !results) problem = "out of memory";
   if (problem) {
     if (results && results != results_stack) free(results);
