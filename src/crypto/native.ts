@@ -1,4 +1,4 @@
-import { createCipheriv, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import path from 'node:path';
 
 /** Opaque per-key state inside the native module (an N-API external; wiped when collected). */
@@ -210,8 +210,14 @@ export function loadNativeCrypto(): NativeStatus {
   return status;
 }
 
-/** Known-answer comparison with node:crypto; the name of the first primitive that differs. */
-function selfTest(native: NativeCrypto): string | undefined {
+/**
+ * Known-answer comparison with node:crypto; the name of the first primitive that differs. The text
+ * entry points are checked too: every write and read of the library goes through them, not through
+ * seal/open, so a module whose base64url, UTF-8 conversion or nonce drawing is wrong must be refused
+ * here rather than write envelopes nothing can read.
+ * @internal Exported for the test that feeds it modules computing something else.
+ */
+export function selfTest(native: NativeCrypto): string | undefined {
   const raw = Buffer.alloc(KEY_BYTES, 7);
   const key = createSecretKey(raw);
   const nonce = Buffer.alloc(12, 1);
@@ -225,5 +231,37 @@ function selfTest(native: NativeCrypto): string | undefined {
   sealed[0]! ^= 1;
   if (native.open(key, nonce, sealed, aad) !== undefined) return 'open accepted a tampered value';
   if (!native.hmac(key, plaintext).equals(createHmac('sha256', key).update(plaintext).digest())) return 'hmac';
+  return selfTestText(native, key);
+}
+
+/** The text entry points against node:crypto: a string with 2-, 3- and 4-byte characters and a lone surrogate (U+FFFD). */
+function selfTestText(native: NativeCrypto, key: KeyObject): string | undefined {
+  const text = 'prisma-column-encryption \u00e9\u20ac\u{1f600}\ud800';
+  const bytes = Buffer.from(text, 'utf8');
+  const header = 'pce:v1:self-test:';
+  const binding = Buffer.from('Self.test', 'utf8');
+  const aad = Buffer.concat([Buffer.from(header, 'utf8'), binding]);
+  const sealer = native.sealer(key, aad, header);
+  const [first, second] = [sealer.seal(text), sealer.seal(bytes)];
+  for (const stored of [first, second]) {
+    const body = stored.startsWith(header) ? stored.slice(header.length).split(':') : [];
+    if (body.length !== 2 || body[0]!.length !== 16) return 'sealer';
+    const sealed = Buffer.from(body[1]!, 'base64url');
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(body[0]!, 'base64url'), { authTagLength: TAG_BYTES }).setAAD(aad);
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    try {
+      if (!Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()]).equals(bytes)) return 'sealer';
+    } catch {
+      return 'sealer';
+    }
+  }
+  if (first.slice(header.length, header.length + 16) === second.slice(header.length, header.length + 16)) return 'sealer nonces';
+  const mac = createHmac('sha256', key).update(bytes).digest('base64url');
+  if (native.indexer(key, 'self-test:').index(text) !== `self-test:${mac}`) return 'indexer';
+  const expected = bytes.toString('utf8');
+  if (native.openString(key, binding, first, header.length) !== expected) return 'openString';
+  const strings = native.openStrings([key], new Uint32Array(2), binding, [first, `${first.slice(0, -1)}${first.endsWith('A') ? 'B' : 'A'}`], Uint32Array.of(header.length, header.length));
+  if (strings.length !== 2 || strings[0] !== expected || strings[1] !== undefined) return 'openStrings';
+  if (!native.openText(key, binding, second, header.length)?.equals(bytes)) return 'openTexts';
   return undefined;
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { NativeCrypto, selfTest } from '../../src/crypto/native';
 import { describeNative, detached, hmacText, oddView, rawNative, ref, sealText, type RawNative } from './nativeRaw';
 
 /**
@@ -231,6 +232,33 @@ describeNative('native module one-value exports against a hostile caller', () =>
     expect(back.equals(Buffer.alloc(big.length))).toBe(true);
     expect(sealText(m, k, nonce, big, Buffer.alloc(0), 'pce:v1:k:')).toBe(ref.sealText(raw, nonce, big, Buffer.alloc(0), 'pce:v1:k:'));
     expect(hmacText(m, hk, big, 'k:')).toBe(`k:${ref.hmac(raw, big).toString('base64url')}`);
+  });
+
+  test('the load-time self-test refuses a module whose text entry points (what every read and write uses) compute anything else', () => {
+    const withExport = (name: keyof RawNative, f: (...args: unknown[]) => unknown) =>
+      // The module's exports are read-only and not enumerable: the real module is the prototype, one export shadowed.
+      new NativeCrypto(Object.create(m, { [name]: { value: f } }) as ConstructorParameters<typeof NativeCrypto>[0]);
+    expect(selfTest(withExport('seal', m.seal))).toBeUndefined();
+    const broken: [keyof RawNative, (...args: unknown[]) => unknown, string][] = [
+      // A string converted as Latin-1 (or with its lone surrogate dropped) instead of as Buffer.from's UTF-8.
+      ['sealWith', (h, p, n) => m.sealWith(h, typeof p === 'string' ? Buffer.from(p, 'latin1') : p, n), 'sealer'],
+      ['sealWith', (h, p, n) => m.sealWith(h, typeof p === 'string' ? p.replace('\ud800', '') : p, n), 'sealer'],
+      // Every value under one nonce: each envelope alone still decrypts.
+      ['sealWith', (h, p) => m.sealWith(h, p, Buffer.alloc(12)), 'sealer nonces'],
+      ['indexWith', (h, d) => m.indexWith(h, typeof d === 'string' ? d.replace('\ud800', '\ufffd\ufffd') : d), 'indexer'],
+      ['openString', (...a) => m.openString(...a)?.normalize('NFD'), 'openString'],
+      // A tampered value decided (Array.from: the result's undecided entries are holes, which map skips).
+      [
+        'openStrings',
+        (...a) => {
+          const got = m.openStrings(...a);
+          return Array.from(got, (v) => v ?? got[0]);
+        },
+        'openStrings',
+      ],
+      ['openTexts', (...a) => (m.openTexts(...a), (a[5] as Uint8Array).reverse(), 1), 'openTexts'],
+    ];
+    for (const [name, f, problem] of broken) expect([name, selfTest(withExport(name, f))]).toEqual([name, problem]);
   });
 
   test('a sealer or indexer outlives the key handle it was made from (and the key outlives neither)', async () => {
