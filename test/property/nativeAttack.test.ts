@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { Worker } from 'node:worker_threads';
 import { NativeCrypto, selfTest } from '../../src/crypto/native';
 import { describeNative, detached, hmacText, oddView, rawNative, ref, sealText, type RawNative } from './nativeRaw';
 
@@ -259,6 +260,32 @@ describeNative('native module one-value exports against a hostile caller', () =>
       ['openTexts', (...a) => (m.openTexts(...a), (a[5] as Uint8Array).reverse(), 1), 'openTexts'],
     ];
     for (const [name, f, problem] of broken) expect([name, selfTest(withExport(name, f))]).toEqual([name, problem]);
+  });
+
+  test('a nonce given in shared memory another thread rewrites: the envelope names the nonce it was sealed under', async () => {
+    const raw = randomBytes(32);
+    const aad = Buffer.from('pce:v1:k:M.f');
+    const sealer = m.sealer(m.aeadKey(raw), aad, 'pce:v1:k:');
+    const nonce = new Uint8Array(new SharedArrayBuffer(12));
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const flipper = new Worker(
+      `const { workerData: { nonce, stop } } = require('node:worker_threads');
+       for (let i = 0; Atomics.load(stop, 0) === 0; i++) nonce.fill(i & 0xff);`,
+      { eval: true, workerData: { nonce, stop } },
+    );
+    const plaintext = randomBytes(2000);
+    let wrong = 0;
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 3000; i++) {
+        const [, , , nonceText, sealed] = m.sealWith(sealer, plaintext, nonce).split(':');
+        if (!ref.open(raw, Buffer.from(nonceText!, 'base64url'), Buffer.from(sealed!, 'base64url'), aad)?.equals(plaintext)) wrong++;
+      }
+    } finally {
+      Atomics.store(stop, 0, 1);
+      await flipper.terminate();
+    }
+    expect(wrong).toBe(0);
   });
 
   test('a sealer or indexer outlives the key handle it was made from (and the key outlives neither)', async () => {

@@ -19,8 +19,8 @@ napi_value seal_with(napi_env env, napi_callback_info info) {
   size_t argc = 3, nonce_len = 0;
   napi_value argv[3], result;
   sealer *s;
-  unsigned char nonce_drawn[NONCE_BYTES], plain_stack[STACK_BYTES];
-  const unsigned char *nonce = nonce_drawn;
+  unsigned char nonce_used[NONCE_BYTES], plain_stack[STACK_BYTES];
+  const unsigned char *nonce = nonce_used;
   plain_input in;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   napi_valuetype nonce_type = napi_undefined;
@@ -33,7 +33,10 @@ napi_value seal_with(napi_env env, napi_callback_info info) {
   if (!plain_of(env, argv[1], plain_stack, sizeof plain_stack, &in)) {
     return type_error(env, "sealWith expects (sealer, plaintext string or bytes, optional 12-byte nonce)");
   }
-  if (nonce == nonce_drawn && !draw_nonce(s->state, nonce_drawn)) {
+  /* A given nonce is copied once: it is read twice below (as the IV, then into the text), and shared
+   * memory may change between the two reads, which would name another nonce than the one used. */
+  if (nonce != nonce_used) memcpy(nonce_used, nonce, NONCE_BYTES);
+  else if (!draw_nonce(s->state, nonce_used)) {
     plain_done(&in);
     napi_throw_error(env, NULL, "the CSPRNG failed to give a nonce");
     return NULL;
@@ -47,11 +50,11 @@ napi_value seal_with(napi_env env, napi_callback_info info) {
   napi_value out = NULL;
   if (!sealed || !text) {
     napi_throw_error(env, NULL, "out of memory");
-  } else if (!gcm_seal(s->key->ctx, nonce, in.data, in.len, s->aad, s->aad_len, sealed)) {
+  } else if (!gcm_seal(s->key->ctx, nonce_used, in.data, in.len, s->aad, s->aad_len, sealed)) {
     napi_throw_error(env, NULL, "AES-256-GCM encryption failed");
   } else {
     memcpy(text, s->header, s->header_len);
-    size_t o = s->header_len + b64url_encode(nonce, NONCE_BYTES, text + s->header_len);
+    size_t o = s->header_len + b64url_encode(nonce_used, NONCE_BYTES, text + s->header_len);
     text[o++] = ':';
     o += b64url_encode(sealed, sealed_len, text + o);
     if (napi_create_string_latin1(env, text, o, &result) == napi_ok) out = result;
