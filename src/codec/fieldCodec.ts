@@ -50,6 +50,7 @@ export class FieldCodec {
   /** Index keys are shared and few; their ids are fixed per KeyObject. */
   private readonly indexers = new WeakMap<KeyObject, Indexer>();
   private lastHeader: { readonly text: string; readonly parsed: ParsedHeader } | undefined;
+  private lastIndexer: { readonly key: FieldIndexKey; readonly indexer: Indexer } | undefined;
   /** `Model.field` in UTF-8: the part of every value's associated data after its header. */
   private readonly bindingBytes: Buffer;
   /** `pce:v2:<this type>:s:`: how every value of this field under a subject key begins. */
@@ -291,18 +292,21 @@ export class FieldCodec {
 
   /** The blind index to store for a value (primary index key). */
   indexForWrite(value: unknown): BlindIndex {
-    const primary = this.keys.indexKeys(this.binding)[0]!;
-    return this.blindIndex(primary, this.canonical(value, 'the value'));
+    return this.blindIndex(this.keys.indexKeys(this.binding)[0]!, this.canonical(value, 'the value'));
   }
 
   /** The blind index of canonical text (hashed as UTF-8) under one index key. */
   private blindIndex(key: FieldIndexKey, text: string): BlindIndex {
     if (!this.backend.indexer) return formatBlindIndex(key.id, this.backend.hmac(key.key, Buffer.from(text, 'utf8')));
+    // The primary index key is the one almost every call uses: kept beside the map, checked by identity.
+    const last = this.lastIndexer;
+    if (last !== undefined && last.key === key) return last.indexer.index(text) as BlindIndex;
     let indexer = this.indexers.get(key.key);
     if (!indexer) {
       indexer = this.backend.indexer(key.key, `${key.id}:`);
       this.indexers.set(key.key, indexer);
     }
+    this.lastIndexer = { key, indexer };
     return indexer.index(text) as BlindIndex;
   }
 

@@ -1,9 +1,15 @@
+/**
+ * ASCII text is already in NFC and NFKC (no ASCII character decomposes or composes): the common
+ * case skips ICU, which costs about as much as the blind index's HMAC.
+ */
+const ASCII = /^[\x00-\x7f]*$/;
+
 /** Normalisations applied, in the order written, before a value is hashed into its blind index. */
 export const NORMALIZERS = {
   /** Unicode compatibility composition: full-width, ligatures and composed forms compare equal. */
-  nfkc: (v: string) => v.normalize('NFKC'),
+  nfkc: (v: string) => (ASCII.test(v) ? v : v.normalize('NFKC')),
   /** Canonical composition only. */
-  nfc: (v: string) => v.normalize('NFC'),
+  nfc: (v: string) => (ASCII.test(v) ? v : v.normalize('NFC')),
   trim: (v: string) => v.trim(),
   lowercase: (v: string) => v.toLowerCase(),
   uppercase: (v: string) => v.toUpperCase(),

@@ -1,4 +1,5 @@
 import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { computeBlindIndex, deriveFieldIndexKey } from '../../src/crypto/blindIndex';
 import { normalize } from '../../src/crypto/normalize';
 import { importKeyBytes } from '../../src/keys/keyMaterial';
@@ -28,5 +29,20 @@ describe('normalisation', () => {
     expect(normalize('+44 20  7946', ['removeWhitespace'])).toBe('+44207946');
     expect(normalize('a \t b', ['collapseWhitespace'])).toBe('a b');
     expect(normalize('x', [])).toBe('x');
+  });
+
+  test('nfkc and nfc give exactly String.prototype.normalize, ASCII (skipped by a fast path) and any other text alike', () => {
+    const text = fc.oneof(fc.string({ unit: 'binary-ascii' }), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme-composite' }));
+    fc.assert(
+      fc.property(text, (v) => {
+        expect(normalize(v, ['nfkc'])).toBe(v.normalize('NFKC'));
+        expect(normalize(v, ['nfc'])).toBe(v.normalize('NFC'));
+      }),
+      { numRuns: 2000 },
+    );
+    // Every ASCII character, and the first ones past it (U+0080 is where the fast path stops).
+    const ascii = Array.from({ length: 128 }, (_, i) => String.fromCharCode(i)).join('');
+    expect(normalize(ascii, ['nfkc'])).toBe(ascii);
+    for (const v of ['\u0080', 'a\u00a0b', 'e\u0301', '\u212b', '\uff21']) expect(normalize(v, ['nfkc'])).toBe(v.normalize('NFKC'));
   });
 });

@@ -3,7 +3,7 @@
     {
       "target_name": "pce_crypto",
       "sources": ["module.c", "napi_args.c", "handles.c", "gcm.c", "b64url.c", "bytes_api.c", "text_api.c", "open_api.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"],
+      "cflags": ["-O3", "-Wall", "-Wextra", "-Werror"],
       "conditions": [
         ["OS=='linux'", {
           # Resolve every OpenSSL symbol against the loading Node at dlopen time: a Node without them

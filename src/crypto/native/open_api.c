@@ -98,10 +98,23 @@ static long open_units(aead_key *key, scratch *s, size_t len, size_t start, cons
                        unsigned char *out, size_t out_cap) {
   /* The associated data (header, then binding) goes to OpenSSL with an int length. */
   if (start > len || len - start < NONCE_FIELD || binding_len > (size_t)INT_MAX - start || !reserve(s, 0, start + binding_len)) return NOT_HANDLED;
-  /* Narrow to bytes: any unit outside ASCII maps to a byte outside the base64url alphabet. */
-  for (size_t i = 0; i < len; i++) s->text[i] = s->units[i] < 0x80 ? (unsigned char)s->units[i] : 0xff;
-  /* The header is ASCII by construction (the caller parsed it); anything else is not decided here. */
-  for (size_t i = 0; i < start; i++) if (s->text[i] == 0xff) return NOT_HANDLED;
+  /*
+   * Narrow to bytes. The usual text is all ASCII: one branch-free pass (the compiler vectorises it)
+   * that also ORs the units together. Otherwise a second pass maps every unit outside ASCII to a
+   * byte outside the base64url alphabet, and a header that is not ASCII is not decided here (the
+   * caller parsed it as ASCII by construction).
+   */
+  const char16_t *restrict units = s->units;
+  unsigned char *restrict text = s->text;
+  char16_t any = 0;
+  for (size_t i = 0; i < len; i++) {
+    any |= units[i];
+    text[i] = (unsigned char)units[i];
+  }
+  if (any >= 0x80) {
+    for (size_t i = 0; i < len; i++) if (s->units[i] >= 0x80) s->text[i] = 0xff;
+    for (size_t i = 0; i < start; i++) if (s->text[i] == 0xff) return NOT_HANDLED;
+  }
   memcpy(s->aad, s->text, start);
   if (binding_len > 0) memcpy(s->aad + start, binding, binding_len);
   const unsigned char *body = s->text + start;
