@@ -17,7 +17,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import pino from 'pino';
 // The built package (rebuilt by the prebench:rotate step): what users install, worker threads included.
 import { FieldCodec } from '../dist/codec/fieldCodec';
@@ -253,7 +253,8 @@ async function main(): Promise<void> {
   const rows = Number(arg('rows') ?? 100_000);
   const batchSize = Number(arg('batch-size') ?? 1000);
   const concurrency = Number(arg('concurrency') ?? 2);
-  const threads = Number(arg('threads') ?? Math.min(concurrency, availableParallelism()));
+  // The migrator's own default (plan on the calling thread); `--threads N` measures worker threads.
+  const threads = Number(arg('threads') ?? 0);
   log(`bench:rotate - ${rows} rows, batch size ${batchSize}, concurrency ${concurrency}, crypto threads ${threads}; ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedPostgres();
   const adminUrl = process.env.DATABASE_URL ?? embedded!.adminUrl;

@@ -3,6 +3,7 @@ import { ConfigurationError } from '../errors';
 import type { SqlConnection, SqlRow } from './connection';
 import type { KeyTuple } from './keyCodec';
 import type { ModelTarget } from './scope';
+import { textArrayLiteral } from './textArray';
 import { typedText } from './typedColumn';
 
 /**
@@ -223,7 +224,8 @@ export async function updateRows(
     const types = [...keyTypes, ...names.slice(keyTypes.length).map(() => 'text')];
     // Column-wise straight from the rows: no per-row cell arrays to transpose.
     const keyCount = target.keyColumns.length;
-    const column = (i: number) => (i < keyCount ? rows.map((r) => r.key[i]) : rows.map((r) => r.columns[picks[i - keyCount]!.j]![picks[i - keyCount]!.old ? 1 : 2]));
+    // Key columns go to the driver as arrays (any key type); text columns as their literal, built once.
+    const column = (i: number) => (i < keyCount ? rows.map((r) => r.key[i]) : textArrayLiteral(rows.map((r) => r.columns[picks[i - keyCount]!.j]![picks[i - keyCount]!.old ? 1 : 2])));
     const arrays = names.map((_, i) => `${p.add(column(i))}::${types[i]}[]`);
     const sql =
       `UPDATE ${conn.quote(target.table)} AS ${t} SET ${set.join(', ')} ` +

@@ -36,6 +36,22 @@ describe.each(providers())('encrypt-existing on %s', (provider) => {
     );
   };
 
+  test('plaintext with quotes, backslashes, braces, commas and the text NULL is encrypted as it was (the batch UPDATE array literals, its compare-and-set on the old text)', async () => {
+    const email = codec(provider, keys.after, 'LegacyContact', 'email');
+    const notes = codec(provider, keys.after, 'LegacyContact', 'notes');
+    const awkward = ['a"b@example.org', 'back\\slash@example.org', '{x,y}@example.org', 'NULL', '\\N', '"', '\\', ' , ', '\\"}{'];
+    for (const [i, v] of awkward.entries()) await insert(v, null, `${v} ${i}`);
+    const report = await encryptExisting({ connection: conn, schema, keyring: keys.after, model: 'LegacyContact', batchSize: 4, logger: silentLogger });
+    expect(report.updated).toBe(awkward.length);
+    expect(report.failedCount).toBe(0);
+    const after = await contacts();
+    after.forEach((row, i) => {
+      expect(email.decrypt(row.email!)).toBe(awkward[i]);
+      expect(row.emailIndex).toBe(email.indexForWrite(awkward[i]!));
+      expect(notes.decrypt(row.notes!)).toBe(`${awkward[i]} ${i}`);
+    });
+  });
+
   test('encrypts legacy plaintext and fills indexes, never touching values already in the envelope format', async () => {
     const email = codec(provider, keys.after, 'LegacyContact', 'email');
     const notes = codec(provider, keys.after, 'LegacyContact', 'notes');
