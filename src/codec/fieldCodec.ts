@@ -254,8 +254,11 @@ export class FieldCodec {
     if (batch.length === 0) return out;
     const texts = batch.length === stored.length ? stored : batch.map((i) => stored[i]!);
     if (this.encoding === stringEncoding && this.backend.openStrings) {
-      const strings = this.backend.openStrings(chosen, keyOf, this.bindingBytes, texts, starts);
-      for (let j = 0; j < batch.length; j++) out[batch[j]!] = strings[j] ?? this.decryptOne(texts[j]!, keys);
+      const strings: unknown[] = this.backend.openStrings(chosen, keyOf, this.bindingBytes, texts, starts);
+      for (let j = 0; j < batch.length; j++) strings[j] ??= this.decryptOne(texts[j]!, keys);
+      // Every value in the batch (the usual case): its result array is the answer.
+      if (batch.length === stored.length) return strings;
+      for (let j = 0; j < batch.length; j++) out[batch[j]!] = strings[j];
       return out;
     }
     const { out: bytes, ends } = openTexts.call(this.backend, chosen, keyOf, this.bindingBytes, texts, starts);
