@@ -4,7 +4,7 @@ import pino, { type Logger } from 'pino';
 import type { DMMF } from '@prisma/generator-helper';
 import { createAuditLog } from '../audit/auditLog';
 import { ConfigurationError } from '../errors';
-import type { OpenConnectionOptions } from '../migrate/connection';
+import type { OpenConnectionOptions } from '../migrate/openConnection';
 import { buildEncryptionSchema } from '../generator/buildSchema';
 import type { Keyring } from '../keys/keyring';
 import { loadKeyring } from '../keys/loadKeyring';

@@ -10,7 +10,7 @@ import type { KeyWrappers } from '../keys/keyWrapper';
 import { envValue } from '../keys/envValue';
 import type { RetryPolicy } from '../keys/retry';
 import { collectStatus, type FieldStatus } from '../migrate/status';
-import { openConnection } from '../migrate/connection';
+import { openConnection } from '../migrate/openConnection';
 import { sqlClientOf } from '../migrate/sqlClientOf';
 import { hasSubjectKeyTable, subjectKeyCounts } from '../subjects/subjectKeyCounts';
 import { cliLogger, connectionOptions, databaseLabel, databaseUrl, loadEncryptionSchema } from './cliContext';

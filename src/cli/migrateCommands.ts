@@ -7,7 +7,8 @@ import { convertPfe, encryptExisting, rotate, type MigrationMode, type Migration
 import { createProgressDisplay, type ProgressDisplay } from '../migrate/progress';
 import { collectStatus, type FieldStatus } from '../migrate/status';
 import { verify, type VerifyReport } from '../migrate/verify';
-import { openConnection, type SqlConnection } from '../migrate/connection';
+import type { SqlConnection } from '../migrate/connection';
+import { openConnection } from '../migrate/openConnection';
 import { formatKey } from '../migrate/keyCodec';
 import { sqlClientOf } from '../migrate/sqlClientOf';
 import { hasSubjectKeyTable, subjectKeyCounts, type SubjectKeyCounts } from '../subjects/subjectKeyCounts';

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { ConfigurationError } from '../errors';
 import { envValue } from '../keys/envValue';
-import { openConnection } from '../migrate/connection';
+import { openConnection } from '../migrate/openConnection';
 import { transactionalClientOf } from '../migrate/sqlClientOf';
 import { ErasureLedger } from '../subjects/erasureLedger';
 import { forgetSubject, replayErasures, type ForgetReport, type ReplayReport } from '../subjects/erasure';

@@ -2,7 +2,8 @@
  * The re-encryption migrator: rotate keys, encrypt legacy plaintext, report status, verify.
  * The CLI commands are thin wrappers around these functions.
  */
-export { openConnection, dialectOf, type SqlConnection, type Dialect, type SqlRow, type TransactionOptions } from './connection';
+export type { SqlConnection, Dialect, SqlRow, TransactionOptions } from './connection';
+export { openConnection, dialectOf } from './openConnection';
 export {
   rotate,
   encryptExisting,

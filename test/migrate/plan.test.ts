@@ -5,7 +5,7 @@ import { planRow, type PlannedField } from '../../src/migrate/plan';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mysqlConnectionOptions } from '../../src/migrate/connection';
+import { mysqlConnectionOptions } from '../../src/migrate/mysqlConnectionOptions';
 import { keyringFromSnapshot, planRows, snapshotKeyring, threadPlanner } from '../../src/migrate/planner';
 import { backendNamed } from '../../src/codec/backendChoice';
 import type { CryptoBackend } from '../../src/codec/backend';

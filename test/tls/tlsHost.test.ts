@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openConnection } from '../../src/migrate/connection';
+import { openConnection } from '../../src/migrate/openConnection';
 import { startEmbeddedPostgres, type RunningPostgres } from '../support/embeddedPostgres';
 
 /**
