@@ -1,0 +1,66 @@
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ALLOW_INSECURE_FLAG, type CommonCliOptions } from './cliContext';
+
+/* The options of the migration commands, their parsers and defaults. */
+
+/** What every migration command takes: which model or field, and how to print. */
+export interface ScopeOptions {
+  readonly model?: string;
+  readonly field?: string;
+  readonly json?: boolean;
+  readonly quiet?: boolean;
+}
+
+/** `rotate`, `encrypt-existing`, `convert-pfe`. */
+export interface RunOptions extends CommonCliOptions, ScopeOptions {
+  readonly batchSize: number;
+  readonly concurrency: number;
+  readonly threads?: number;
+  readonly dryRun?: boolean;
+  readonly pause?: number;
+  readonly maxBatches?: number;
+  readonly reindex?: boolean;
+  readonly lockTimeout?: number;
+}
+
+/** `verify`. */
+export interface VerifyCliOptions extends CommonCliOptions, ScopeOptions {
+  readonly batchSize: number;
+  readonly maxFailures: number;
+}
+
+/** One crypto thread per batch in flight, up to the cores there are; none on a single core. */
+export function defaultThreads(concurrency: number): number {
+  const cores = availableParallelism();
+  return cores > 1 ? Math.min(concurrency, cores) : 0;
+}
+
+/** Commander parser: an integer of 1 or more. */
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+/** Commander parser: an integer of 0 or more. */
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+/** The options every migration command has: where the schema, database and keys are, the scope, the output. */
+export function commonOptions(cmd: Command): Command {
+  return cmd
+    .option('--schema <path>', 'Prisma schema file or folder (default: as Prisma finds it)')
+    .option('--config <path>', 'prisma.config.ts to read the schema path and datasource URL from')
+    .option('--database-url <url>', 'database to connect to (default: DATABASE_URL)')
+    .option('--keyring <file>', 'keyring file (default: PCE_KEYRING_FILE, PCE_KEYRING_JSON or PCE_DATA_KEYS/PCE_INDEX_KEYS)')
+    .option('--audit-log <file>', 'append audit events (JSON lines) to this file instead of stderr')
+    .option('--model <name>', 'only this model')
+    .option('--field <name>', 'only this field (name, or Model.field)')
+    .option('--json', 'print the result as JSON on stdout')
+    .option('--quiet', 'no progress output')
+    .option(...ALLOW_INSECURE_FLAG);
+}
