@@ -111,6 +111,8 @@ bool plain_of(napi_env env, napi_value v, unsigned char *stack, size_t stack_len
       if (!heap) return false;
       in->copy = heap;
       in->heap = true;
+      /* The whole buffer counts as written until the copy succeeds, so a failure wipes all of it. */
+      in->len = full;
       if (napi_get_value_string_utf8(env, v, (char *)heap, full + 1, &len) != napi_ok || len != full) {
         plain_done(in);
         return false;
