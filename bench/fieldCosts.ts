@@ -5,7 +5,7 @@ import type { Keyring } from '../dist';
 import { FieldCodec } from '../dist/codec/fieldCodec';
 import { backendNamed } from '../dist/codec/backendChoice';
 import { rawDecrypt, rawEncrypt, rawIndex } from './support/rawCrypto';
-import { microsPerCall } from './support/rounds';
+import { collectGarbage, microsPerCall } from './support/rounds';
 import { summarize, type Summary } from './support/stats';
 import type { RawKit } from './workloads';
 
@@ -36,13 +36,18 @@ export function measureFieldCosts(keyring: Keyring, kit: RawKit, peerKeyText: st
   const ours = values.map((v) => codec.encrypt(v));
   const peers = values.map((v) => encryptStringSync(v, peerKey));
   const at = (i: number) => i % values.length;
-  const batches = Math.max(5, Math.round(25 * scale));
-  // Interleave so that frequency scaling or a GC pause hits all three alike.
+  const batches = Math.max(5, Math.round(15 * scale));
+  // Interleaved so that frequency scaling hits all four alike. Each batch starts on a collected
+  // heap, so the garbage one contender left (node:crypto's cipher objects) is not timed as the
+  // next one's, and runs 20,000 values, so each contender pays for its own garbage inside its batch.
   const names = ['extension', 'extensionNode', 'raw', 'peer'] as const;
   const measure = (fns: Record<(typeof names)[number], (i: number) => unknown>, perCall = 1) => {
     const series: Record<string, number[]> = { extension: [], extensionNode: [], raw: [], peer: [] };
     for (let b = 0; b < batches; b++) {
-      for (const name of names) series[name]!.push(...microsPerCall(fns[name], 2000 / perCall, 1).map((us) => us / perCall));
+      for (const name of names) {
+        collectGarbage();
+        series[name]!.push(...microsPerCall(fns[name], 20000 / perCall, 1).map((us) => us / perCall));
+      }
     }
     return { extension: summarize(series.extension!), extensionNode: summarize(series.extensionNode!), raw: summarize(series.raw!), peer: summarize(series.peer!) };
   };

@@ -1,9 +1,15 @@
 import type { KeyObject } from 'node:crypto';
 import { formatBlindIndex, type BlindIndex } from '../crypto/blindIndex';
-import { headerFor, headerText, parseCiphertext, parseHeader, subjectHeaderPrefix, type Ciphertext, type EnvelopeHeader, type HeaderResult, type KeyScope } from '../crypto/ciphertext';
+import { headerFor, headerText, parseCiphertext, parseHeader, subjectHeaderPrefix, type Ciphertext, type EnvelopeHeader, type KeyScope } from '../crypto/ciphertext';
 import type { Indexer, Sealer } from '../crypto/native';
 
-type ParsedHeader = Extract<HeaderResult, { kind: 'header' }>;
+/** What {@link FieldCodec.decrypt} keeps of the last shared-key value it read. */
+interface SharedRead {
+  readonly text: string;
+  readonly nonceStart: number;
+  readonly keys: KeyChoice;
+  readonly key: ChosenKey;
+}
 import type { FieldIndexKey } from '../keys/keyring';
 import { normalize } from '../crypto/normalize';
 import { DecryptionError, EncryptionError, type DecryptionFailure } from '../errors';
@@ -49,7 +55,7 @@ export class FieldCodec {
   private readonly sealers = new WeakMap<KeyObject, { readonly id: string; readonly scope: KeyScope; readonly sealer: Sealer }>();
   /** Index keys are shared and few; their ids are fixed per KeyObject. */
   private readonly indexers = new WeakMap<KeyObject, Indexer>();
-  private lastHeader: { readonly text: string; readonly parsed: ParsedHeader } | undefined;
+  private lastRead: SharedRead | undefined;
   private lastIndexer: { readonly key: FieldIndexKey; readonly indexer: Indexer } | undefined;
   /** `Model.field` in UTF-8: the part of every value's associated data after its header. */
   private readonly bindingBytes: Buffer;
@@ -136,30 +142,33 @@ export class FieldCodec {
   decrypt(stored: string, keys: KeyChoice = this.keys): unknown {
     const { openText } = this.backend;
     if (!openText) return this.decryptOne(stored, keys);
-    const parsed = this.headerOf(stored);
-    if (parsed === undefined) return this.decryptOne(stored, keys);
-    const key = keys.forRead(parsed.header.scope, parsed.header.keyId);
-    if (typeof key === 'string' || parsed.header.type !== this.encoding.type) return this.decryptOne(stored, keys);
+    const read = this.readFor(stored, keys);
+    if (read === undefined) return this.decryptOne(stored, keys);
+    const { key, nonceStart } = read;
     if (this.encoding === stringEncoding && this.backend.openString) {
-      return this.backend.openString(key.key, this.bindingBytes, stored, parsed.nonceStart) ?? this.decryptOne(stored, keys);
+      return this.backend.openString(key.key, this.bindingBytes, stored, nonceStart) ?? this.decryptOne(stored, keys);
     }
-    const plaintext = openText.call(this.backend, key.key, this.bindingBytes, stored, parsed.nonceStart);
+    const plaintext = openText.call(this.backend, key.key, this.bindingBytes, stored, nonceStart);
     return plaintext === undefined ? this.decryptOne(stored, keys) : this.encoding.decode(plaintext);
   }
 
   /**
-   * The parsed header of a value, or `undefined` when it has none. The last shared-key header is
-   * kept: a field's values mostly share one, and a value starting with its text has that header
-   * (the text ends with the ':' after the key id, which cannot contain one). Parsing is pure, so
-   * nothing but the parse is skipped.
+   * Where a value's nonce starts and the key to open it with, or `undefined` when it has no
+   * header, no usable key or another type (the reference path decides what that means). The last
+   * shared-key answer is kept: a field's values mostly share one header, a value starting with its
+   * text has that header (the text ends with the ':' after the key id, which cannot contain one),
+   * and a shared key choice answers the same for the same key id (the keyring never changes).
    */
-  private headerOf(stored: string): ParsedHeader | undefined {
-    const last = this.lastHeader;
-    if (last !== undefined && stored.startsWith(last.text)) return last.parsed;
+  private readFor(stored: string, keys: KeyChoice): SharedRead | undefined {
+    const last = this.lastRead;
+    if (last !== undefined && last.keys === keys && stored.startsWith(last.text)) return last;
     const parsed = parseHeader(stored);
-    if (parsed.kind !== 'header') return undefined;
-    if (parsed.header.scope === 'shared') this.lastHeader = { text: stored.slice(0, parsed.nonceStart), parsed };
-    return parsed;
+    if (parsed.kind !== 'header' || parsed.header.type !== this.encoding.type) return undefined;
+    const key = keys.forRead(parsed.header.scope, parsed.header.keyId);
+    if (typeof key === 'string') return undefined;
+    const read = { text: stored.slice(0, parsed.nonceStart), nonceStart: parsed.nonceStart, keys, key };
+    if (parsed.header.scope === 'shared') this.lastRead = read;
+    return read;
   }
 
   /** The reference path for one value: every typed error is raised here, whatever the backend. */
