@@ -3,13 +3,6 @@ import { formatBlindIndex, type BlindIndex } from '../crypto/blindIndex';
 import { headerFor, headerText, parseCiphertext, parseHeader, subjectHeaderPrefix, type Ciphertext, type EnvelopeHeader, type KeyScope } from '../crypto/ciphertext';
 import type { Indexer, Sealer } from '../crypto/native';
 
-/** What {@link FieldCodec.decrypt} keeps of the last shared-key value it read. */
-interface SharedRead {
-  readonly text: string;
-  readonly nonceStart: number;
-  readonly keys: KeyChoice;
-  readonly key: ChosenKey;
-}
 import type { FieldIndexKey } from '../keys/keyring';
 import { normalize } from '../crypto/normalize';
 import { DecryptionError, EncryptionError, type DecryptionFailure } from '../errors';
@@ -20,6 +13,14 @@ import { looksLikePfe, openPfeValue, pfeLookupHash, type PfeKeyLookup } from './
 import { associatedData, openValue, sealValue } from './envelope';
 import { sharedKeys, subjectKeys, type ChosenKey, type KeyChoice, type KeyringView } from './keyChoice';
 import { describeType, encodingFor, InvalidValue, stringEncoding, type ValueEncoding } from './valueEncoding';
+import { decryptBatch } from './decryptBatch';
+
+/** What {@link FieldCodec.decrypt} keeps of the last shared-key value it read. */
+interface SharedRead {
+  readonly text: string;
+  readonly nonceStart: number;
+  readonly key: ChosenKey;
+}
 
 /** What a {@link FieldCodec} is built from besides the field: where keys come from and which backend computes. */
 export interface FieldCodecOptions {
@@ -157,17 +158,19 @@ export class FieldCodec {
    * header, no usable key or another type (the reference path decides what that means). The last
    * shared-key answer is kept: a field's values mostly share one header, a value starting with its
    * text has that header (the text ends with the ':' after the key id, which cannot contain one),
-   * and a shared key choice answers the same for the same key id (the keyring never changes).
+   * and the codec's shared key choice answers the same for the same key id (the keyring never changes).
    */
   private readFor(stored: string, keys: KeyChoice): SharedRead | undefined {
     const last = this.lastRead;
-    if (last !== undefined && last.keys === keys && stored.startsWith(last.text)) return last;
+    if (last !== undefined && keys === this.keys && stored.startsWith(last.text)) return last;
     const parsed = parseHeader(stored);
     if (parsed.kind !== 'header' || parsed.header.type !== this.encoding.type) return undefined;
     const key = keys.forRead(parsed.header.scope, parsed.header.keyId);
     if (typeof key === 'string') return undefined;
-    const read = { text: stored.slice(0, parsed.nonceStart), nonceStart: parsed.nonceStart, keys, key };
-    if (parsed.header.scope === 'shared') this.lastRead = read;
+    const read = { text: stored.slice(0, parsed.nonceStart), nonceStart: parsed.nonceStart, key };
+    // Only for the codec's own key choice: a result's subject key choice holds that result's
+    // subject keys, which must not outlive the key store's copies (erasure drops those).
+    if (parsed.header.scope === 'shared' && keys === this.keys) this.lastRead = read;
     return read;
   }
 
@@ -210,56 +213,8 @@ export class FieldCodec {
     const openTexts = this.backend.openTexts;
     if (!openTexts) return stored.map((v) => this.decryptOne(v, keys));
     const out = new Array<unknown>(stored.length);
-    const batch: number[] = [];
-    const keyOf = new Uint32Array(stored.length);
-    const starts = new Uint32Array(stored.length);
-    // Header text -> index into `chosen`, or -1 when its values take the reference path (no usable key, another type).
-    const slots = new Map<string, number>();
-    const chosen: KeyObject[] = [];
-    let last: { text: string; slot: number } | undefined;
-    for (let i = 0; i < stored.length; i++) {
-      const value = stored[i]!;
-      // The header text ends with the ':' after the key id, so a value starting with it has that header.
-      let slot: number;
-      let start: number;
-      if (last && value.startsWith(last.text)) {
-        ({ slot } = last);
-        start = last.text.length;
-      } else if (value.startsWith(this.subjectPrefix)) {
-        // Under subject keys every row has its own header: found by key id alone, without a full
-        // parse. A key id the result's keys do not hold (or a damaged header) takes the reference
-        // path, which classifies it exactly as parseHeader would.
-        // One key lookup per value and no map of slots: a key listed twice (two rows of one
-        // person) costs the native side about what a second map lookup per row would.
-        const end = value.indexOf(':', this.subjectPrefix.length);
-        const key = end < 0 ? 'unknown-key' : keys.forRead('subject', value.slice(this.subjectPrefix.length, end));
-        slot = typeof key === 'string' ? -1 : chosen.push(key.key) - 1;
-        start = end + 1;
-      } else {
-        const parsed = parseHeader(value);
-        if (parsed.kind !== 'header') {
-          out[i] = this.decryptOne(value, keys);
-          continue;
-        }
-        const text = value.slice(0, parsed.nonceStart);
-        let known = slots.get(text);
-        if (known === undefined) {
-          const key = keys.forRead(parsed.header.scope, parsed.header.keyId);
-          known = typeof key === 'string' || parsed.header.type !== this.encoding.type ? -1 : chosen.push(key.key) - 1;
-          slots.set(text, known);
-        }
-        slot = known;
-        start = parsed.nonceStart;
-        last = { text, slot };
-      }
-      if (slot < 0) {
-        out[i] = this.decryptOne(value, keys);
-        continue;
-      }
-      keyOf[batch.length] = slot;
-      starts[batch.length] = start;
-      batch.push(i);
-    }
+    const { batch, keyOf, starts, chosen, rest } = decryptBatch(stored, keys, this.encoding.type, this.subjectPrefix);
+    for (const i of rest) out[i] = this.decryptOne(stored[i]!, keys);
     if (batch.length === 0) return out;
     const texts = batch.length === stored.length ? stored : batch.map((i) => stored[i]!);
     if (this.encoding === stringEncoding && this.backend.openStrings) {

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "pce_crypto",
-      "sources": ["module.c", "napi_args.c", "handles.c", "gcm.c", "b64url.c", "bytes_api.c", "text_api.c", "open_api.c"],
+      "sources": ["module.c", "napi_args.c", "handles.c", "gcm.c", "b64url.c", "bytes_api.c", "text_api.c", "open_text.c", "open_batch.c"],
       "cflags": ["-O3", "-Wall", "-Wextra", "-Werror"],
       "conditions": [
         ["OS=='linux'", {

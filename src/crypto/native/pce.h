@@ -7,7 +7,8 @@
  *   handles.c    key, sealer and indexer handles (key state, lifetimes, wiping)
  *   bytes_api.c  seal / open / hmac on caller-allocated buffers
  *   text_api.c   stored text built here: envelopes and blind indexes
- *   open_api.c   envelope text decrypted here: one value, or a result's values in one call
+ *   open_text.c  envelope text decrypted here: what one value and a batch share, and openString
+ *   open_batch.c a result's values in one call: openTexts, openStrings
  *   module.c     per-environment state (cipher, nonce pool) and the exports
  */
 #ifndef PCE_H
@@ -24,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uchar.h>
 
 #define KEY_BYTES 32
 #define NONCE_BYTES 12
@@ -132,14 +134,40 @@ size_t b64url_length(size_t len);
 size_t b64url_encode(const unsigned char *in, size_t len, char *out);
 long b64url_decode(const unsigned char *in, size_t len, unsigned char *out);
 
+/* ---- envelope text to plaintext, shared by one value and a batch ---- open_text.c */
+typedef struct {
+  char16_t *units;      /* UTF-16 of the current value */
+  unsigned char *text;  /* its ASCII bytes */
+  unsigned char *sealed; /* its decoded nonce + ciphertext + tag */
+  unsigned char *aad;   /* its header bytes followed by the field binding */
+  size_t cap;           /* of units, text and sealed, in units or bytes */
+  size_t aad_cap;
+  bool heap, aad_heap;  /* false while the buffers are the caller's stack storage */
+} scratch;
+
+/* Stack storage for the scratch buffers: values of up to this many characters need no malloc. */
+#define SCRATCH_STACK 512
+typedef struct {
+  char16_t units[SCRATCH_STACK];
+  unsigned char text[SCRATCH_STACK], sealed[SCRATCH_STACK], aad[SCRATCH_STACK];
+} scratch_stack;
+
+scratch scratch_on(scratch_stack *st);
+void scratch_free(scratch *s);
+/* A string's UTF-16 into the scratch buffers; false for a non-string. */
+bool read_units(napi_env env, napi_value text, scratch *s, size_t *len);
+/* The plaintext of the text in the scratch buffers, into out; its length or NOT_HANDLED. */
+long open_units(aead_key *key, scratch *s, size_t len, size_t start, const unsigned char *binding, size_t binding_len,
+                unsigned char *out, size_t out_cap);
+
 /* ---- exports ---- */
 napi_value seal_bytes(napi_env env, napi_callback_info info);  /* bytes_api.c */
 napi_value open_bytes(napi_env env, napi_callback_info info);
 napi_value hmac_bytes(napi_env env, napi_callback_info info);
 napi_value seal_with(napi_env env, napi_callback_info info);   /* text_api.c */
 napi_value index_with(napi_env env, napi_callback_info info);
-napi_value open_texts(napi_env env, napi_callback_info info);  /* open_api.c */
+napi_value open_texts(napi_env env, napi_callback_info info);  /* open_batch.c */
 napi_value open_strings(napi_env env, napi_callback_info info);
-napi_value open_string(napi_env env, napi_callback_info info);
+napi_value open_string(napi_env env, napi_callback_info info);  /* open_text.c */
 
 #endif
