@@ -12,7 +12,7 @@ export function registerMigrateCommands(program: Command): void {
     commonOptions(program.command(name).description(description))
       .option('--batch-size <n>', 'rows per batch and transaction', positiveInt, 500)
       .option('--concurrency <n>', 'batches in flight in this process, each on its own connection', positiveInt, 2)
-      .option('--threads <n>', 'worker threads for encryption (default: one per batch in flight, up to the cores; 0: none)', nonNegativeInt)
+      .option('--threads <n>', 'worker threads for encryption (default: none on the native crypto backend, else one per batch in flight up to the cores)', nonNegativeInt)
       .option('--dry-run', 'read and plan, write nothing')
       .option('--pause <ms>', 'pause between batches, to spare a busy database', nonNegativeInt)
       .option('--max-batches <n>', 'stop after this many batches (rerun to continue; exit code 3)', positiveInt)
