@@ -8,7 +8,7 @@ type MacHandle = { readonly [handleBrand]: 'mac' };
 type SealerHandle = { readonly [handleBrand]: 'sealer' };
 type IndexerHandle = { readonly [handleBrand]: 'indexer' };
 
-/** The functions src/crypto/native/pce_crypto.c exports. Outputs go into caller-allocated buffers. */
+/** The functions the native module (src/crypto/native/, exports in module.c) provides. Byte outputs go into caller-allocated buffers. */
 interface NativeModule {
   aeadKey(key: Uint8Array): AeadHandle;
   macKey(key: Uint8Array): MacHandle;
