@@ -2,7 +2,6 @@ import type { KeyObject } from 'node:crypto';
 import { formatBlindIndex, type BlindIndex } from '../crypto/blindIndex';
 import { headerFor, headerText, parseCiphertext, parseHeader, subjectHeaderPrefix, type Ciphertext, type EnvelopeHeader, type KeyScope } from '../crypto/ciphertext';
 import type { Indexer, Sealer } from '../crypto/native';
-
 import type { FieldIndexKey } from '../keys/keyring';
 import { normalize } from '../crypto/normalize';
 import { DecryptionError, EncryptionError, type DecryptionFailure } from '../errors';
@@ -57,7 +56,6 @@ export class FieldCodec {
   /** Index keys are shared and few; their ids are fixed per KeyObject. */
   private readonly indexers = new WeakMap<KeyObject, Indexer>();
   private lastRead: SharedRead | undefined;
-  private lastIndexer: { readonly key: FieldIndexKey; readonly indexer: Indexer } | undefined;
   /** `Model.field` in UTF-8: the part of every value's associated data after its header. */
   private readonly bindingBytes: Buffer;
   /** `pce:v2:<this type>:s:`: how every value of this field under a subject key begins. */
@@ -265,15 +263,11 @@ export class FieldCodec {
   /** The blind index of canonical text (hashed as UTF-8) under one index key. */
   private blindIndex(key: FieldIndexKey, text: string): BlindIndex {
     if (!this.backend.indexer) return formatBlindIndex(key.id, this.backend.hmac(key.key, Buffer.from(text, 'utf8')));
-    // The primary index key is the one almost every call uses: kept beside the map, checked by identity.
-    const last = this.lastIndexer;
-    if (last !== undefined && last.key === key) return last.indexer.index(text) as BlindIndex;
     let indexer = this.indexers.get(key.key);
     if (!indexer) {
       indexer = this.backend.indexer(key.key, `${key.id}:`);
       this.indexers.set(key.key, indexer);
     }
-    this.lastIndexer = { key, indexer };
     return indexer.index(text) as BlindIndex;
   }
 

@@ -11,7 +11,6 @@ import { subjectIdText, type SubjectId } from './subjectRef';
 
 export { MAX_SUBJECT_ID_LENGTH, subjectIdText, subjectRef, type SubjectId } from './subjectRef';
 
-
 /**
  * What {@link SubjectKeyStore.load} found for one key id: the key, or why there is none.
  * `subject-erased`: the key row is a tombstone (the subject was forgotten); `unknown-key`: no such
@@ -44,7 +43,6 @@ export interface SubjectWriteOptions {
 
 /** Largest IN list of one key read. */
 const LOAD_CHUNK = 1000;
-
 
 /**
  * Every store of this process, so that an erasure drops the destroyed keys from all of them at
