@@ -152,34 +152,18 @@ napi_value open_strings(napi_env env, napi_callback_info info) {
   }
   scratch_stack stack;
   scratch s = scratch_on(&stack);
-  unsigned char out_stack[SCRATCH_STACK];
-  unsigned char *out = out_stack;
-  size_t out_cap = sizeof out_stack;
+  plain_out o;
+  plain_out_init(&o);
   bool failed = false;
   for (uint32_t i = 0; i < b.count && !failed; i++) {
     results[i] = NULL;
     size_t len = 0;
     aead_key *key = NULL;
     uint32_t start = 0;
-    if (!nth_units(env, &b, i, &s, &len, &key, &start)) continue;
-    if (len > out_cap) {
-      /* A long value: room for its plaintext (its text's length bounds it). */
-      unsigned char *bigger = malloc(len);
-      if (!bigger) {
-        failed = true;
-        break;
-      }
-      if (out != out_stack) free(out);
-      out = bigger;
-      out_cap = len;
-    }
-    long n = open_units(key, &s, len, start, b.binding, b.binding_len, out, out_cap);
-    if (n < 0) continue;
-    failed = napi_create_string_utf8(env, (const char *)out, (size_t)n, &results[i]) != napi_ok;
-    OPENSSL_cleanse(out, (size_t)n);
+    if (nth_units(env, &b, i, &s, &len, &key, &start)) failed = string_of(env, key, &s, len, start, b.binding, b.binding_len, &o, &results[i]) < 0;
   }
   scratch_free(&s);
-  if (out != out_stack) free(out);
+  plain_out_free(&o);
   /* Typed arrays are done with: setting elements may run JavaScript (a setter on Array.prototype) from here on. */
   uint32_t count = b.count;
   batch_free(&b);

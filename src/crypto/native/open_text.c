@@ -112,6 +112,34 @@ long open_units(aead_key *key, scratch *s, size_t len, size_t start, const unsig
 
 
 /*
+ * The String value of the text in the scratch buffers (len units, its header ending at start):
+ * decrypted into o (grown to the text's length when longer than it, which bounds the plaintext),
+ * made into a string, and the plaintext wiped. 1 with *result set, 0 when not decided here, -1
+ * when N-API or an allocation failed.
+ */
+int string_of(napi_env env, aead_key *key, scratch *s, size_t len, size_t start, const unsigned char *binding, size_t binding_len,
+              plain_out *o, napi_value *result) {
+  if (len > o->cap) {
+    unsigned char *bigger = malloc(len);
+    if (!bigger) return -1;
+    plain_out_free(o);
+    o->data = bigger;
+    o->cap = len;
+  }
+  long n = open_units(key, s, len, start, binding, binding_len, o->data, o->cap);
+  if (n < 0) return 0;
+  napi_status made = napi_create_string_utf8(env, (const char *)o->data, (size_t)n, result);
+  OPENSSL_cleanse(o->data, (size_t)n);
+  return made == napi_ok ? 1 : -1;
+}
+
+void plain_out_free(plain_out *o) {
+  if (o->data != o->stack) free(o->data);
+  o->data = o->stack;
+  o->cap = sizeof o->stack;
+}
+
+/*
  * openString(aeadKey, binding: Uint8Array, text: string, start: number): the String value of one
  * envelope text (its header ending at start), or undefined when not decided here. The string is
  * made here from the plaintext, which is then wiped: no Buffer, array or typed array per value.
@@ -130,20 +158,11 @@ napi_value open_string(napi_env env, napi_callback_info info) {
   }
   scratch_stack stack;
   scratch s = scratch_on(&stack);
-  if (!read_units(env, argv[2], &s, &len)) {
-    scratch_free(&s);
-    return throw_last(env);
-  }
-  size_t cap = len > (size_t)start + NONCE_FIELD ? (len - start - NONCE_FIELD) * 3 / 4 + 1 : 1;
-  unsigned char out_stack[SCRATCH_STACK];
-  unsigned char *out = cap <= sizeof out_stack ? out_stack : malloc(cap);
-  long n = out ? open_units(key, &s, len, start, binding, binding_len, out, cap) : NOT_HANDLED;
+  plain_out o;
+  plain_out_init(&o);
+  int got = read_units(env, argv[2], &s, &len) ? string_of(env, key, &s, len, start, binding, binding_len, &o, &result) : -1;
   scratch_free(&s);
-  if (!out) return type_error(env, "out of memory");
-  napi_status made = n >= 0 ? napi_create_string_utf8(env, (const char *)out, (size_t)n, &result) : napi_ok;
-  if (n > 0) OPENSSL_cleanse(out, (size_t)n);
-  if (out != out_stack) free(out);
-  if (made != napi_ok) return throw_last(env);
-  return n >= 0 ? result : undefined_value(env);
+  plain_out_free(&o);
+  if (got < 0) return throw_last(env);
+  return got > 0 ? result : undefined_value(env);
 }
-

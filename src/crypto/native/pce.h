@@ -160,6 +160,22 @@ bool read_units(napi_env env, napi_value text, scratch *s, size_t *len);
 long open_units(aead_key *key, scratch *s, size_t len, size_t start, const unsigned char *binding, size_t binding_len,
                 unsigned char *out, size_t out_cap);
 
+/* A decrypted value's plaintext on its way to a string: on the stack, or the heap when longer. */
+typedef struct {
+  unsigned char *data;
+  size_t cap;
+  unsigned char stack[SCRATCH_STACK];
+} plain_out;
+static inline void plain_out_init(plain_out *o) {
+  o->data = o->stack;
+  o->cap = sizeof o->stack;
+}
+/* Frees a heap buffer (its plaintext was wiped when its string was made) and goes back to the stack. */
+void plain_out_free(plain_out *o);
+/* The String value of the text in the scratch buffers: 1 with *result set, 0 not decided, -1 failed. */
+int string_of(napi_env env, aead_key *key, scratch *s, size_t len, size_t start, const unsigned char *binding, size_t binding_len,
+              plain_out *o, napi_value *result);
+
 /* ---- exports ---- */
 napi_value seal_bytes(napi_env env, napi_callback_info info);  /* bytes_api.c */
 napi_value open_bytes(napi_env env, napi_callback_info info);
