@@ -39,19 +39,21 @@ describe.each(providers())('rotate with live traffic on %s', (provider) => {
   test('a row the application writes while the migrator holds it in a batch is re-read, not overwritten', async () => {
     await seedUsers(conn, provider, keys.before, 60);
     const oldApp = codec(provider, keys.before, 'User', 'name');
-    // The old application version (still on d1) updates u00025 in an open transaction.
-    const write = { table: 'User', column: 'name', id: userId(25), value: oldApp.encrypt('Written During Rotation') };
+    // The old application version (still on d1) updates u00005 in an open transaction. The row is in
+    // the first batch: on MariaDB an earlier batch's UPDATE may scan the table and wait for this
+    // row's lock too, and the write would then commit before the row was ever read (no miss).
+    const write = { table: 'User', column: 'name', id: userId(5), value: oldApp.encrypt('Written During Rotation') };
     // A lock timeout far above the test's wait: the batch must wait for the lock, not time out and start over.
     const report = await holdAppWrite(h.db.url, write, () => rotate({ connection: conn, schema, keyring: keys.after, model: 'User', batchSize: 20, lockTimeoutMs: 60000, logger: silentLogger }));
-    // u00025's first write missed (the application's value was newer); it was re-read and written under d2.
+    // u00005's first write missed (the application's value was newer); it was re-read and written under d2.
     expect(report.casMisses).toBe(1);
     expect(report.conflicts).toBe(0);
     expect(report.updated).toBe(60);
     const after = codec(provider, keys.after, 'User', 'name');
     const rows = await rawUsers(conn);
-    const row25 = rows.find((r) => r.id === userId(25))!;
-    expect(row25.name).toMatch(/^pce:v1:d2:/);
-    expect(after.decrypt(row25.name!)).toBe('Written During Rotation');
+    const row5 = rows.find((r) => r.id === userId(5))!;
+    expect(row5.name).toMatch(/^pce:v1:d2:/);
+    expect(after.decrypt(row5.name!)).toBe('Written During Rotation');
     expect(rows.every((r) => r.email.startsWith('pce:v1:d2:'))).toBe(true);
   });
 
