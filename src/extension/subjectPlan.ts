@@ -111,7 +111,7 @@ function planData(ctx: WalkContext, plan: SubjectPlan, model: RuntimeModel, data
     const target = ctx.model(relation.model);
     if (!target.reachesSubject) continue;
     const linked = subject && target.spec.subject && relation.subjectLink ? slot : undefined;
-    planNested(ctx, plan, model, field, relation, target, value, linked, kind);
+    planNested(ctx, plan, model, relation, target, value, linked, kind);
   }
   return slot;
 }
@@ -158,7 +158,7 @@ export function subjectText(value: unknown): string {
 }
 
 /** Nested writes under one relation; `linked`: the related records share this record's subject. */
-function planNested(ctx: WalkContext, plan: SubjectPlan, model: RuntimeModel, field: string, relation: RelationSpec, target: RuntimeModel, ops: Obj, linked: Slot | undefined, kind: 'create' | 'update'): void {
+function planNested(ctx: WalkContext, plan: SubjectPlan, model: RuntimeModel, relation: RelationSpec, target: RuntimeModel, ops: Obj, linked: Slot | undefined, kind: 'create' | 'update'): void {
   const each = (value: unknown, fn: (v: unknown) => void) => (Array.isArray(value) ? value.forEach(fn) : fn(value));
   const moves = (op: string) => {
     if (target.codecs.size === 0) return;

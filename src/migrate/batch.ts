@@ -115,23 +115,16 @@ export async function planBatch(target: ModelTarget, planner: BatchPlanner, rows
     keys && todo.length > 0 ? await keys(todo) : undefined,
   );
   const writes: RowWrite[] = [];
-  const columns = planColumns(target.fields);
   plans.forEach((plan, i) => {
     const row = todo[i]!;
     if (plan.failures.length > 0) {
       const key = describeKey(target.primaryKey, row.key);
       failed.set(encodeKey(row.key), plan.failures.map((f) => ({ ...f, model: target.model, key })));
     } else if (plan.next) {
-      writes.push(rowWrite(target, columns, row, plan.next));
+      writes.push({ key: row.key, old: storedCells(target.fields, row), next: plan.next });
     }
   });
   return writes;
-}
-
-/** Old and new text per column, in {@link planColumns} order. */
-function rowWrite(target: ModelTarget, columns: readonly string[], row: StoredRow, next: ReadonlyArray<string | null>): RowWrite {
-  const old = storedCells(target.fields, row);
-  return { key: row.key, columns: columns.map((c, j) => [c, old[j]!, next[j]!] as const) };
 }
 
 /**
@@ -139,7 +132,7 @@ function rowWrite(target: ModelTarget, columns: readonly string[], row: StoredRo
  * plaintexts that normalise alike): reported against the indexed fields the write changes.
  */
 function indexConflict(target: ModelTarget, w: RowWrite): RowFailure {
-  const changed = new Set(w.columns.filter(([, old, next]) => old !== next).map(([c]) => c));
+  const changed = new Set(planColumns(target.fields).filter((_, j) => w.old[j] !== w.next[j]));
   const fields = target.fields.filter((f) => f.indexColumn !== undefined && changed.has(f.indexColumn)).map((f) => f.field);
   return { model: target.model, key: describeKey(target.primaryKey, w.key), field: fields.join(',') || target.fields[0]!.field, keyId: undefined, reason: 'index-conflict' };
 }
@@ -160,10 +153,11 @@ async function writeInStatements(
 ): Promise<{ written: number; refused: number }> {
   let written = 0;
   let refused = 0;
+  const columns = planColumns(target.fields);
   const attempt = async (group: readonly RowWrite[]): Promise<boolean> => {
     await conn.execute('SAVEPOINT pce_write');
     try {
-      written += await updateRows(conn, target, keyTypes, group, guarded);
+      written += await updateRows(conn, target, keyTypes, columns, group, guarded);
       return true;
     } catch (error) {
       if (!conn.isUniqueViolation(error)) throw error;
@@ -182,7 +176,7 @@ async function writeInStatements(
   let group: RowWrite[] = [];
   let bytes = 0;
   for (const w of writes) {
-    const size = w.columns.reduce((n, [, o, x]) => n + (o?.length ?? 0) + (x?.length ?? 0), 64);
+    const size = textLength(w.old) + textLength(w.next) + 64;
     if (group.length > 0 && bytes + size > STATEMENT_BYTES) {
       await write(group);
       group = [];
@@ -193,4 +187,10 @@ async function writeInStatements(
   }
   await write(group);
   return { written, refused };
+}
+
+function textLength(cells: ReadonlyArray<string | null>): number {
+  let n = 0;
+  for (const c of cells) n += c?.length ?? 0;
+  return n;
 }

@@ -4,7 +4,7 @@ import { keyIdOf, looksLikeCiphertext, parseHeader } from '../crypto/ciphertext'
 import { DecryptionError, EncryptionError } from '../errors';
 import type { FieldCodec } from '../codec/fieldCodec';
 import type { KeyChoice } from '../codec/keyChoice';
-import type { RowWrite, StoredRow } from './sql';
+import type { StoredRow } from './sql';
 import { fromTypedText } from './typedColumn';
 
 /** What a migration run does to each value. */
@@ -92,9 +92,12 @@ export function storedCells(fields: ReadonlyArray<Omit<Columns, 'column'>>, row:
   return out;
 }
 
+/**
+ * What planning decided for one row: its new cells in {@link planColumns} order when it is to be
+ * written, and the values that could not be processed (a row with failures is not written).
+ */
 export interface RowPlan {
-  /** The write for this row, or undefined when nothing is to change. */
-  readonly write?: RowWrite;
+  readonly next?: ReadonlyArray<string | null>;
   readonly failures: readonly ValueFailure[];
 }
 
@@ -128,7 +131,7 @@ export interface RowPlan {
 export function planRow(
   mode: MigrationMode,
   fields: readonly PlannedField[],
-  row: StoredRow,
+  row: Pick<StoredRow, 'values' | 'indexes' | 'typed'>,
   primary: PrimaryKeyIds,
   options: PlanOptions = {},
   decrypted: ReadonlyArray<Decrypted | undefined> = [],
@@ -137,7 +140,8 @@ export function planRow(
   const failures: ValueFailure[] = [];
   const next: Array<string | null> = [];
   let changed = false;
-  fields.forEach((f, i) => {
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
     const value = row.values[i];
     const index = f.indexColumn ? (row.indexes[i] as string | null) : undefined;
     let nextValue = value as string | null;
@@ -175,11 +179,8 @@ export function planRow(
     next.push(nextValue ?? null);
     if (f.indexColumn) next.push(nextIndex ?? null);
     if (f.typedColumn) next.push(mode === 'encrypt-existing' ? null : (legacy ?? null));
-  });
-  if (failures.length > 0 || !changed) return { failures };
-  const names = planColumns(fields);
-  const old = storedCells(fields, row);
-  return { write: { key: row.key, columns: names.map((c, j) => [c, old[j]!, next[j]!] as const) }, failures };
+  }
+  return failures.length > 0 || !changed ? { failures } : { next, failures };
 }
 
 /** A value's plaintext decrypted ahead, for a whole batch at once ({@link decryptAhead}). */

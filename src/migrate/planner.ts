@@ -6,7 +6,7 @@ import type { PfeKeyLookup } from '../codec/pfe';
 import type { DataKey } from '../keys/keyring';
 import { FieldCodec } from '../codec/fieldCodec';
 import type { FieldIndexKey, Keyring } from '../keys/keyring';
-import { decryptAhead, planRow, type MigrationMode, type PlannedField, type PrimaryKeyIds, type ValueFailure } from './plan';
+import { decryptAhead, planRow, type MigrationMode, type PlannedField, type PrimaryKeyIds, type RowPlan, type Decrypted } from './plan';
 import type { FieldTarget } from './scope';
 
 /**
@@ -14,15 +14,6 @@ import type { FieldTarget } from './scope';
  * worker threads so the crypto of several batches runs on several cores while the main thread
  * talks to the database. Both run the same {@link planRow} with the same {@link FieldCodec}s.
  */
-
-/**
- * One row's plan without its key or old values (the caller has both): the new text of each
- * value and index column, in field-target order, when the row is to be written.
- */
-export interface PlannedRow {
-  readonly next?: ReadonlyArray<string | null>;
-  readonly failures: readonly ValueFailure[];
-}
 
 /**
  * A subject-keyed model's keys for one batch (see subjectBatch.ts): `read` decrypts any value of
@@ -38,7 +29,7 @@ export interface BatchPlanner {
    * Plans rows given as their value, index and typed-column cells (in field-target order), and
    * for a subject-keyed model the batch's keys (only the inline planner takes them).
    */
-  plan(values: readonly (readonly unknown[])[], indexes: readonly (readonly unknown[])[], typed: readonly (readonly unknown[])[], keys?: BatchKeys): Promise<PlannedRow[]>;
+  plan(values: readonly (readonly unknown[])[], indexes: readonly (readonly unknown[])[], typed: readonly (readonly unknown[])[], keys?: BatchKeys): Promise<RowPlan[]>;
   close(): Promise<void>;
 }
 
@@ -74,13 +65,15 @@ export function planRows(
   indexes: readonly (readonly unknown[])[],
   typed: readonly (readonly unknown[])[],
   keys?: BatchKeys,
-): PlannedRow[] {
+): RowPlan[] {
   const options = { reindex: setup.reindex === true };
-  const rows = values.map((v, i) => ({ key: [], values: v, indexes: indexes[i]!, typed: typed[i] ?? [] }));
+  const rows = values.map((v, i) => ({ values: v, indexes: indexes[i]!, typed: typed[i] ?? [] }));
   const ahead = fields.map((f, i) => decryptAhead(setup.mode, f, i, rows, setup.primary, options, keys?.read));
+  // One row's decrypted-ahead plaintexts, per field; planRow reads it and keeps nothing.
+  const decrypted = new Array<Decrypted | undefined>(fields.length);
   return rows.map((row, i) => {
-    const plan = planRow(setup.mode, fields, row, setup.primary, options, ahead.map((a) => a?.[i]), keys?.rows[i]);
-    return plan.write ? { next: plan.write.columns.map(([, , next]) => next), failures: plan.failures } : { failures: plan.failures };
+    for (let f = 0; f < ahead.length; f++) decrypted[f] = ahead[f]?.[i];
+    return planRow(setup.mode, fields, row, setup.primary, options, decrypted, keys?.rows[i]);
   });
 }
 
@@ -149,7 +142,7 @@ export type WorkerRequest = {
   readonly indexes: readonly (readonly unknown[])[];
   readonly typed: readonly (readonly unknown[])[];
 };
-export type WorkerResponse = { readonly id: number; readonly rows: PlannedRow[] } | { readonly id: number; readonly error: string };
+export type WorkerResponse = { readonly id: number; readonly rows: RowPlan[] } | { readonly id: number; readonly error: string };
 
 /** The compiled worker script; absent when running from TypeScript sources (tests), where planning stays inline. */
 export function workerScript(): string | undefined {
@@ -168,7 +161,7 @@ export function threadPlanner(setup: PlannerSetup, keyring: Keyring, threads: nu
   const init: WorkerInit = { setup, keys: snapshotKeyring(keyring, setup) };
   const idle: Worker[] = [];
   const waiting: Array<{ resolve: (w: Worker) => void; reject: (e: Error) => void }> = [];
-  const pending = new Map<number, { resolve: (rows: PlannedRow[]) => void; reject: (e: Error) => void }>();
+  const pending = new Map<number, { resolve: (rows: RowPlan[]) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let broken: Error | undefined;
   let closing = false;
@@ -212,7 +205,7 @@ export function threadPlanner(setup: PlannerSetup, keyring: Keyring, threads: nu
       if (broken) throw broken;
       const w = await acquire();
       const id = nextId++;
-      return new Promise<PlannedRow[]>((resolve, reject) => {
+      return new Promise<RowPlan[]>((resolve, reject) => {
         if (broken) return reject(broken);
         pending.set(id, { resolve, reject });
         w.postMessage({ id, values, indexes, typed } satisfies WorkerRequest);

@@ -141,19 +141,39 @@ export function selectBatch(conn: SqlConnection, target: ModelTarget, q: BatchQu
   return { sql, params: p.values };
 }
 
-export function readRow(target: ModelTarget, row: SqlRow): StoredRow {
+/** The aliases {@link selectBatch} gives a target's columns, per field (undefined where it selects none). */
+interface Aliases {
+  readonly keys: readonly string[];
+  readonly values: readonly string[];
+  readonly indexes: ReadonlyArray<string | undefined>;
+  readonly typed: ReadonlyArray<string | undefined>;
+}
+
+function aliasesOf(target: ModelTarget): Aliases {
   return {
-    key: target.keyColumns.map((_, i) => row[`k${i}`]),
-    values: target.fields.map((_, i) => row[`v${i}`]),
-    indexes: target.fields.map((f, i) => (f.indexColumn ? row[`x${i}`] : undefined)),
-    typed: target.fields.map((f, i) => (f.typedColumn ? (row[`t${i}`] ?? null) : undefined)),
+    keys: target.keyColumns.map((_, i) => `k${i}`),
+    values: target.fields.map((_, i) => `v${i}`),
+    indexes: target.fields.map((f, i) => (f.indexColumn ? `x${i}` : undefined)),
+    typed: target.fields.map((f, i) => (f.typedColumn ? `t${i}` : undefined)),
+  };
+}
+
+/** A result row of {@link selectBatch} as a {@link StoredRow}; `a` is built once per batch, not per row. */
+function readRow(target: ModelTarget, a: Aliases, row: SqlRow): StoredRow {
+  const cells = (names: ReadonlyArray<string | undefined>, missing: null | undefined) => names.map((n) => (n === undefined ? undefined : (row[n] ?? missing)));
+  return {
+    key: a.keys.map((n) => row[n]),
+    values: a.values.map((n) => row[n]),
+    indexes: cells(a.indexes, undefined),
+    typed: cells(a.typed, null),
     ...(target.subject ? { subject: row.sj ?? null } : {}),
   };
 }
 
 export async function readBatch(conn: SqlConnection, target: ModelTarget, q: BatchQuery): Promise<StoredRow[]> {
   const { sql, params } = selectBatch(conn, target, q);
-  return (await conn.query(sql, params)).map((r) => readRow(target, r));
+  const a = aliasesOf(target);
+  return (await conn.query(sql, params)).map((r) => readRow(target, a, r));
 }
 
 /** Types of the key columns, for the array casts of the PostgreSQL batch update. */
@@ -173,11 +193,14 @@ export async function keyColumnTypes(conn: SqlConnection, target: ModelTarget): 
   });
 }
 
-/** One row to write: its key, and old and new text for every value and index column in scope. */
+/**
+ * One row to write: its key, and the old and new text of every column the statement names
+ * (`columns` of {@link updateRows}, in that order).
+ */
 export interface RowWrite {
   readonly key: KeyTuple;
-  /** Column → [old, new]. Every row of one statement names the same columns, in the same order. */
-  readonly columns: ReadonlyArray<readonly [column: string, old: string | null, next: string | null]>;
+  readonly old: ReadonlyArray<string | null>;
+  readonly next: ReadonlyArray<string | null>;
 }
 
 /**
@@ -191,11 +214,11 @@ export async function updateRows(
   conn: SqlConnection,
   target: ModelTarget,
   keyTypes: readonly string[],
+  columns: readonly string[],
   rows: readonly RowWrite[],
   guarded: ReadonlySet<string>,
 ): Promise<number> {
   if (rows.length === 0) return 0;
-  const columns = rows[0]!.columns.map(([c]) => c);
   const guards = columns.map((c) => guarded.has(c));
   // A typed field's own column is only ever cleared (its value moved into the storage column),
   // and compared through its text form, since the old value was read as text.
@@ -211,7 +234,7 @@ export async function updateRows(
   const names = [...target.keyColumns.map((_, i) => `k${i}`), ...picks.map(({ j, old }) => `${old ? 'o' : 'n'}${j}`)];
   const cells = (r: RowWrite): unknown[] => {
     const out: unknown[] = r.key.slice();
-    for (const { j, old } of picks) out.push(r.columns[j]![old ? 1 : 2]);
+    for (const { j, old } of picks) out.push((old ? r.old : r.next)[j]);
     return out;
   };
   const current = (c: string) => {
@@ -225,7 +248,11 @@ export async function updateRows(
     // Column-wise straight from the rows: no per-row cell arrays to transpose.
     const keyCount = target.keyColumns.length;
     // Key columns go to the driver as arrays (any key type); text columns as their literal, built once.
-    const column = (i: number) => (i < keyCount ? rows.map((r) => r.key[i]) : textArrayLiteral(rows.map((r) => r.columns[picks[i - keyCount]!.j]![picks[i - keyCount]!.old ? 1 : 2])));
+    const column = (i: number) => {
+      if (i < keyCount) return rows.map((r) => r.key[i]);
+      const { j, old } = picks[i - keyCount]!;
+      return textArrayLiteral(rows.map((r) => (old ? r.old : r.next)[j]));
+    };
     const arrays = names.map((_, i) => `${p.add(column(i))}::${types[i]}[]`);
     const sql =
       `UPDATE ${conn.quote(target.table)} AS ${t} SET ${set.join(', ')} ` +

@@ -8,8 +8,7 @@ import { emptyKeyring, type KeyringDocument, type WrappedKeyEntry } from '../../
 import { KeySourceError } from '../../src/keys/keySourceError';
 import { generateKey, rewrapKeys, type LifecycleContext } from '../../src/keys/lifecycle';
 import { keyringFromDocument, loadKeyring } from '../../src/keys/loadKeyring';
-import { retryPolicy, withRetry } from '../../src/keys/retry';
-import type { KeyWrapper } from '../../src/keys/keyWrapper';
+import { retryPolicy } from '../../src/keys/retry';
 import { FakeKms } from '../kms/fakeKms';
 import { captureLogger, FAST_RETRY, gcpWrapper, KMS_RETRY, kmsClient, tempDir } from './support';
 

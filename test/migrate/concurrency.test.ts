@@ -3,7 +3,7 @@ import { rotate } from '../../src';
 import type { SqlConnection } from '../../src/migrate/connection';
 import { resolveScope } from '../../src/migrate/scope';
 import { keyColumnTypes, readBatch, updateRows } from '../../src/migrate/sql';
-import { closeFixture, codec, emailOf, holdAppWrite, nameOf, openFixture, rawUsers, rotation, schemaFor, seedUsers, userId, type Rotation } from './migrateSupport';
+import { closeFixture, codec, emailOf, holdAppWrite, nameOf, openFixture, rawUsers, schemaFor, seedUsers, userId, type Rotation } from './migrateSupport';
 
 describe.each(providers())('rotate with live traffic on %s', (provider) => {
   let h: Harness;
@@ -25,8 +25,8 @@ describe.each(providers())('rotate with live traffic on %s', (provider) => {
     const stale = codec(provider, keys.after, 'User', 'email');
     const types = await keyColumnTypes(conn, target!);
     const write = (old: unknown) =>
-      updateRows(conn, target!, types, [
-        { key: row!.key, columns: [['email', old as string, stale.encrypt(emailOf(0))], ['emailIndex', row!.indexes[0] as string, stale.indexForWrite(emailOf(0))]] },
+      updateRows(conn, target!, types, ['email', 'emailIndex'], [
+        { key: row!.key, old: [old as string, row!.indexes[0] as string], next: [stale.encrypt(emailOf(0)), stale.indexForWrite(emailOf(0))] },
       ], new Set(['email']));
     expect(await write(row!.values[0])).toBe(0);
     expect((await app.user.findUnique({ where: { id: userId(0) } }))?.email).toBe('changed@example.org');

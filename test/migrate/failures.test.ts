@@ -6,7 +6,7 @@ import type { SqlConnection } from '../../src/migrate/connection';
 import { resolveScope } from '../../src/migrate/scope';
 import { keyColumnTypes, readBatch, updateRows } from '../../src/migrate/sql';
 import { CHECKPOINT_TABLE, ensureCheckpointTable, finishJob, jobFor } from '../../src/migrate/checkpoint';
-import { capturingLogger, closeFixture, codec, connect, emailOf, holdUserRowLock, openFixture, rawUsers, rotation, schemaFor, seedUsers, signal, userId, waitForLockWait, type Rotation } from './migrateSupport';
+import { capturingLogger, closeFixture, codec, connect, emailOf, holdUserRowLock, openFixture, rawUsers, schemaFor, seedUsers, signal, userId, waitForLockWait, type Rotation } from './migrateSupport';
 
 /** Review findings on failure paths: each test failed before its fix. */
 describe.each(providers())('migrator failure paths on %s', (provider) => {
@@ -100,7 +100,7 @@ describe.each(providers())('migrator failure paths on %s', (provider) => {
     const [row] = await readBatch(conn, target!, { limit: 1 });
     await conn.execute(`UPDATE ${q('LegacyContact')} SET ${q('notes')} = 'alice  '`);
     const notes = codec(provider, keys.after, 'LegacyContact', 'notes');
-    const written = await updateRows(conn, target!, await keyColumnTypes(conn, target!), [{ key: row!.key, columns: [['notes', 'alice', notes.encrypt('alice')]] }], new Set(['notes']));
+    const written = await updateRows(conn, target!, await keyColumnTypes(conn, target!), ['notes'], [{ key: row!.key, old: ['alice'], next: [notes.encrypt('alice')] }], new Set(['notes']));
     expect(written).toBe(0);
     const [after] = await conn.query<{ notes: string }>(`SELECT ${q('notes')} FROM ${q('LegacyContact')}`);
     expect(after!.notes).toBe('alice  ');

@@ -19,7 +19,7 @@ const after = localKeys({ data: [{ id: 'd2', key: d2 }, { id: 'd1', key: d1 }], 
 const primary = { dataKey: 'd2', indexKey: 'i2' };
 const spec = { index: 'emailIndex', normalize: ['trim', 'lowercase'] as const, readMode: 'passthrough' as const };
 const field = (keyring: typeof after): PlannedField => ({ codec: new FieldCodec('C', 'email', spec, keyring, () => undefined), column: 'email', indexColumn: 'email_index' });
-const row = (value: string | null, index: string | null) => ({ key: [1], values: [value], indexes: [index] });
+const row = (value: string | null, index: string | null) => ({ values: [value], indexes: [index] });
 
 describe('planRow', () => {
   const old = field(before);
@@ -28,7 +28,7 @@ describe('planRow', () => {
   test('rotate re-encrypts a value under an old key and reindexes it; the result decrypts to the same text', () => {
     const stored = old.codec.encrypt('Ada@Example.org');
     const plan = planRow('rotate', [now], row(stored, old.codec.indexForWrite('Ada@Example.org')), primary);
-    const [[, , value], [, , index]] = plan.write!.columns as [[string, string, string], [string, string, string]];
+    const [value, index] = plan.next as [string, string];
     expect(value).toMatch(/^pce:v1:d2:/);
     expect(now.codec.decrypt(value)).toBe('Ada@Example.org');
     expect(index).toBe(now.codec.indexForWrite('ada@example.org'));
@@ -36,19 +36,18 @@ describe('planRow', () => {
 
   test('rotate leaves values under the primary keys, plaintext and nulls alone', () => {
     const current = now.codec.encrypt('x');
-    expect(planRow('rotate', [now], row(current, now.codec.indexForWrite('x')), primary).write).toBeUndefined();
-    expect(planRow('rotate', [now], row('legacy plaintext', null), primary).write).toBeUndefined();
-    expect(planRow('rotate', [now], row(null, null), primary).write).toBeUndefined();
+    expect(planRow('rotate', [now], row(current, now.codec.indexForWrite('x')), primary).next).toBeUndefined();
+    expect(planRow('rotate', [now], row('legacy plaintext', null), primary).next).toBeUndefined();
+    expect(planRow('rotate', [now], row(null, null), primary).next).toBeUndefined();
   });
 
   test('encrypt-existing never treats a value with the envelope prefix as plaintext', () => {
     const ciphertext = old.codec.encrypt('secret');
     // Indexed: nothing to do, even though it is under an old key (that is rotate's job).
-    expect(planRow('encrypt-existing', [now], row(ciphertext, old.codec.indexForWrite('secret')), primary).write).toBeUndefined();
+    expect(planRow('encrypt-existing', [now], row(ciphertext, old.codec.indexForWrite('secret')), primary).next).toBeUndefined();
     // Not indexed: only the index is filled, the value is kept byte for byte.
-    const filled = planRow('encrypt-existing', [now], row(ciphertext, null), primary).write!.columns;
-    expect(filled[0]).toEqual(['email', ciphertext, ciphertext]);
-    expect(filled[1]![2]).toBe(now.codec.indexForWrite('secret'));
+    const filled = planRow('encrypt-existing', [now], row(ciphertext, null), primary).next;
+    expect(filled).toEqual([ciphertext, now.codec.indexForWrite('secret')]);
     // Damaged envelope: reported, no write.
     expect(planRow('encrypt-existing', [now], row('pce:v1:d1:broken', null), primary)).toEqual({
       failures: [{ field: 'email', keyId: undefined, reason: 'malformed' }],
@@ -66,8 +65,8 @@ describe('planRow', () => {
 describe('planRow, more', () => {
   test('encrypt-existing reports a damaged value even when its row has nothing else to do', () => {
     const notIndexed: PlannedField = { codec: new FieldCodec('C', 'notes', { readMode: 'passthrough' }, after, () => undefined), column: 'notes' };
-    expect(planRow('encrypt-existing', [notIndexed], { key: [1], values: ['pce: my note'], indexes: [undefined] }, primary).failures).toHaveLength(1);
-    expect(planRow('encrypt-existing', [notIndexed], { key: [1], values: [notIndexed.codec.encrypt('ok')], indexes: [undefined] }, primary)).toEqual({ failures: [] });
+    expect(planRow('encrypt-existing', [notIndexed], { values: ['pce: my note'], indexes: [undefined] }, primary).failures).toHaveLength(1);
+    expect(planRow('encrypt-existing', [notIndexed], { values: [notIndexed.codec.encrypt('ok')], indexes: [undefined] }, primary)).toEqual({ failures: [] });
   });
 
   test('reindex rewrites an index under the primary key only when it differs', () => {
@@ -75,10 +74,10 @@ describe('planRow, more', () => {
     const value = now.codec.encrypt('Ada@Example.org');
     const right = now.codec.indexForWrite('ada@example.org');
     const wrong = now.codec.indexForWrite('someone else');
-    expect(planRow('rotate', [now], row(value, wrong), primary).write).toBeUndefined();
+    expect(planRow('rotate', [now], row(value, wrong), primary).next).toBeUndefined();
     const plan = planRow('rotate', [now], row(value, wrong), primary, { reindex: true });
-    expect(plan.write!.columns).toEqual([['email', value, value], ['email_index', wrong, right]]);
-    expect(planRow('rotate', [now], row(value, right), primary, { reindex: true }).write).toBeUndefined();
+    expect(plan.next).toEqual([value, right]);
+    expect(planRow('rotate', [now], row(value, right), primary, { reindex: true }).next).toBeUndefined();
   });
 });
 
