@@ -11,6 +11,7 @@
  *      1 HMAC, compare-and-set, checkpoint per batch), in a child process whose peak RSS is the
  *      migrator's own. It runs twice, on node:crypto (PCE_CRYPTO_BACKEND=node) and then on the
  *      native backend, the second rotating the same rows on to d3/i3, so both figures come from one run.
+ * Where the database runs on this machine, each phase also reports the server's CPU time (bench/support/databaseCpu.ts).
  * BENCH_STATEMENTS=1 prints the time spent in each kind of statement; BENCH_CPU_PROF=<dir> writes a
  * V8 CPU profile of the native run's migrator process there.
  * Durability is relaxed the same way for both (synchronous_commit off on PostgreSQL).
@@ -23,6 +24,7 @@ import pino from 'pino';
 import { FieldCodec } from '../dist/codec/fieldCodec';
 import { cryptoBackend, localKeys, openConnection, rotate, type EncryptionSchema, type Keyring, type SqlConnection } from '../dist';
 import { startEmbeddedPostgres } from '../test/support/embeddedPostgres';
+import { databaseCpu } from './support/databaseCpu';
 
 const TABLE = 'bench_secret';
 
@@ -119,27 +121,45 @@ async function settle(conn: SqlConnection): Promise<void> {
 }
 
 /** One set-based UPDATE of the same three columns, with same-length new values (so every row is really rewritten). */
-async function rawUpdate(conn: SqlConnection): Promise<number> {
+async function rawUpdate(conn: SqlConnection, dbCpu: DbCpu): Promise<Timed> {
   const q = conn.quote;
   const cols = ['email', 'email_index', 'note'].map((c) => `${q(c)} = REVERSE(${q(c)})`).join(', ');
+  const cpu0 = dbCpu?.();
   const t0 = process.hrtime.bigint();
   const n = await conn.execute(`UPDATE ${q(TABLE)} SET ${cols}`);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const dbCpuSeconds = cpuSince(dbCpu, cpu0);
   // Reverse again so the rows are readable ciphertext for the rotation.
   await conn.execute(`UPDATE ${q(TABLE)} SET ${cols}`);
-  return (n / ms) * 1000;
+  return { rowsPerSecond: (n / ms) * 1000, dbCpuSeconds };
 }
+
+/** A database CPU sampler ({@link databaseCpu}), or undefined where the server's processes cannot be read. */
+type DbCpu = (() => number) | undefined;
+
+/** A timed phase: its rate, and the database's CPU seconds during it when they can be read. */
+interface Timed {
+  readonly rowsPerSecond: number;
+  readonly dbCpuSeconds: number | undefined;
+}
+
+function cpuSince(dbCpu: DbCpu, start: number | undefined): number | undefined {
+  return dbCpu && start !== undefined ? dbCpu() - start : undefined;
+}
+
+const dbCpuText = (s: number | undefined) => (s === undefined ? '' : `, database CPU ${s.toFixed(1)} s`);
 
 /**
  * The same rows rewritten the way a hand-written migration script would, minus the crypto:
  * keyset batches of `batchSize` read by the client, new values (same length) written back with
  * one UPDATE per batch.
  */
-async function batchedRawUpdate(conn: SqlConnection, batchSize: number): Promise<number> {
+async function batchedRawUpdate(conn: SqlConnection, batchSize: number, dbCpu: DbCpu): Promise<Timed> {
   const q = conn.quote;
   const cols = ['email', 'email_index', 'note'];
   let after: unknown;
   let total = 0;
+  const cpu0 = dbCpu?.();
   const t0 = process.hrtime.bigint();
   for (;;) {
     const rows = await conn.query<Record<string, string>>(
@@ -168,9 +188,10 @@ async function batchedRawUpdate(conn: SqlConnection, batchSize: number): Promise
     after = rows[rows.length - 1]!.id;
   }
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const dbCpuSeconds = cpuSince(dbCpu, cpu0);
   // Back to readable ciphertext for the rotation.
   await conn.execute(`UPDATE ${q(TABLE)} SET ${cols.map((c) => `${q(c)} = REVERSE(${q(c)})`).join(', ')}`);
-  return (total / ms) * 1000;
+  return { rowsPerSecond: (total / ms) * 1000, dbCpuSeconds };
 }
 
 /** The rotation, run in this process when started as the child: prints one JSON line. */
@@ -195,6 +216,8 @@ async function child(): Promise<void> {
     return Object.assign(Object.create(Object.getPrototypeOf(c)), c, { query: wrap(c.query), execute: wrap(c.execute) });
   };
   const conn = timed(await openConnection(url));
+  const dbCpu = await databaseCpu(conn);
+  const dbCpu0 = dbCpu?.();
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const report = await rotate({
@@ -209,6 +232,7 @@ async function child(): Promise<void> {
   });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const cpu = process.cpuUsage(cpu0);
+  const dbCpuSeconds = cpuSince(dbCpu, dbCpu0);
   for (const [k, v] of [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) process.stderr.write(`  ${v.ms.toFixed(0).padStart(6)} ms ${String(v.n).padStart(5)}x ${k}\n`);
   await conn.close();
   process.stdout.write(
@@ -218,6 +242,7 @@ async function child(): Promise<void> {
       ms,
       rowsPerSecond: (report.updated / ms) * 1000,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      dbCpuSeconds,
       maxRssMiB: process.resourceUsage().maxRSS / 1024,
       backend: cryptoBackend().name,
     })}\n`,
@@ -230,6 +255,7 @@ interface ChildResult {
   ms: number;
   rowsPerSecond: number;
   cpuSeconds: number;
+  dbCpuSeconds?: number;
   maxRssMiB: number;
   backend: string;
 }
@@ -261,6 +287,7 @@ async function main(): Promise<void> {
   log(`database: ${embedded ? 'embedded PostgreSQL' : new URL(adminUrl).protocol.replace(':', '') + ' from DATABASE_URL'}`);
   const db = await createBenchDatabase(adminUrl);
   const conn = await openConnection(db.url);
+  const dbCpu = await databaseCpu(conn);
   try {
     if (conn.dialect === 'postgres') await conn.execute('SET synchronous_commit = off');
     const keys: Keys = { d1: key(), d2: key(), d3: key(), i1: key(), i2: key(), i3: key() };
@@ -270,12 +297,14 @@ async function main(): Promise<void> {
     await settle(conn);
     log(`seeded ${rows} rows in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-    const raw = await rawUpdate(conn);
+    const oneStatement = await rawUpdate(conn, dbCpu);
+    const raw = oneStatement.rowsPerSecond;
     await settle(conn);
-    log(`raw SQL UPDATE, one statement (server-side, 3 columns): ${Math.round(raw)} rows/s`);
-    const batched = await batchedRawUpdate(conn, batchSize);
+    log(`raw SQL UPDATE, one statement (server-side, 3 columns): ${Math.round(raw)} rows/s${dbCpuText(oneStatement.dbCpuSeconds)}`);
+    const clientBatches = await batchedRawUpdate(conn, batchSize, dbCpu);
+    const batched = clientBatches.rowsPerSecond;
     await settle(conn);
-    log(`raw SQL UPDATE, client batches of ${batchSize} (keyset read + 1 UPDATE per batch, no crypto): ${Math.round(batched)} rows/s`);
+    log(`raw SQL UPDATE, client batches of ${batchSize} (keyset read + 1 UPDATE per batch, no crypto): ${Math.round(batched)} rows/s${dbCpuText(clientBatches.dbCpuSeconds)}`);
 
     // The child connects with synchronous_commit off too, through the URL's options.
     const childUrl = conn.dialect === 'postgres' ? withOptions(db.url, '-c synchronous_commit=off') : db.url;
@@ -287,8 +316,12 @@ async function main(): Promise<void> {
       results.push(r);
       log(
         `rotate on ${r.backend} (decrypt+encrypt 2 fields, 1 index, CAS, checkpoint): ${Math.round(r.rowsPerSecond)} rows/s in ${(r.ms / 1000).toFixed(1)} s ` +
-          `(migrator CPU ${r.cpuSeconds.toFixed(1)} s, all threads; peak RSS ${r.maxRssMiB.toFixed(0)} MiB)`,
+          `(migrator CPU ${r.cpuSeconds.toFixed(1)} s, all threads${dbCpuText(r.dbCpuSeconds)}; peak RSS ${r.maxRssMiB.toFixed(0)} MiB)`,
       );
+      if (r.dbCpuSeconds !== undefined) {
+        // Both run on this machine: how many of its cores the rotation kept busy, on average.
+        log(`  migrator + database CPU: ${((r.cpuSeconds + r.dbCpuSeconds) / (r.ms / 1000)).toFixed(2)} of ${cpus().length} cores busy`);
+      }
       log(`  / raw SQL one statement: ${(r.rowsPerSecond / raw).toFixed(2)} (target >= 0.30); / raw SQL client batches: ${(r.rowsPerSecond / batched).toFixed(2)} (target >= 0.70)`);
     }
     const [onNode, onNative] = results as [ChildResult, ChildResult];
