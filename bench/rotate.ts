@@ -1,5 +1,5 @@
 /*
- * `npm run bench:rotate [-- --rows 1000000] [--batch-size 1000] [--concurrency 2] [--threads 2]`: rotation throughput next to raw
+ * `npm run bench:rotate [-- --rows 1000000] [--batch-size 1000] [--concurrency 2] [--threads 2] [--processes 1]`: rotation throughput next to raw
  * SQL, in one run, on the embedded PostgreSQL (or DATABASE_URL: postgresql:// or mysql://).
  *
  * It seeds N rows of two encrypted fields (one with a blind index) under d1/i1, then times:
@@ -11,6 +11,8 @@
  *      1 HMAC, compare-and-set, checkpoint per batch), in a child process whose peak RSS is the
  *      migrator's own. It runs twice, on node:crypto (PCE_CRYPTO_BACKEND=node) and then on the
  *      native backend, the second rotating the same rows on to d3/i3, so both figures come from one run.
+ * `--processes N` runs N migrator processes at once on the same job (how the migrator scales out:
+ * they share its chunks through the database), each with `--concurrency` connections.
  * Where the database runs on this machine, each phase also reports the server's CPU time (bench/support/databaseCpu.ts).
  * BENCH_STATEMENTS=1 prints the time spent in each kind of statement; BENCH_CPU_PROF=<dir> writes a
  * V8 CPU profile of the native run's migrator process there.
@@ -216,10 +218,8 @@ async function child(): Promise<void> {
     return Object.assign(Object.create(Object.getPrototypeOf(c)), c, { query: wrap(c.query), execute: wrap(c.execute) });
   };
   const conn = timed(await openConnection(url));
-  const dbCpu = await databaseCpu(conn);
-  const dbCpu0 = dbCpu?.();
   const cpu0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
+  const startedAt = performance.timeOrigin + performance.now();
   const report = await rotate({
     connection: conn,
     connect: async () => timed(await openConnection(url)),
@@ -230,19 +230,17 @@ async function child(): Promise<void> {
     batchSize,
     logger: pino({ level: 'silent' }),
   });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const endedAt = performance.timeOrigin + performance.now();
   const cpu = process.cpuUsage(cpu0);
-  const dbCpuSeconds = cpuSince(dbCpu, dbCpu0);
   for (const [k, v] of [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) process.stderr.write(`  ${v.ms.toFixed(0).padStart(6)} ms ${String(v.n).padStart(5)}x ${k}\n`);
   await conn.close();
   process.stdout.write(
     `${JSON.stringify({
       updated: report.updated,
       failed: report.failedCount,
-      ms,
-      rowsPerSecond: (report.updated / ms) * 1000,
+      startedAt,
+      endedAt,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      dbCpuSeconds,
       maxRssMiB: process.resourceUsage().maxRSS / 1024,
       backend: cryptoBackend().name,
     })}\n`,
@@ -252,12 +250,45 @@ async function child(): Promise<void> {
 interface ChildResult {
   updated: number;
   failed: number;
-  ms: number;
-  rowsPerSecond: number;
+  /** Epoch milliseconds around the `rotate` call, so that several processes' runs can be joined. */
+  startedAt: number;
+  endedAt: number;
   cpuSeconds: number;
-  dbCpuSeconds?: number;
   maxRssMiB: number;
   backend: string;
+}
+
+/** One rotation by `processes` migrator processes at once, as one figure. */
+interface RotationResult {
+  readonly backend: string;
+  readonly updated: number;
+  readonly failed: number;
+  /** From the first process's start to the last one's end. */
+  readonly ms: number;
+  readonly rowsPerSecond: number;
+  /** All processes, all threads. */
+  readonly cpuSeconds: number;
+  readonly dbCpuSeconds: number | undefined;
+  /** The largest of the processes'. */
+  readonly maxRssMiB: number;
+}
+
+async function runRotation(processes: number, dbCpu: DbCpu, ...args: Parameters<typeof runChild>): Promise<RotationResult> {
+  const cpu0 = dbCpu?.();
+  const rs = await Promise.all(Array.from({ length: processes }, () => runChild(...args)));
+  const dbCpuSeconds = cpuSince(dbCpu, cpu0);
+  const updated = rs.reduce((n, r) => n + r.updated, 0);
+  const ms = Math.max(...rs.map((r) => r.endedAt)) - Math.min(...rs.map((r) => r.startedAt));
+  return {
+    backend: rs[0]!.backend,
+    updated,
+    failed: rs.reduce((n, r) => n + r.failed, 0),
+    ms,
+    rowsPerSecond: (updated / ms) * 1000,
+    cpuSeconds: rs.reduce((n, r) => n + r.cpuSeconds, 0),
+    dbCpuSeconds,
+    maxRssMiB: Math.max(...rs.map((r) => r.maxRssMiB)),
+  };
 }
 
 function runChild(url: string, batchSize: number, concurrency: number, threads: number, keys: Keys, step: number, backend: 'node' | 'native'): Promise<ChildResult> {
@@ -281,7 +312,8 @@ async function main(): Promise<void> {
   const concurrency = Number(arg('concurrency') ?? 2);
   // The migrator's own default (plan on the calling thread); `--threads N` measures worker threads.
   const threads = Number(arg('threads') ?? 0);
-  log(`bench:rotate - ${rows} rows, batch size ${batchSize}, concurrency ${concurrency}, crypto threads ${threads}; ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  const processes = Number(arg('processes') ?? 1);
+  log(`bench:rotate - ${rows} rows, batch size ${batchSize}, ${processes > 1 ? `${processes} processes, ` : ''}concurrency ${concurrency}, crypto threads ${threads}; ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedPostgres();
   const adminUrl = process.env.DATABASE_URL ?? embedded!.adminUrl;
   log(`database: ${embedded ? 'embedded PostgreSQL' : new URL(adminUrl).protocol.replace(':', '') + ' from DATABASE_URL'}`);
@@ -308,9 +340,9 @@ async function main(): Promise<void> {
 
     // The child connects with synchronous_commit off too, through the URL's options.
     const childUrl = conn.dialect === 'postgres' ? withOptions(db.url, '-c synchronous_commit=off') : db.url;
-    const results: ChildResult[] = [];
+    const results: RotationResult[] = [];
     for (const [step, backend] of [[1, 'node'], [2, 'native']] as const) {
-      const r = await runChild(childUrl, batchSize, concurrency, threads, keys, step, backend);
+      const r = await runRotation(processes, dbCpu, childUrl, batchSize, concurrency, threads, keys, step, backend);
       if (r.updated !== rows || r.failed !== 0) throw new Error(`rotate wrote ${r.updated} rows with ${r.failed} failures, expected ${rows}`);
       await settle(conn);
       results.push(r);
@@ -324,7 +356,7 @@ async function main(): Promise<void> {
       }
       log(`  / raw SQL one statement: ${(r.rowsPerSecond / raw).toFixed(2)} (target >= 0.30); / raw SQL client batches: ${(r.rowsPerSecond / batched).toFixed(2)} (target >= 0.70)`);
     }
-    const [onNode, onNative] = results as [ChildResult, ChildResult];
+    const [onNode, onNative] = results as [RotationResult, RotationResult];
     log(`native / node:crypto: ${(onNative.rowsPerSecond / onNode.rowsPerSecond).toFixed(2)}x rows/s, ${(onNative.cpuSeconds / onNode.cpuSeconds).toFixed(2)}x migrator CPU`);
   } finally {
     await conn.close();
