@@ -108,12 +108,7 @@ export async function migrateBatch(
  */
 export async function planBatch(target: ModelTarget, planner: BatchPlanner, rows: readonly StoredRow[], failed: Map<string, RowFailure[]>, keys?: KeysFor): Promise<RowWrite[]> {
   const todo = failed.size === 0 ? rows : rows.filter((r) => !failed.has(encodeKey(r.key)));
-  const plans = await planner.plan(
-    todo.map((r) => r.values),
-    todo.map((r) => r.indexes),
-    todo.map((r) => r.typed ?? []),
-    keys && todo.length > 0 ? await keys(todo) : undefined,
-  );
+  const plans = await planner.plan(todo, keys && todo.length > 0 ? await keys(todo) : undefined);
   const writes: RowWrite[] = [];
   plans.forEach((plan, i) => {
     const row = todo[i]!;

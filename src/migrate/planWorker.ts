@@ -12,7 +12,7 @@ const fields = plannedFields(init.setup, keyringFromSnapshot(init.keys));
 parentPort!.on('message', (req: WorkerRequest) => {
   let res: WorkerResponse;
   try {
-    res = { id: req.id, rows: planRows(init.setup, fields, req.values, req.indexes, req.typed) };
+    res = { id: req.id, rows: planRows(init.setup, fields, req.rows) };
   } catch (error) {
     res = { id: req.id, error: `planning failed in a worker thread: ${error instanceof Error ? error.name : 'error'}` };
   }

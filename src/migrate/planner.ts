@@ -8,6 +8,7 @@ import { FieldCodec } from '../codec/fieldCodec';
 import type { FieldIndexKey, Keyring } from '../keys/keyring';
 import { decryptAhead, planRow, type MigrationMode, type PlannedField, type PrimaryKeyIds, type RowPlan, type Decrypted } from './plan';
 import type { FieldTarget } from './scope';
+import type { StoredRow } from './sql';
 
 /**
  * Plans batches of rows (decrypt, re-encrypt, re-index): on the calling thread, or on a pool of
@@ -24,12 +25,15 @@ export interface BatchKeys {
   readonly rows: readonly KeyChoice[];
 }
 
+/** What planning reads of a stored row: its cells in field-target order (not its key). */
+export type PlanInput = Pick<StoredRow, 'values' | 'indexes' | 'typed'>;
+
 export interface BatchPlanner {
   /**
    * Plans rows given as their value, index and typed-column cells (in field-target order), and
    * for a subject-keyed model the batch's keys (only the inline planner takes them).
    */
-  plan(values: readonly (readonly unknown[])[], indexes: readonly (readonly unknown[])[], typed: readonly (readonly unknown[])[], keys?: BatchKeys): Promise<RowPlan[]>;
+  plan(rows: readonly PlanInput[], keys?: BatchKeys): Promise<RowPlan[]>;
   close(): Promise<void>;
 }
 
@@ -61,13 +65,10 @@ export function plannedFields(setup: PlannerSetup, keyring: Keyring, legacyKeys?
 export function planRows(
   setup: Pick<PlannerSetup, 'mode' | 'primary' | 'reindex'>,
   fields: readonly PlannedField[],
-  values: readonly (readonly unknown[])[],
-  indexes: readonly (readonly unknown[])[],
-  typed: readonly (readonly unknown[])[],
+  rows: readonly PlanInput[],
   keys?: BatchKeys,
 ): RowPlan[] {
   const options = { reindex: setup.reindex === true };
-  const rows = values.map((v, i) => ({ values: v, indexes: indexes[i]!, typed: typed[i] ?? [] }));
   const ahead = fields.map((f, i) => decryptAhead(setup.mode, f, i, rows, setup.primary, options, keys?.read));
   // One row's decrypted-ahead plaintexts, per field; planRow reads it and keeps nothing.
   const decrypted = new Array<Decrypted | undefined>(fields.length);
@@ -81,7 +82,7 @@ export function planRows(
 export function inlinePlanner(setup: PlannerSetup, keyring: Keyring, legacyKeys?: PfeKeyLookup): BatchPlanner {
   const fields = plannedFields(setup, keyring, legacyKeys);
   return {
-    plan: async (values, indexes, typed, keys) => planRows(setup, fields, values, indexes, typed, keys),
+    plan: async (rows, keys) => planRows(setup, fields, rows, keys),
     close: async () => undefined,
   };
 }
@@ -136,12 +137,7 @@ export interface WorkerInit {
   readonly keys: KeyringSnapshot;
 }
 
-export type WorkerRequest = {
-  readonly id: number;
-  readonly values: readonly (readonly unknown[])[];
-  readonly indexes: readonly (readonly unknown[])[];
-  readonly typed: readonly (readonly unknown[])[];
-};
+export type WorkerRequest = { readonly id: number; readonly rows: readonly PlanInput[] };
 export type WorkerResponse = { readonly id: number; readonly rows: RowPlan[] } | { readonly id: number; readonly error: string };
 
 /** The compiled worker script; absent when running from TypeScript sources (tests), where planning stays inline. */
@@ -199,7 +195,7 @@ export function threadPlanner(setup: PlannerSetup, keyring: Keyring, threads: nu
       else waiting.push({ resolve, reject });
     });
   return {
-    async plan(values, indexes, typed, keys) {
+    async plan(rows, keys) {
       // Subject keys stay on the thread that loaded them (the migrator plans subject models inline).
       if (keys) throw new Error('subject-keyed models are planned on the calling thread, not in worker threads');
       if (broken) throw broken;
@@ -208,7 +204,9 @@ export function threadPlanner(setup: PlannerSetup, keyring: Keyring, threads: nu
       return new Promise<RowPlan[]>((resolve, reject) => {
         if (broken) return reject(broken);
         pending.set(id, { resolve, reject });
-        w.postMessage({ id, values, indexes, typed } satisfies WorkerRequest);
+        // Only the cells go to the thread, not the rows' keys.
+        const cells = rows.map((r): PlanInput => ({ values: r.values, indexes: r.indexes, ...(r.typed ? { typed: r.typed } : {}) }));
+        w.postMessage({ id, rows: cells } satisfies WorkerRequest);
       });
     },
     async close() {

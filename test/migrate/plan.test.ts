@@ -130,7 +130,7 @@ function countingNative(): { backend: CryptoBackend; calls: { open: number; open
     const fields = planned(backend);
     const values = plain.map((p) => [old[0]!.encrypt(p), old[1]!.encrypt(`note ${p}`)]);
     const indexes = plain.map((p) => [old[0]!.indexForWrite(p), null]);
-    const rows = planRows({ mode: 'rotate', primary }, fields, values, indexes, plain.map(() => []));
+    const rows = planRows({ mode: 'rotate', primary }, fields, values.map((v, i) => ({ values: v, indexes: indexes[i]! })));
     expect(calls).toEqual({ open: 0, openTexts: 2 });
     rows.forEach((r, i) => {
       const [email, emailIndex, noteValue] = r.next!;
@@ -143,7 +143,7 @@ function countingNative(): { backend: CryptoBackend; calls: { open: number; open
     // Values already under the primary keys are not decrypted at all.
     Object.assign(calls, { open: 0, openTexts: 0 });
     const current = rows.map((r) => [r.next![0]!, r.next![2]!]);
-    const again = planRows({ mode: 'rotate', primary }, fields, current, rows.map((r) => [r.next![1]!, null]), plain.map(() => []));
+    const again = planRows({ mode: 'rotate', primary }, fields, current.map((v, i) => ({ values: v, indexes: [rows[i]!.next![1]!, null] })));
     expect(again.every((r) => r.next === undefined && r.failures.length === 0)).toBe(true);
     expect(calls).toEqual({ open: 0, openTexts: 0 });
   });
@@ -154,7 +154,7 @@ function countingNative(): { backend: CryptoBackend; calls: { open: number; open
     const values: string[][] = plain.map((p) => [old[0]!.encrypt(p), old[1]!.encrypt(p)]);
     const v = values[7]![1]!;
     values[7]![1] = `${v.slice(0, -2)}${v.endsWith('A') ? 'B' : 'A'}${v.slice(-1)}`;
-    const rows = planRows({ mode: 'rotate', primary }, fields, values, plain.map((p) => [old[0]!.indexForWrite(p), null]), plain.map(() => []));
+    const rows = planRows({ mode: 'rotate', primary }, fields, values.map((v, i) => ({ values: v, indexes: [old[0]!.indexForWrite(plain[i]!), null] })));
     expect(rows[7]).toEqual({ failures: [{ field: 'note', keyId: 'd1', reason: 'authentication-failed' }] });
     expect(rows.filter((r) => r.next !== undefined)).toHaveLength(plain.length - 1);
     expect(fields[1]!.codec.decrypt(rows[8]!.next![2]!)).toBe(plain[8]);
@@ -170,7 +170,7 @@ describe('planner worker support', () => {
     const original = new FieldCodec('C', 'email', spec, after, () => undefined);
     expect(viaClone.indexForWrite('Q@x.org')).toBe(original.indexForWrite('Q@x.org'));
     expect(original.decrypt(viaClone.encrypt('round trip'))).toBe('round trip');
-    const [planned] = planRows({ mode: 'rotate', primary }, [{ codec: viaClone, column: 'email', indexColumn: 'email_index' }], [[field(before).codec.encrypt('z')]], [[null]], [[undefined]]);
+    const [planned] = planRows({ mode: 'rotate', primary }, [{ codec: viaClone, column: 'email', indexColumn: 'email_index' }], [{ values: [field(before).codec.encrypt('z')], indexes: [null] }]);
     expect(original.decrypt(planned!.next![0]!)).toBe('z');
   });
 
@@ -182,11 +182,11 @@ describe('planner worker support', () => {
     const target: FieldTarget = { field: 'email', column: 'email', spec, indexField: 'emailIndex', indexColumn: 'email_index' };
     const planner = threadPlanner({ mode: 'rotate', model: 'C', fields: [target], primary }, after, 1, script);
     try {
-      const first = planner.plan([['x']], [[null]], [[undefined]]);
-      const second = planner.plan([['y']], [[null]], [[undefined]]);
+      const first = planner.plan([{ values: ['x'], indexes: [null] }]);
+      const second = planner.plan([{ values: ['y'], indexes: [null] }]);
       await expect(first).rejects.toThrow(/exited/);
       await expect(second).rejects.toThrow(/exited/);
-      await expect(planner.plan([['z']], [[null]], [[undefined]])).rejects.toThrow(/exited/);
+      await expect(planner.plan([{ values: ['z'], indexes: [null] }])).rejects.toThrow(/exited/);
     } finally {
       await planner.close();
       rmSync(dir, { recursive: true, force: true });
