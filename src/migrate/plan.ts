@@ -7,6 +7,9 @@ import type { KeyChoice } from '../codec/keyChoice';
 import type { StoredRow } from './sql';
 import { fromTypedText } from './typedColumn';
 
+/** What planning reads of a stored row: its cells in field-target order (not its key). */
+export type PlanInput = Pick<StoredRow, 'values' | 'indexes' | 'typed'>;
+
 /** What a migration run does to each value. */
 export type MigrationMode = 'rotate' | 'encrypt-existing' | 'convert-pfe';
 
@@ -80,7 +83,7 @@ export function planColumns(fields: ReadonlyArray<Columns>): string[] {
 }
 
 /** A stored row's cells in {@link planColumns} order (a typed column as its text form). */
-export function storedCells(fields: ReadonlyArray<Omit<Columns, 'column'>>, row: Pick<StoredRow, 'values' | 'indexes' | 'typed'>): Array<string | null> {
+export function storedCells(fields: ReadonlyArray<Omit<Columns, 'column'>>, row: PlanInput): Array<string | null> {
   const text = (v: unknown) => (v as string | null | undefined) ?? null;
   const out: Array<string | null> = [];
   for (let i = 0; i < fields.length; i++) {
@@ -131,7 +134,7 @@ export interface RowPlan {
 export function planRow(
   mode: MigrationMode,
   fields: readonly PlannedField[],
-  row: Pick<StoredRow, 'values' | 'indexes' | 'typed'>,
+  row: PlanInput,
   primary: PrimaryKeyIds,
   options: PlanOptions = {},
   decrypted: ReadonlyArray<Decrypted | undefined> = [],
@@ -226,7 +229,7 @@ export function decryptAhead(
   mode: MigrationMode,
   f: PlannedField,
   field: number,
-  rows: ReadonlyArray<Pick<StoredRow, 'values' | 'indexes' | 'typed'>>,
+  rows: readonly PlanInput[],
   primary: PrimaryKeyIds,
   options: PlanOptions = {},
   keys?: KeyChoice,

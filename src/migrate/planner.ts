@@ -6,9 +6,8 @@ import type { PfeKeyLookup } from '../codec/pfe';
 import type { DataKey } from '../keys/keyring';
 import { FieldCodec } from '../codec/fieldCodec';
 import type { FieldIndexKey, Keyring } from '../keys/keyring';
-import { decryptAhead, planRow, type MigrationMode, type PlannedField, type PrimaryKeyIds, type RowPlan, type Decrypted } from './plan';
+import { decryptAhead, planRow, type MigrationMode, type PlannedField, type PrimaryKeyIds, type RowPlan, type Decrypted, type PlanInput } from './plan';
 import type { FieldTarget } from './scope';
-import type { StoredRow } from './sql';
 
 /**
  * Plans batches of rows (decrypt, re-encrypt, re-index): on the calling thread, or on a pool of
@@ -24,9 +23,6 @@ export interface BatchKeys {
   readonly read: KeyChoice;
   readonly rows: readonly KeyChoice[];
 }
-
-/** What planning reads of a stored row: its cells in field-target order (not its key). */
-export type PlanInput = Pick<StoredRow, 'values' | 'indexes' | 'typed'>;
 
 export interface BatchPlanner {
   /**
