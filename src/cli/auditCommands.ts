@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { verifyChain, type ChainReport } from '../audit/chain';
 import { auditChainKey } from '../audit/chainFile';
 import { ConfigurationError } from '../errors';
+import { nonNegativeInt } from './intArguments';
 
 /** `audit verify`: exit code 0 when the chain is intact, 1 when it is not (or cannot be checked). */
 export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv = process.env, write = (text: string) => process.stdout.write(text)): void {
@@ -16,11 +17,7 @@ export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv =
       if (!/^[0-9a-f]{32}$/.test(v)) throw new InvalidArgumentError('expected 32 lowercase hex digits (the chain `audit verify` prints)');
       return v;
     })
-    .option('--expect-last-seq <n>', 'the last sequence number seen before (kept elsewhere): detects records cut from the end', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-      return n;
-    })
+    .option('--expect-last-seq <n>', 'the last sequence number seen before (kept elsewhere): detects records cut from the end', nonNegativeInt)
     .option('--expect-last-mac <hex>', 'the MAC of that record, kept with it: detects a file cut back and written on', (v) => {
       if (!/^[0-9a-f]{64}$/.test(v)) throw new InvalidArgumentError('expected 64 lowercase hex digits (the mac `audit verify` prints)');
       return v;

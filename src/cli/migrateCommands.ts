@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { MigrationMode } from '../migrate/migrator';
 import type { CommonCliOptions } from './cliContext';
 import { runMigrationCommand } from './migrationCommand';
-import { commonOptions, nonNegativeInt, positiveInt, type RunOptions, type ScopeOptions, type VerifyCliOptions } from './migrateOptions';
+import { nonNegativeInt, positiveInt } from './intArguments';
+import { commonOptions, type RunOptions, type ScopeOptions, type VerifyCliOptions } from './migrateOptions';
 import { runStatus } from './statusCommand';
 import { runVerify } from './verifyCommand';
 

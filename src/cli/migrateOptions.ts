@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { cryptoBackend, type CryptoBackendName } from '../codec/backendChoice';
 import { ALLOW_INSECURE_FLAG, type CommonCliOptions } from './cliContext';
 
@@ -40,20 +40,6 @@ export interface VerifyCliOptions extends CommonCliOptions, ScopeOptions {
 export function defaultThreads(concurrency: number, backend: CryptoBackendName = cryptoBackend().name): number {
   const cores = availableParallelism();
   return backend === 'native' || cores <= 1 ? 0 : Math.min(concurrency, cores);
-}
-
-/** Commander parser: an integer of 1 or more. */
-export function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-
-/** Commander parser: an integer of 0 or more. */
-export function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
 }
 
 /** The options every migration command has: where the schema, database and keys are, the scope, the output. */

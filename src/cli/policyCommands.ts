@@ -4,6 +4,7 @@ import { envValue } from '../keys/envValue';
 import { readKeyringFile, writeKeyringFile } from '../keys/keyringFile';
 import { withKeyringLock } from '../keys/keyringLock';
 import { keyAges, rotationSteps, type RotationPolicy } from '../keys/rotationPolicy';
+import { nonNegativeInt } from './intArguments';
 import { ageText, EXIT_ROTATION_DUE, type CheckOutput } from './keyOutput';
 
 /** What the policy commands need from the outside world. */
@@ -21,12 +22,6 @@ interface Opts {
 function days(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 36500) throw new InvalidArgumentError('expected whole days, 1 to 36500');
-  return n;
-}
-
-function nonNegative(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
   return n;
 }
 
@@ -72,7 +67,7 @@ export function registerPolicyCommands(keys: Command, overrides: Partial<PolicyC
   keys
     .command('check')
     .description(`Check primary keys against the rotation policy: exit code ${EXIT_ROTATION_DUE} (with the steps to run) when one is overdue`)
-    .option('--warn-days <days>', 'also list keys due within this many days (exit code stays 0)', nonNegative, 14)
+    .option('--warn-days <days>', 'also list keys due within this many days (exit code stays 0)', nonNegativeInt, 14)
     .option('--keyring <file>', 'keyring file (default: env PCE_KEYRING_FILE)')
     .option('--json', 'print JSON instead of text')
     .action(async (opts: Opts & { warnDays: number }) => {
