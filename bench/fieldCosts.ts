@@ -5,7 +5,8 @@ import type { Keyring } from '../dist';
 import { FieldCodec } from '../dist/codec/fieldCodec';
 import { backendNamed } from '../dist/codec/backendChoice';
 import { rawDecrypt, rawEncrypt, rawIndex } from './support/rawCrypto';
-import { collectGarbage, microsPerCall } from './support/rounds';
+import { collectGarbage } from '../test/support/collectGarbage';
+import { microsPerCall } from './support/rounds';
 import { summarize, type Summary } from './support/stats';
 import type { RawKit } from './workloads';
 

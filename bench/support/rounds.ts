@@ -1,6 +1,4 @@
 import { performance } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 /** One competitor in a workload: an async step whose duration is measured. */
 export interface Entrant {
@@ -44,15 +42,4 @@ export function microsPerCall(fn: (i: number) => unknown, batch: number, batches
     out.push(((performance.now() - start) * 1000) / batch);
   }
   return out;
-}
-
-let gc: (() => void) | undefined;
-
-/** A full garbage collection now (V8's gc(), exposed at first use without a command-line flag). */
-export function collectGarbage(): void {
-  if (!gc) {
-    setFlagsFromString('--expose-gc');
-    gc = runInNewContext('gc') as () => void;
-  }
-  gc();
 }

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { NativeCrypto, selfTest } from '../../src/crypto/native';
+import { collectGarbage } from '../support/collectGarbage';
 import { describeNative, detached, hmacText, oddView, rawNative, ref, sealText, type RawNative } from './nativeRaw';
 
 /**
@@ -299,10 +298,8 @@ describeNative('native module one-value exports against a hostile caller', () =>
     };
     const { sealer, indexer } = make();
     // The key handles are unreachable now: collect them (their finalizers run) and keep using what was made from them.
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     for (let i = 0; i < 5; i++) {
-      gc();
+      collectGarbage();
       await new Promise((resolve) => setImmediate(resolve));
     }
     // Not vacuous: the key handle really was collected before the sealer is used.
@@ -312,7 +309,7 @@ describeNative('native module one-value exports against a hostile caller', () =>
     expect(m.indexWith(indexer, 'value')).toBe(`k:${ref.hmac(raw, Buffer.from('value')).toString('base64url')}`);
     // Many handles made and dropped: every finalizer path runs (under ASan, any use after free or double free aborts).
     for (let i = 0; i < 2000; i++) make();
-    gc();
+    collectGarbage();
     await new Promise((resolve) => setImmediate(resolve));
   });
 });

@@ -78,7 +78,7 @@ bool read_units(napi_env env, napi_value text, scratch *s, size_t *len) {
  * its length, or NOT_HANDLED for anything unusual.
  */
 long open_units(aead_key *key, scratch *s, size_t len, size_t start, const unsigned char *binding, size_t binding_len,
-                       unsigned char *out, size_t out_cap) {
+                unsigned char *out, size_t out_cap) {
   /* The associated data (header, then binding) goes to OpenSSL with an int length. */
   if (start > len || len - start < NONCE_FIELD || binding_len > (size_t)INT_MAX - start || !reserve(s, 0, start + binding_len)) return NOT_HANDLED;
   /*
@@ -109,7 +109,6 @@ long open_units(aead_key *key, scratch *s, size_t len, size_t start, const unsig
   if (!gcm_open(key->ctx, s->sealed, s->sealed + NONCE_BYTES, (size_t)sealed_len, s->aad, start + binding_len, out)) return NOT_HANDLED;
   return sealed_len - TAG_BYTES;
 }
-
 
 /*
  * The String value of the text in the scratch buffers (len units, its header ending at start):
