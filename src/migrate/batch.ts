@@ -5,7 +5,8 @@ import type { SqlConnection } from './connection';
 import type { Chunk } from './checkpoint';
 import type { ModelTarget } from './scope';
 import type { SubjectBatchKeys } from './subjectBatch';
-import { readBatch, updateRows, type RowFilter, type RowWrite, type StoredRow } from './sql';
+import { updateRows, type RowWrite } from './batchUpdate';
+import { readBatch, type RowFilter, type StoredRow } from './sql';
 
 /**
  * One batch of a migration: read the rows of a chunk that need work, plan them, write them with

@@ -17,7 +17,8 @@ import { assertWritable } from './readOnly';
 import { describeTarget, plannerFor, recordFailure, stopped, type ModelTotals, type RunContext } from './runContext';
 import { resolveScope, type ModelTarget } from './scope';
 import { staleKeyringWarning } from './staleKeyring';
-import { keyColumnTypes, readBatch } from './sql';
+import { keyColumnTypes } from './batchUpdate';
+import { readKeyPage } from './sql';
 import { SubjectBatchKeys } from './subjectBatch';
 
 export type { MigrationMode } from './plan';
@@ -158,16 +159,15 @@ async function runMigration(mode: MigrationMode, options: MigrationOptions): Pro
   };
 }
 
-
 /** Chunk boundaries every `batchSize` rows that need work, from a keyset scan of primary keys only. */
 async function* chunkBounds(ctx: RunContext, target: ModelTarget): AsyncIterable<ChunkBound> {
   const page = Math.max(ctx.batchSize, 5000);
   let after: KeyTuple | undefined;
   let count = 0;
   for (;;) {
-    const rows = await readBatch(ctx.conn, target, { ...(after ? { after } : {}), limit: page, filter: ctx.filter, keysOnly: true });
+    const rows = await readKeyPage(ctx.conn, target, after, page, ctx.filter);
     for (const row of rows) {
-      if (++count === ctx.batchSize) {
+      if (row.work && ++count === ctx.batchSize) {
         yield { upper: row.key, planned: count };
         count = 0;
       }
@@ -178,7 +178,6 @@ async function* chunkBounds(ctx: RunContext, target: ModelTarget): AsyncIterable
   // The last chunk is open-ended, so rows inserted at the end of the key space meanwhile are covered.
   yield { upper: undefined, planned: count };
 }
-
 
 async function migrateModel(ctx: RunContext, target: ModelTarget, workers: readonly SqlConnection[]): Promise<ModelMigrationReport> {
   const planner = plannerFor(ctx, target);

@@ -2,7 +2,8 @@ import { providers, silentLogger, type Harness } from '../support/clients';
 import { rotate } from '../../src';
 import type { SqlConnection } from '../../src/migrate/connection';
 import { resolveScope } from '../../src/migrate/scope';
-import { keyColumnTypes, readBatch, updateRows } from '../../src/migrate/sql';
+import { keyColumnTypes, updateRows } from '../../src/migrate/batchUpdate';
+import { readBatch } from '../../src/migrate/sql';
 import { closeFixture, codec, emailOf, holdAppWrite, nameOf, openFixture, rawUsers, schemaFor, seedUsers, userId, type Rotation } from './migrateSupport';
 
 describe.each(providers())('rotate with live traffic on %s', (provider) => {

@@ -4,7 +4,8 @@ import { providers, silentLogger, type Harness } from '../support/clients';
 import { encryptExisting, MigrationError, rotate, verify, type Keyring } from '../../src';
 import type { SqlConnection } from '../../src/migrate/connection';
 import { resolveScope } from '../../src/migrate/scope';
-import { keyColumnTypes, readBatch, updateRows } from '../../src/migrate/sql';
+import { keyColumnTypes, updateRows } from '../../src/migrate/batchUpdate';
+import { readBatch } from '../../src/migrate/sql';
 import { CHECKPOINT_TABLE, ensureCheckpointTable, finishJob, jobFor } from '../../src/migrate/checkpoint';
 import { capturingLogger, closeFixture, codec, connect, emailOf, holdUserRowLock, openFixture, rawUsers, schemaFor, seedUsers, signal, userId, waitForLockWait, type Rotation } from './migrateSupport';
 
