@@ -3,7 +3,7 @@ import type { SqlConnection } from './connection';
 import type { KeyTuple } from './keyCodec';
 import type { ModelTarget } from './scope';
 import { Params, sameText, TABLE_ALIAS } from './sql';
-import { textArrayLiteral } from './textArray';
+import { keyArray, textArrayLiteral } from './textArray';
 import { typedText } from './typedColumn';
 
 /**
@@ -82,9 +82,9 @@ export async function updateRows(
     const types = [...keyTypes, ...names.slice(keyTypes.length).map(() => 'text')];
     // Column-wise straight from the rows: no per-row cell arrays to transpose.
     const keyCount = target.keyColumns.length;
-    // Key columns go to the driver as arrays (any key type); text columns as their literal, built once.
+    // Every column as its array literal, built once; keys of other types (Date, Buffer) as arrays for the driver.
     const column = (i: number) => {
-      if (i < keyCount) return rows.map((r) => r.key[i]);
+      if (i < keyCount) return keyArray(rows.map((r) => r.key[i]));
       const { j, old } = picks[i - keyCount]!;
       return textArrayLiteral(rows.map((r) => (old ? r.old : r.next)[j]));
     };
