@@ -1,4 +1,5 @@
 import { keysFor, planBatch, type RowFailure } from './batch';
+import { chunkBounds } from './chunkScan';
 import type { KeyTuple } from './keyCodec';
 import type { ModelMigrationReport } from './migrationOptions';
 import { describeTarget, plannerFor, recordFailure, stopped, type ModelTotals, type RunContext } from './runContext';
@@ -6,7 +7,7 @@ import type { BatchPlanner } from './planner';
 import type { ModelTarget } from './scope';
 import { readBatch } from './sql';
 
-/** A dry run: the same scan and plan without transactions, locks or writes. */
+/** A dry run: the same chunks, reads and plan as a real run, without transactions, locks or writes. */
 export async function dryRunModel(ctx: RunContext, target: ModelTarget): Promise<ModelMigrationReport> {
   const planner = plannerFor(ctx, target);
   try {
@@ -20,11 +21,13 @@ async function dryRunModelWith(ctx: RunContext, target: ModelTarget, planner: Ba
   const base = { command: ctx.mode, model: target.model, fields: describeTarget(target), worker: ctx.worker, dryRun: true };
   ctx.audit.migration('start', { ...base, batchSize: ctx.batchSize, dataKey: ctx.primary.dataKey, indexKey: ctx.primary.indexKey });
   const totals: ModelTotals = { batches: 0, scanned: 0, updated: 0, casMisses: 0, conflicts: 0, failed: 0 };
-  let after: KeyTuple | undefined;
+  let lower: KeyTuple | undefined;
   let complete = false;
-  for (;;) {
+  // Chunk by chunk, as a real run reads its batches: each read is bounded on both sides by keys,
+  // so the database walks the primary key rather than scanning and sorting the rest of the table.
+  for await (const { upper } of chunkBounds(ctx, target)) {
     if (stopped(ctx)) break;
-    const rows = await readBatch(ctx.conn, target, { ...(after ? { after } : {}), limit: ctx.batchSize, filter: ctx.filter });
+    const rows = await readBatch(ctx.conn, target, { ...(lower ? { after: lower } : {}), ...(upper ? { atMost: upper } : {}), filter: ctx.filter });
     const failed = new Map<string, RowFailure[]>();
     const writes = await planBatch(target, planner, rows, failed, keysFor(ctx, ctx.conn, target));
     ctx.batches++;
@@ -36,11 +39,8 @@ async function dryRunModelWith(ctx: RunContext, target: ModelTarget, planner: Ba
       for (const f of list) recordFailure(ctx, base, f);
     }
     ctx.options.onProgress?.({ command: ctx.mode, model: target.model, phase: 'batch', total: 0, scanned: totals.scanned, updated: totals.updated });
-    if (rows.length < ctx.batchSize) {
-      complete = true;
-      break;
-    }
-    after = rows[rows.length - 1]!.key;
+    if (!upper) complete = true;
+    lower = upper;
   }
   ctx.audit.migration('end', { ...base, complete, batches: totals.batches, scanned: totals.scanned, wouldUpdate: totals.updated, failed: totals.failed });
   return { model: target.model, fields: target.fields.map((f) => f.field), start: 'dry-run', ...totals, complete };

@@ -3,12 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createAuditLog } from '../audit/auditLog';
 import { cryptoBackend } from '../codec/backendChoice';
 import { ConfigurationError, KeyringError } from '../errors';
-import { advanceChunk, claimChunk, ensureCheckpointTable, finishJob, jobFor, markConflict, openJob, pendingChunks, type ChunkBound } from './checkpoint';
+import { advanceChunk, claimChunk, ensureCheckpointTable, finishJob, jobFor, markConflict, openJob, pendingChunks } from './checkpoint';
+import { chunkBounds } from './chunkScan';
 import type { SqlConnection } from './connection';
 import { migrateBatch } from './batch';
 import { dryRunModel } from './dryRun';
 import { convertPfeFilter, encryptExistingFilter, reindexFilter, rotateFilter } from './filters';
-import type { KeyTuple } from './keyCodec';
 import type { MigrationOptions, MigrationProgress, MigrationReport, ModelMigrationReport } from './migrationOptions';
 import { databaseErrorCode, MigrationError } from './migrationError';
 import type { MigrationMode } from './plan';
@@ -18,7 +18,6 @@ import { describeTarget, plannerFor, recordFailure, stopped, type ModelTotals, t
 import { resolveScope, type ModelTarget } from './scope';
 import { staleKeyringWarning } from './staleKeyring';
 import { keyColumnTypes } from './batchUpdate';
-import { readKeyPage } from './sql';
 import { SubjectBatchKeys } from './subjectBatch';
 
 export type { MigrationMode } from './plan';
@@ -157,26 +156,6 @@ async function runMigration(mode: MigrationMode, options: MigrationOptions): Pro
     warnings: ctx.warnings,
     durationMs: Date.now() - started,
   };
-}
-
-/** Chunk boundaries every `batchSize` rows that need work, from a keyset scan of primary keys only. */
-async function* chunkBounds(ctx: RunContext, target: ModelTarget): AsyncIterable<ChunkBound> {
-  const page = Math.max(ctx.batchSize, 5000);
-  let after: KeyTuple | undefined;
-  let count = 0;
-  for (;;) {
-    const rows = await readKeyPage(ctx.conn, target, after, page, ctx.filter);
-    for (const row of rows) {
-      if (row.work && ++count === ctx.batchSize) {
-        yield { upper: row.key, planned: count };
-        count = 0;
-      }
-    }
-    if (rows.length < page) break;
-    after = rows[rows.length - 1]!.key;
-  }
-  // The last chunk is open-ended, so rows inserted at the end of the key space meanwhile are covered.
-  yield { upper: undefined, planned: count };
 }
 
 async function migrateModel(ctx: RunContext, target: ModelTarget, workers: readonly SqlConnection[]): Promise<ModelMigrationReport> {

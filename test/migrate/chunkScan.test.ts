@@ -4,7 +4,7 @@ import type { SqlConnection } from '../../src/migrate/connection';
 import { rotateFilter } from '../../src/migrate/filters';
 import { resolveScope } from '../../src/migrate/scope';
 import { readKeyPage, selectKeyPage, type RowFilter } from '../../src/migrate/sql';
-import { closeFixture, openFixture, rawUsers, schemaFor, seedUsers, userId, type Rotation } from './migrateSupport';
+import { closeFixture, connect, openFixture, rawUsers, schemaFor, seedUsers, userId, type Rotation } from './migrateSupport';
 
 /**
  * The chunk scan that splits a run into chunks reads keys page by page. It must say, per key,
@@ -71,4 +71,54 @@ describe.each(providers())('chunk scan on %s', (provider) => {
       }
     }
   });
+
+  test('no read of a dry run or a real run scans the whole table', async () => {
+    await seedUsers(conn, provider, keys.before, 20000);
+    await conn.execute(provider === 'postgres' ? 'ANALYZE "User"' : 'ANALYZE TABLE `User`', []);
+    const probe = await connect(h.db.url);
+    try {
+      for (const dryRun of [true, false]) {
+        const reads: string[] = [];
+        const fullScans: string[] = [];
+        const explained = explaining(conn, async (sql, params) => {
+          if (!/^SELECT\b/.test(sql) || !sql.includes(conn.quote('User'))) return;
+          reads.push(sql);
+          if (await scansWholeTable(probe, sql, params)) fullScans.push(sql.slice(0, 200));
+        });
+        const report = await rotate({ connection: explained, schema, keyring: keys.after, model: 'User', dryRun, logger: silentLogger });
+        expect(report.updated).toBe(20000);
+        // Key pages and batch reads: at least one of each per 5000 and 1000 rows.
+        expect(reads.length).toBeGreaterThanOrEqual(24);
+        expect(fullScans).toEqual([]);
+      }
+    } finally {
+      await probe.close();
+    }
+  });
 });
+
+/** `conn`, with `before` awaited ahead of every statement it (or a transaction on it) runs. */
+function explaining(conn: SqlConnection, before: (sql: string, params?: readonly unknown[]) => Promise<void>): SqlConnection {
+  const wrap = (c: SqlConnection): SqlConnection => ({
+    dialect: c.dialect,
+    quote: (id) => c.quote(id),
+    placeholder: (n) => c.placeholder(n),
+    isTransient: (e) => c.isTransient(e),
+    isUniqueViolation: (e) => c.isUniqueViolation(e),
+    close: () => c.close(),
+    query: async (sql, params) => (await before(sql, params), c.query(sql, params)),
+    execute: async (sql, params) => (await before(sql, params), c.execute(sql, params)),
+    transaction: (fn, options) => c.transaction((tx) => fn(wrap(tx)), options),
+  });
+  return wrap(conn);
+}
+
+/** Whether the database plans `sql` with a full scan of the User table (asked on a second connection). */
+async function scansWholeTable(probe: SqlConnection, sql: string, params?: readonly unknown[]): Promise<boolean> {
+  if (probe.dialect === 'postgres') {
+    const plan = await probe.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
+    return plan.some((r) => /Seq Scan on "User"/.test(r['QUERY PLAN']));
+  }
+  const plan = await probe.query<{ table: string; type: string }>(`EXPLAIN ${sql}`, params);
+  return plan.some((r) => r.table === '_pce_t' && r.type === 'ALL');
+}
