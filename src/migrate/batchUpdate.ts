@@ -11,19 +11,32 @@ import { typedText } from './typedColumn';
  * key columns' types it needs for PostgreSQL's array casts.
  */
 
-/** Types of the key columns, for the array casts of the PostgreSQL batch update. */
+/**
+ * Types of the key columns, for the array casts of the PostgreSQL batch update; refuses, on MySQL
+ * and MariaDB, a key the batch update could not match its rows by.
+ */
 export async function keyColumnTypes(conn: SqlConnection, target: ModelTarget): Promise<string[]> {
-  if (conn.dialect !== 'postgres') return target.keyColumns.map(() => '');
-  const rows = await conn.query<{ attname: string; type: string }>(
-    `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
-     WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
-    [conn.quote(target.table)],
-  );
+  const rows =
+    conn.dialect === 'postgres'
+      ? await conn.query<{ name: string; type: string }>(
+          `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+           WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+          [conn.quote(target.table)],
+        )
+      : await conn.query<{ name: string; type: string }>(
+          'SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
+          [target.table],
+        );
   if (rows.length === 0) throw new ConfigurationError(target.model, undefined, `table ${target.table} was not found in the database`);
-  const byName = new Map(rows.map((r) => [r.attname, r.type]));
+  const byName = new Map(rows.map((r) => [r.name, r.type]));
   return target.keyColumns.map((c) => {
     const t = byName.get(c);
     if (!t) throw new ConfigurationError(target.model, undefined, `primary key column ${c} was not found in table ${target.table}`);
+    // The driver reads a single-precision FLOAT as the shortest decimal of its value (0.1), which
+    // MySQL then compares with the stored float as a double (0.10000000149...): no row would match.
+    if (conn.dialect === 'mysql' && t.toLowerCase() === 'float') {
+      throw new ConfigurationError(target.model, undefined, `primary key column ${c} is a single-precision FLOAT, whose values do not survive the round trip through the driver; the migrator cannot address its rows by key (DOUBLE or an exact type can be)`);
+    }
     return t;
   });
 }

@@ -1,4 +1,5 @@
 import { keysFor, planBatch, type RowFailure } from './batch';
+import { keyColumnTypes } from './batchUpdate';
 import { chunkBounds } from './chunkScan';
 import type { KeyTuple } from './keyCodec';
 import type { ModelMigrationReport } from './migrationOptions';
@@ -18,6 +19,8 @@ export async function dryRunModel(ctx: RunContext, target: ModelTarget): Promise
 }
 
 async function dryRunModelWith(ctx: RunContext, target: ModelTarget, planner: BatchPlanner): Promise<ModelMigrationReport> {
+  // The same refusals as a real run's (a key the batch update could not match rows by), before any read.
+  await keyColumnTypes(ctx.conn, target);
   const base = { command: ctx.mode, model: target.model, fields: describeTarget(target), worker: ctx.worker, dryRun: true };
   ctx.audit.migration('start', { ...base, batchSize: ctx.batchSize, dataKey: ctx.primary.dataKey, indexKey: ctx.primary.indexKey });
   const totals: ModelTotals = { batches: 0, scanned: 0, updated: 0, casMisses: 0, conflicts: 0, failed: 0 };
@@ -41,6 +44,8 @@ async function dryRunModelWith(ctx: RunContext, target: ModelTarget, planner: Ba
     ctx.options.onProgress?.({ command: ctx.mode, model: target.model, phase: 'batch', total: 0, scanned: totals.scanned, updated: totals.updated });
     if (!upper) complete = true;
     lower = upper;
+    // Before the scan looks for the next chunk's bound, which can mean reading many keys.
+    if (stopped(ctx)) break;
   }
   ctx.audit.migration('end', { ...base, complete, batches: totals.batches, scanned: totals.scanned, wouldUpdate: totals.updated, failed: totals.failed });
   return { model: target.model, fields: target.fields.map((f) => f.field), start: 'dry-run', ...totals, complete };

@@ -72,7 +72,21 @@ describe.each(providers())('chunk scan on %s', (provider) => {
     }
   });
 
-  test('no read of a dry run or a real run scans the whole table', async () => {
+  test('a dry run stopped by maxBatches reads no keys beyond its last chunk', async () => {
+    // Work only at both ends of 12k rows: the second chunk's bound lies past two more key pages.
+    await seedUsers(conn, provider, keys.before, 3);
+    await seedUsers(conn, provider, keys.after, 12000, 3);
+    await seedUsers(conn, provider, keys.before, 3, 12003);
+    const keyPages: string[] = [];
+    const counted = explaining(conn, async (sql) => {
+      if (/ AS w FROM /.test(sql)) keyPages.push(sql);
+    });
+    const report = await rotate({ connection: counted, schema, keyring: keys.after, model: 'User', dryRun: true, batchSize: 3, maxBatches: 1, logger: silentLogger });
+    expect(report).toMatchObject({ updated: 3, complete: false });
+    expect(keyPages).toHaveLength(1);
+  });
+
+  test('no read of a dry run or a real run scans the whole table, every row having work', async () => {
     await seedUsers(conn, provider, keys.before, 20000);
     await conn.execute(provider === 'postgres' ? 'ANALYZE "User"' : 'ANALYZE TABLE `User`', []);
     const probe = await connect(h.db.url);

@@ -197,5 +197,8 @@ describe('planner worker support', () => {
   test('checkpoint keys keep their driver types through text', () => {
     const key = [42n, new Date('2026-01-02T03:04:05.678Z'), Buffer.from([1, 2, 3]), 'o1', 7, null];
     expect(decodeKey(encodeKey(key))).toEqual(key);
+    // A floating-point key's non-finite values (JSON alone turns them into null).
+    const floats = [Infinity, -Infinity, NaN, -1e300, 5e-324];
+    expect(decodeKey(encodeKey(floats))).toEqual(floats);
   });
 });
