@@ -7,6 +7,7 @@ import { advanceChunk, claimChunk, ensureCheckpointTable, finishJob, jobFor, mar
 import { chunkBounds } from './chunkScan';
 import type { SqlConnection } from './connection';
 import { migrateBatch } from './batch';
+import { keyColumnTypes } from './batchUpdate';
 import { dryRunModel } from './dryRun';
 import { convertPfeFilter, encryptExistingFilter, reindexFilter, rotateFilter } from './filters';
 import type { MigrationOptions, MigrationProgress, MigrationReport, ModelMigrationReport } from './migrationOptions';
@@ -17,7 +18,6 @@ import { assertWritable } from './readOnly';
 import { describeTarget, plannerFor, recordFailure, stopped, type ModelTotals, type RunContext } from './runContext';
 import { resolveScope, type ModelTarget } from './scope';
 import { staleKeyringWarning } from './staleKeyring';
-import { keyColumnTypes } from './batchUpdate';
 import { SubjectBatchKeys } from './subjectBatch';
 
 export type { MigrationMode } from './plan';
